@@ -1,0 +1,25 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+
+__all__ = ["COL_OPTION", "JSON_OPTION", "console", "err_console", "print_json"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+COL_OPTION = typer.Option(
+    None, "--col",
+    help='Map a column: NAME=Header, e.g. --col params="Model Size". Repeatable.',
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON (its as_dict()).")
+
+
+def print_json(payload: Any) -> None:
+    """Print exactly ``payload`` as JSON on stdout (no rich markup, so it can be piped)."""
+    typer.echo(json.dumps(payload, indent=2, sort_keys=False, default=str))
