@@ -1,0 +1,11 @@
+"""Run many independent jobs through one interface: serially, on local processes, or on Ray."""
+
+from scaleguard.compute._executor import (
+    Executor,
+    ProcessExecutor,
+    Progress,
+    SerialExecutor,
+    get_executor,
+)
+
+__all__ = ["Executor", "ProcessExecutor", "Progress", "SerialExecutor", "get_executor"]
