@@ -7,5 +7,7 @@ from scaleguard.compute._executor import (
     SerialExecutor,
     get_executor,
 )
+from scaleguard.compute._ray import RayExecutor
 
-__all__ = ["Executor", "ProcessExecutor", "Progress", "SerialExecutor", "get_executor"]
+__all__ = ["Executor", "ProcessExecutor", "Progress", "RayExecutor", "SerialExecutor",
+           "get_executor"]

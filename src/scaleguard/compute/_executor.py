@@ -90,11 +90,19 @@ class ProcessExecutor:
         return f"ProcessExecutor(workers={self.workers})"
 
 
-def get_executor(spec: str | Executor | None = None, *, workers: int | None = None) -> Executor:
-    """Turn ``'serial'``, ``'process'`` (or an executor, or None for serial) into an executor.
+def get_executor(spec: str | Executor | None = None, *, workers: int | None = None,
+                 option: str = "--executor") -> Executor:
+    """Turn ``'serial'``, ``'process'``, ``'ray'`` or ``'ray://host:port'`` into an executor.
+
+    An executor is returned as it is, and None means serial. ``'ray'`` is local Ray (or the
+    cluster ``RAY_ADDRESS`` names), ``'ray://host:port'`` a remote cluster through Ray Client;
+    Ray is imported only when the executor first runs. ``option`` names the command-line option
+    in error messages.
 
     >>> get_executor("serial").name
     'serial'
+    >>> get_executor("ray://head:10001")
+    RayExecutor(address='ray://head:10001', num_cpus=1.0, num_gpus=0.0)
     """
     if spec is None:
         return SerialExecutor()
@@ -104,4 +112,11 @@ def get_executor(spec: str | Executor | None = None, *, workers: int | None = No
         return SerialExecutor()
     if spec == "process":
         return ProcessExecutor(workers)
-    raise InputError(f"--executor: unknown backend {spec!r}; expected serial or process")
+    from scaleguard.compute._ray import RAY_ADDRESS_PREFIX, RayExecutor
+
+    if spec == "ray":
+        return RayExecutor()
+    if isinstance(spec, str) and spec.startswith(RAY_ADDRESS_PREFIX) and spec != RAY_ADDRESS_PREFIX:
+        return RayExecutor(address=spec)
+    raise InputError(f"{option}: unknown backend {spec!r}; "
+                     "expected serial, process, ray or ray://host:port")
