@@ -1,0 +1,74 @@
+"""Resource management: what a training or serving step costs.
+
+FLOPs, memory per device, parallel layout, wall time, GPU-hours, money, energy and carbon, from a
+model shape and the hardware catalog; serving capacity from a roofline; and live energy
+measurement with :func:`measure`. Everything here is pure arithmetic on SI units, except
+:func:`measure` (which reads energy counters) and the catalog/config readers.
+
+>>> from scaleguard.resources import estimate_training
+>>> run = estimate_training(params=175e9, tokens=300e9, device="v100-sxm", devices=10_000,
+...                         mfu=0.2, dtype="fp16", power_w=330, pue=1.1, intensity=429)
+>>> run.flops, round(run.wall_seconds / 86400, 1)  # GPT-3: FLOP, days
+(3.15e+23, 14.6)
+"""
+
+from scaleguard.resources._carbon import GridIntensity, grid_intensity, parse_intensity
+from scaleguard.resources._compute import (
+    flops_per_token,
+    goodput,
+    mfu,
+    tokens_per_second,
+    training_flops,
+    training_seconds,
+)
+from scaleguard.resources._energy import EnergyEstimate, energy_estimate
+from scaleguard.resources._hardware import DTYPES, Device, get_device, load_catalog
+from scaleguard.resources._memory import (
+    OPTIMIZERS,
+    RECOMPUTE,
+    Layout,
+    MemoryEstimate,
+    activation_bytes_per_layer,
+    estimate_memory,
+    layout_problem,
+    model_state_bytes,
+)
+from scaleguard.resources._model import (
+    MODEL_PRESETS,
+    ModelShape,
+    model_from_hf_config,
+    model_preset,
+)
+from scaleguard.resources._training import TrainingEstimate, estimate_training
+
+__all__ = [
+    "DTYPES",
+    "MODEL_PRESETS",
+    "OPTIMIZERS",
+    "RECOMPUTE",
+    "Device",
+    "EnergyEstimate",
+    "GridIntensity",
+    "Layout",
+    "MemoryEstimate",
+    "ModelShape",
+    "TrainingEstimate",
+    "activation_bytes_per_layer",
+    "energy_estimate",
+    "estimate_memory",
+    "estimate_training",
+    "flops_per_token",
+    "get_device",
+    "goodput",
+    "grid_intensity",
+    "layout_problem",
+    "load_catalog",
+    "mfu",
+    "model_from_hf_config",
+    "model_preset",
+    "model_state_bytes",
+    "parse_intensity",
+    "tokens_per_second",
+    "training_flops",
+    "training_seconds",
+]

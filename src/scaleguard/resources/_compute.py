@@ -1,0 +1,111 @@
+"""Training compute: FLOPs per token, MFU from measured throughput and back, wall time, goodput.
+
+>>> training_flops(175e9, 300e9)  # GPT-3
+3.15e+23
+>>> from scaleguard.resources import model_preset
+>>> round(mfu(2973, flops_per_token(model_preset("llama-3-8b")), 312e12), 3)  # torchtitan
+0.582
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from scaleguard.errors import InputError
+from scaleguard.io import FLOPS_PER_PARAM_TOKEN
+from scaleguard.resources._model import ModelShape
+
+__all__ = [
+    "ATTENTION_FLOPS_FACTOR",
+    "flops_per_token",
+    "goodput",
+    "mfu",
+    "tokens_per_second",
+    "training_flops",
+    "training_seconds",
+]
+
+# PaLM (Chowdhery et al. 2022, Appendix B): attention adds 12·L·H·Q·T FLOPs per token on top of
+# 6·N (forward + backward of the QK^T and AV matmuls over a context of T tokens).
+ATTENTION_FLOPS_FACTOR: Final = 12
+
+
+def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
+    """``value`` as a float, or an :class:`InputError` naming ``name`` if it is not > 0."""
+    if isinstance(value, bool):
+        raise InputError(f"{name}: expected a number, got a boolean")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        expected = "a non-negative" if allow_zero else "a positive"
+        raise InputError(f"{name}: expected {expected} finite number, got {value!r}")
+    return number
+
+
+def check_fraction(value: float, name: str) -> float:
+    """``value`` in (0, 1], or an :class:`InputError` naming ``name``."""
+    number = check_positive(value, name)
+    if number > 1:
+        raise InputError(f"{name}: expected a fraction in (0, 1], got {value!r}")
+    return number
+
+
+def training_flops(params: float, tokens: float) -> float:
+    """Training compute C = 6·N·D (Kaplan et al. 2020), in FLOP."""
+    return (FLOPS_PER_PARAM_TOKEN * check_positive(params, "params")
+            * check_positive(tokens, "tokens"))
+
+
+def flops_per_token(model: ModelShape, seq: int | None = None) -> float:
+    """Training FLOPs per token with attention, PaLM's form: 6·N + 12·L·H·Q·T.
+
+    ``seq`` (T) defaults to the model's sequence length; H·Q is the model width.
+    """
+    context = model.seq if seq is None else int(check_positive(seq, "seq"))
+    return (FLOPS_PER_PARAM_TOKEN * model.params
+            + ATTENTION_FLOPS_FACTOR * model.layers * model.heads * model.head_dim * context)
+
+
+def mfu(tokens_per_second_per_device: float, flops_per_token: float, peak_flops: float) -> float:
+    """Model FLOPs utilisation: achieved model FLOP/s over the device's peak (PaLM's definition)."""
+    throughput = check_positive(tokens_per_second_per_device, "tokens_per_second")
+    return (throughput * check_positive(flops_per_token, "flops_per_token")
+            / check_positive(peak_flops, "peak_flops"))
+
+
+def tokens_per_second(mfu: float, flops_per_token: float, peak_flops: float) -> float:
+    """Tokens/s per device that an MFU implies: the inverse of :func:`mfu`."""
+    return (check_fraction(mfu, "mfu") * check_positive(peak_flops, "peak_flops")
+            / check_positive(flops_per_token, "flops_per_token"))
+
+
+def training_seconds(flops: float, devices: int, peak_flops: float, mfu: float,
+                     goodput: float = 1.0) -> float:
+    """Wall time of a run: FLOPs / (devices · peak · MFU), stretched by 1 / goodput."""
+    rate = (check_positive(devices, "devices") * check_positive(peak_flops, "peak_flops")
+            * check_fraction(mfu, "mfu"))
+    return check_positive(flops, "flops") / rate / check_fraction(goodput, "goodput")
+
+
+def goodput(failures_per_day: float = 0.0, restart_hours: float = 0.0,
+            checkpoint_interval_hours: float = 0.0, downtime_fraction: float = 0.0) -> float:
+    """Share of wall time that trains: lost work and restarts per failure, plus planned downtime.
+
+    Each failure costs the restart time plus, on average, half a checkpoint interval of redone
+    work (Young 1974's first-order model). Productive share = (1 − downtime) / (1 + λ·loss).
+
+    >>> round(goodput(failures_per_day=8.6, restart_hours=0.25, checkpoint_interval_hours=0.5), 3)
+    0.848
+    """
+    rate = check_positive(failures_per_day, "failures_per_day", allow_zero=True) / 24.0
+    lost = (check_positive(restart_hours, "restart_hours", allow_zero=True)
+            + check_positive(checkpoint_interval_hours, "checkpoint_interval_hours",
+                             allow_zero=True) / 2.0)
+    down = check_positive(downtime_fraction, "downtime_fraction", allow_zero=True)
+    if down >= 1:
+        raise InputError("downtime_fraction: expected a fraction below 1, "
+                         f"got {downtime_fraction!r}")
+    return (1.0 - down) / (1.0 + rate * lost)
