@@ -1,0 +1,103 @@
+"""The application factory: one FastAPI app over one monitor store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from scaleguard._version import __version__
+from scaleguard.service._dashboard import router as dashboard_router
+from scaleguard.service._errors import install_error_handlers
+from scaleguard.service._guards import require_read
+from scaleguard.service._json import SafeJSONResponse
+from scaleguard.service._limits import BodySizeLimit
+from scaleguard.service._metrics import ServiceMetrics
+from scaleguard.service._runs import router as runs_router
+from scaleguard.service._settings import ServiceSettings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
+    """A FastAPI app serving the API under ``/api/v1``, the dashboard, ``/healthz`` and
+    ``/metrics``.
+
+    Parameters
+    ----------
+    settings:
+        Where the store is, who may write, whether reads are open, the body size limit.
+    store:
+        A monitor store to serve instead of opening ``settings.db`` (the app then does not
+        close it).
+
+    Examples
+    --------
+    >>> app = create_app(ServiceSettings(db=":memory:"))
+    >>> app.url_path_for("healthz")
+    '/healthz'
+    """
+    from scaleguard.monitor._store import DuckDBStore
+
+    owned = store is None
+    if store is None:
+        store = DuckDBStore(settings.db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            store.close()
+
+    app = FastAPI(
+        title="scaleguard",
+        version=__version__,
+        description="Monitoring and safe rollouts: post metrics, watch runs, widen deployments "
+                    "only while their gates hold. Writes need a bearer token.",
+        default_response_class=SafeJSONResponse,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = ServiceMetrics(store)
+    app.state.started_at = time.time()
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _timed(request: Request,
+                     call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        began = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        app.state.metrics.requests.labels(request.method, path, str(response.status_code)) \
+            .observe(time.perf_counter() - began)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    # Outermost: the size check runs before anything reads or parses the body.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz", tags=["service"], summary="Liveness: the app answers and its store too")
+    def healthz() -> dict[str, Any]:
+        with store.transaction() as con:
+            con.execute("SELECT 1").fetchone()
+        return {"status": "ok", "version": __version__,
+                "uptime_s": round(time.time() - app.state.started_at, 3)}
+
+    @app.get("/metrics", tags=["service"], dependencies=[Depends(require_read)],
+             summary="Prometheus metrics: ingest counts, latest values, alert counts")
+    def metrics() -> Response:
+        return Response(generate_latest(app.state.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(runs_router)
+    app.include_router(dashboard_router)
+    return app

@@ -1,0 +1,85 @@
+"""The service's settings: where the store lives, where it listens, who may write."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaleguard.errors import ConfigError
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_PORT", "ServiceSettings"]
+
+DEFAULT_HOST = "127.0.0.1"  # loopback: nothing outside this machine reaches it unless asked
+DEFAULT_PORT = 8321  # scaleguard's own choice, unassigned by IANA
+# 4 MiB holds ~50,000 metric points of JSON in one request; nginx's default
+# client_max_body_size is 1 MiB, so a proxy in front of us is the tighter limit by default.
+DEFAULT_MAX_BODY_BYTES = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How one service process runs.
+
+    Parameters
+    ----------
+    db:
+        The monitor store: a DuckDB file, or ``":memory:"`` (tests, throwaway demos).
+    host, port:
+        Where ``scaleguard serve`` listens; loopback by default.
+    token_file:
+        Bearer tokens allowed to write (see :func:`scaleguard.service.load_tokens`). When absent,
+        ``scaleguard serve`` makes one token for this process and prints it once.
+    token_hashes:
+        SHA-256 digests of the accepted tokens, already loaded (the app never sees plain tokens).
+    open_reads:
+        When true, reads (GET, the dashboard, ``/metrics``) need no token; writes always do.
+    max_body_bytes:
+        Larger request bodies are refused with 413 before they are parsed.
+
+    Examples
+    --------
+    >>> ServiceSettings(db=":memory:").host
+    '127.0.0.1'
+    >>> ServiceSettings(db=":memory:", max_body_bytes=0)
+    Traceback (most recent call last):
+    ...
+    scaleguard.errors.ConfigError: max_body_bytes: expected a positive number of bytes, got 0
+    """
+
+    db: str = "scaleguard.duckdb"
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token_file: Path | None = None
+    token_hashes: tuple[bytes, ...] = field(default=(), repr=False)
+    open_reads: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: expected an integer in 0..65535, got {self.port!r}")
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes <= 0:
+            raise ConfigError("max_body_bytes: expected a positive number of bytes, "
+                              f"got {self.max_body_bytes!r}")
+        if not self.host.strip():
+            raise ConfigError("host: expected an address such as 127.0.0.1, got an empty string")
+        if not str(self.db).strip():
+            raise ConfigError("db: expected a DuckDB file path or ':memory:', got an empty string")
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether :attr:`host` is only reachable from this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready settings; token hashes are summarised by their count, never shown."""
+        out = asdict(self)
+        out["token_file"] = None if self.token_file is None else str(self.token_file)
+        out["token_hashes"] = len(self.token_hashes)
+        return out
