@@ -1,0 +1,78 @@
+"""``scaleguard serve``: run the HTTP API and dashboard; ``scaleguard token``: make a token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from scaleguard.cli._app import app
+from scaleguard.cli._options import console, err_console
+from scaleguard.errors import InputError
+from scaleguard.units import parse_quantity
+
+
+@app.command("serve")
+def serve_command(
+    db: str = typer.Option("scaleguard.duckdb", "--db",
+                           help="Monitor store: a DuckDB file (created if absent) or :memory:."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Address to listen on; loopback by default."),
+    port: int = typer.Option(8321, "--port", help="Port to listen on."),
+    token_file: Path | None = typer.Option(
+        None, "--token-file",
+        help="Tokens allowed to write, one a line (sha256:HEX or plain). "
+             "Without it, a token is made for this process and printed once."),
+    open_reads: bool = typer.Option(False, "--open-reads",
+                                    help="Let anyone who can reach the port read (writes "
+                                         "still need a token)."),
+    max_body: str = typer.Option("4MiB", "--max-body", help="Largest request body accepted."),
+) -> None:
+    """Run the HTTP API (/api/v1) and the live dashboard over a monitor store."""
+    try:
+        import uvicorn
+
+        from scaleguard.service import ServiceSettings, create_app, load_tokens, new_token
+        from scaleguard.service._auth import hash_token
+    except ImportError as exc:
+        raise InputError(f"serve: the service needs the 'serve' extra ({exc.name} is missing); "
+                         "pip install 'scaleguard[serve]'") from None
+    limit = parse_quantity(max_body, "bytes", name="--max-body")
+    if limit < 1 or limit != int(limit):
+        raise InputError(f"--max-body: expected a positive whole number of bytes, got {max_body!r}")
+    made_token = None
+    if token_file is not None:
+        digests = load_tokens(token_file)
+    else:
+        made_token = new_token()
+        digests = (bytes.fromhex(hash_token(made_token).removeprefix("sha256:")),)
+    settings = ServiceSettings(db=db, host=host, port=port, token_file=token_file,
+                               token_hashes=digests, open_reads=open_reads,
+                               max_body_bytes=int(limit))
+    if not settings.is_loopback:
+        err_console.print(f"[yellow]warning:[/] listening on {host}, reachable from other "
+                          "machines; put TLS in front of it (a reverse proxy) before sending tokens")
+    web_app = create_app(settings)
+    console.print(f"scaleguard service on http://{host}:{port}/  (API docs: /api/v1/docs; "
+                  f"store: {db})")
+    if made_token is not None:
+        console.print(f"write token for this process (not stored anywhere): {made_token}")
+    uvicorn.run(web_app, host=host, port=port, log_level="info")
+
+
+@app.command("token")
+def token_command(
+    file: Path = typer.Argument(..., help="Token file to add the new token's hash to."),
+) -> None:
+    """Make a new bearer token, append its SHA-256 hash to FILE, and print the token once."""
+    from scaleguard.service._auth import hash_token, new_token
+
+    token = new_token()
+    try:
+        with file.open("a", encoding="utf-8") as handle:
+            handle.write(hash_token(token) + "\n")
+    except OSError as exc:
+        raise InputError(f"{file}: cannot write the token file ({exc.strerror})") from None
+    file.chmod(0o600)
+    console.print(f"added a token hash to {file}; the token (shown only now):")
+    typer.echo(token)
