@@ -23,6 +23,7 @@ from scaleguard.resources._compute import (
 )
 from scaleguard.resources._energy import EnergyEstimate, energy_estimate
 from scaleguard.resources._hardware import DTYPES, Device, get_device, load_catalog
+from scaleguard.resources._measure import EnergyMeter, Measurement, measure
 from scaleguard.resources._memory import (
     OPTIMIZERS,
     RECOMPUTE,
@@ -39,6 +40,15 @@ from scaleguard.resources._model import (
     model_from_hf_config,
     model_preset,
 )
+from scaleguard.resources._planner import LayoutCandidate, LayoutPlan, Rejection, plan_layouts
+from scaleguard.resources._serving import (
+    RooflineStep,
+    ServingPlan,
+    decode_step,
+    kv_cache_bytes_per_token,
+    plan_serving,
+    prefill_step,
+)
 from scaleguard.resources._training import TrainingEstimate, estimate_training
 
 __all__ = [
@@ -48,12 +58,20 @@ __all__ = [
     "RECOMPUTE",
     "Device",
     "EnergyEstimate",
+    "EnergyMeter",
     "GridIntensity",
     "Layout",
+    "LayoutCandidate",
+    "LayoutPlan",
+    "Measurement",
     "MemoryEstimate",
     "ModelShape",
+    "Rejection",
+    "RooflineStep",
+    "ServingPlan",
     "TrainingEstimate",
     "activation_bytes_per_layer",
+    "decode_step",
     "energy_estimate",
     "estimate_memory",
     "estimate_training",
@@ -61,13 +79,18 @@ __all__ = [
     "get_device",
     "goodput",
     "grid_intensity",
+    "kv_cache_bytes_per_token",
     "layout_problem",
     "load_catalog",
+    "measure",
     "mfu",
     "model_from_hf_config",
     "model_preset",
     "model_state_bytes",
     "parse_intensity",
+    "plan_layouts",
+    "plan_serving",
+    "prefill_step",
     "tokens_per_second",
     "training_flops",
     "training_seconds",
