@@ -1,0 +1,86 @@
+"""Performance monitoring: track metrics, keep them in a store, detect faults, raise alerts.
+
+Track a run the way wandb or MLflow do::
+
+    import scaleguard.monitor as sgm
+    with sgm.start("gpt-small", config={"lr": 3e-4}, store="runs.duckdb") as run:
+        for step in range(steps):
+            run.log({"loss": loss, "grad_norm": gnorm, "tokens_per_s": tps}, step=step)
+
+``log`` appends to a buffer (microseconds); batches go to the store every second, at finish
+and at exit. Detectors chosen from each metric's name (NaN/Inf, 6σ spikes, Megatron's 10×
+rule, divergence, throughput drops) raise alerts as the values arrive; others (plateau,
+Page-Hinkley, CUSUM, SLO burn rate, deviation from a scaling-law forecast) are opt-in.
+"""
+
+from scaleguard.monitor._alerts import (
+    AlertSink,
+    JsonlAlertSink,
+    TerminalAlertSink,
+    WebhookAlertSink,
+)
+from scaleguard.monitor._burnrate import (
+    BURN_RATE_RULES,
+    BurnRateDetector,
+    BurnRule,
+    detection_time,
+)
+from scaleguard.monitor._changepoint import CusumDetector, PageHinkleyDetector
+from scaleguard.monitor._detector import Detector
+from scaleguard.monitor._downsample import downsample, lttb, minmax_buckets
+from scaleguard.monitor._events import Alert, Event
+from scaleguard.monitor._registry import detector_classes, detector_from_state, make_detector
+from scaleguard.monitor._run import Run, start
+from scaleguard.monitor._spikes import LossRatioDetector, NonFiniteDetector, SpikeDetector
+from scaleguard.monitor._store import (
+    Batch,
+    DuckDBStore,
+    RunInfo,
+    Series,
+    Sink,
+    Store,
+    StoredEvent,
+    open_store,
+)
+from scaleguard.monitor._suite import default_detectors, metric_kind
+from scaleguard.monitor._trend import DivergenceDetector, PlateauDetector, ThroughputDropDetector
+
+__all__ = [
+    "BURN_RATE_RULES",
+    "Alert",
+    "AlertSink",
+    "Batch",
+    "BurnRateDetector",
+    "BurnRule",
+    "CusumDetector",
+    "Detector",
+    "DivergenceDetector",
+    "DuckDBStore",
+    "Event",
+    "JsonlAlertSink",
+    "LossRatioDetector",
+    "NonFiniteDetector",
+    "PageHinkleyDetector",
+    "PlateauDetector",
+    "Run",
+    "RunInfo",
+    "Series",
+    "Sink",
+    "SpikeDetector",
+    "Store",
+    "StoredEvent",
+    "TerminalAlertSink",
+    "ThroughputDropDetector",
+    "WebhookAlertSink",
+    "default_detectors",
+    "detection_time",
+    "detector_classes",
+    "detector_from_state",
+    "downsample",
+    "lttb",
+    "make_detector",
+    "metric_kind",
+    "minmax_buckets",
+    "open_store",
+    "start",
+]

@@ -1,0 +1,265 @@
+"""Slow faults: divergence (a sustained rise), plateau (no progress), throughput drops."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from scaleguard.monitor._detector import Detector, as_steps, check_positive, restart_action
+from scaleguard.monitor._events import Event
+
+__all__ = ["DivergenceDetector", "PlateauDetector", "ThroughputDropDetector"]
+
+# scaleguard: a rise is "sustained" when the least-squares slope over the last 100 values has a
+# t-statistic above 5 (one-sided p ~ 3e-7 for white noise, so a clean curve of a million steps
+# raises nothing) and the fitted rise over the window is at least 1% of the level (so a
+# statistically clear but harmless wiggle is not a divergence).
+DIVERGENCE_WINDOW = 100
+DIVERGENCE_T = 5.0
+DIVERGENCE_MIN_REL_RISE = 0.01
+# scaleguard: a plateau is less than 0.5% relative improvement fitted over the last 1000 values.
+PLATEAU_WINDOW = 1000
+PLATEAU_MAX_REL_GAIN = 0.005
+# scaleguard: throughput below 80% of the median of the last 100 healthy values for 5
+# consecutive points is a regression (a single slow step, e.g. a checkpoint save, is not); after
+# 100 points at the new level it becomes the baseline.
+THROUGHPUT_WINDOW = 100
+THROUGHPUT_DROP = 0.2
+THROUGHPUT_PATIENCE = 5
+THROUGHPUT_MIN_POINTS = 20
+_BLOCK = 4096  # values per vectorised block (keeps cumulative sums well conditioned)
+
+
+def _rolling_fit(xs: np.ndarray, ys: np.ndarray, first: int,
+                 window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares line over the ``window`` values ending at each index ``>= first``.
+
+    Returns (count, slope, t-statistic of the slope, mean of y) per index ``first..len-1``.
+    """
+    x = xs - xs[0]
+    y = ys - ys[0]
+    c = [np.concatenate([[0.0], np.cumsum(v)]) for v in (x, y, x * y, x * x, y * y)]
+    idx = np.arange(first, len(xs)) + 1  # cumulative-sum positions after each point
+    lo = np.maximum(idx - window, 0)
+    n = (idx - lo).astype(np.float64)
+    sx, sy, sxy, sxx, syy = (ci[idx] - ci[lo] for ci in c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cxx = sxx - sx * sx / n
+        cxy = sxy - sx * sy / n
+        cyy = syy - sy * sy / n
+        slope = cxy / cxx
+        resid = np.maximum(cyy - slope * cxy, 0.0) / (n - 2)
+        t = slope / np.sqrt(resid / cxx)
+    return n, slope, t, sy / n + ys[0]
+
+
+class _TrendDetector(Detector):
+    """Shared machinery: a least-squares line over a sliding window of (step, value)."""
+
+    _state = ("_steps", "_values", "_inside")
+
+    def __init__(self, window: int) -> None:
+        check_positive("window", window, integer=True)
+        self.window = window
+        self._steps: deque[int] = deque(maxlen=window)
+        self._values: deque[float] = deque(maxlen=window)
+        self._inside = False
+
+    def _condition(self, n: np.ndarray, slope: np.ndarray, t: np.ndarray, mean: np.ndarray,
+                   span: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _event(self, value: float, step: int, slope: float, t: float,
+               mean: float) -> Event:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, value: float, step: int) -> Event | None:
+        """An event when the condition starts to hold over the window ending here."""
+        found = self.scan([value], [step])
+        return found[0] if found else None
+
+    def scan(self, values: Sequence[float] | np.ndarray,
+             steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
+        """Vectorised with cumulative sums, block by block; same events as ``update``."""
+        array = np.asarray(values, dtype=np.float64)
+        steps = as_steps(array, steps)
+        finite = np.isfinite(array)
+        array, steps = array[finite], steps[finite]
+        found: list[Event] = []
+        for start in range(0, len(array), _BLOCK):
+            block, block_steps = array[start:start + _BLOCK], steps[start:start + _BLOCK]
+            k = len(self._values)
+            xs = np.concatenate([np.asarray(self._steps, dtype=np.float64), block_steps])
+            ys = np.concatenate([np.asarray(self._values, dtype=np.float64), block])
+            n, slope, t, mean = _rolling_fit(xs, ys, k, self.window)
+            lo = np.maximum(np.arange(k, len(xs)) - self.window + 1, 0)
+            span = xs[k:] - xs[lo]
+            with np.errstate(invalid="ignore"):
+                cond = self._condition(n, slope, t, mean, span)
+            before = np.concatenate([[self._inside], cond[:-1]])
+            for j in np.flatnonzero(cond & ~before):
+                found.append(self._event(float(block[j]), int(block_steps[j]), float(slope[j]),
+                                         float(t[j]), float(mean[j])))
+            self._inside = bool(cond[-1])
+            self._steps.extend(block_steps.tolist())
+            self._values.extend(block.tolist())
+        return found
+
+
+class DivergenceDetector(_TrendDetector):
+    """A sustained rise: the fitted slope over the window is significantly positive and large.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> steps = np.arange(600)
+    >>> loss = 3 + 2 / np.sqrt(1 + steps) + 0.01 * rng.standard_normal(600)
+    >>> loss[400:] += 0.002 * (steps[400:] - 400)  # starts diverging at step 400
+    >>> [e.step for e in DivergenceDetector().scan(loss)]
+    [430]
+    """
+
+    name = "divergence"
+    _params = ("window", "t_crit", "min_rel_rise")
+
+    def __init__(self, window: int = DIVERGENCE_WINDOW, t_crit: float = DIVERGENCE_T,
+                 min_rel_rise: float = DIVERGENCE_MIN_REL_RISE) -> None:
+        super().__init__(window)
+        check_positive("t_crit", t_crit)
+        check_positive("min_rel_rise", min_rel_rise)
+        self.t_crit, self.min_rel_rise = t_crit, min_rel_rise
+
+    def _condition(self, n: np.ndarray, slope: np.ndarray, t: np.ndarray, mean: np.ndarray,
+                   span: np.ndarray) -> np.ndarray:
+        return ((n >= self.window) & (t > self.t_crit)
+                & (slope * span > self.min_rel_rise * np.abs(mean)))
+
+    def _event(self, value: float, step: int, slope: float, t: float, mean: float) -> Event:
+        return Event(self.name, "divergence", step, value, "critical",
+                     f"rising {slope:.3g}/step over the last {self.window} values "
+                     f"(t = {t:.3g}, level {mean:.4g})", action=restart_action(step)
+                     + "; consider a lower learning rate")
+
+
+class PlateauDetector(_TrendDetector):
+    """No progress: the fitted improvement over the window is below ``max_rel_gain`` of the
+    level. Informational (off by default: healthy curves flatten too).
+
+    Examples
+    --------
+    >>> flat = np.r_[np.linspace(5, 3, 1000), np.full(1500, 3.0)]
+    >>> [e.step for e in PlateauDetector().scan(flat)]
+    [1948]
+    """
+
+    name = "plateau"
+    _params = ("window", "max_rel_gain")
+
+    def __init__(self, window: int = PLATEAU_WINDOW,
+                 max_rel_gain: float = PLATEAU_MAX_REL_GAIN) -> None:
+        super().__init__(window)
+        check_positive("max_rel_gain", max_rel_gain)
+        self.max_rel_gain = max_rel_gain
+
+    def _condition(self, n: np.ndarray, slope: np.ndarray, t: np.ndarray, mean: np.ndarray,
+                   span: np.ndarray) -> np.ndarray:
+        gain = -np.nan_to_num(slope) * span
+        return (n >= self.window) & (gain < self.max_rel_gain * np.abs(mean))
+
+    def _event(self, value: float, step: int, slope: float, t: float, mean: float) -> Event:
+        return Event(self.name, "plateau", step, value, "info",
+                     f"less than {self.max_rel_gain:.1%} improvement over the last "
+                     f"{self.window} values (level {mean:.4g})",
+                     action="check the learning-rate schedule, or stop early")
+
+
+class ThroughputDropDetector(Detector):
+    """Throughput (tokens/s, MFU...) below ``1 - drop`` of its recent median for ``patience``
+    consecutive points; one event per regression, at the point that confirms it.
+
+    Examples
+    --------
+    >>> tps = np.r_[np.full(200, 1000.0), np.full(50, 700.0)]
+    >>> [e.step for e in ThroughputDropDetector().scan(tps)]
+    [204]
+    """
+
+    name = "throughput_drop"
+    _params = ("window", "drop", "patience", "min_points")
+    _state = ("_window", "_low", "_inside")
+
+    def __init__(self, window: int = THROUGHPUT_WINDOW, drop: float = THROUGHPUT_DROP,
+                 patience: int = THROUGHPUT_PATIENCE,
+                 min_points: int = THROUGHPUT_MIN_POINTS) -> None:
+        check_positive("window", window, integer=True)
+        check_positive("drop", drop)
+        check_positive("patience", patience, integer=True)
+        check_positive("min_points", min_points, integer=True)
+        self.window, self.drop, self.patience = window, drop, patience
+        self.min_points = min(min_points, window)
+        self._window: deque[float] = deque(maxlen=window)
+        self._low: list[float] = []  # consecutive values below the band
+        self._inside = False
+
+    def update(self, value: float, step: int) -> Event | None:
+        """An event when the ``patience``-th consecutive low value arrives."""
+        if not math.isfinite(value):
+            return None
+        if len(self._window) < self.min_points:
+            self._window.append(value)
+            return None
+        baseline = float(np.median(np.asarray(self._window)))
+        if value >= (1.0 - self.drop) * baseline:
+            self._low, self._inside = [], False
+            self._window.append(value)
+            return None
+        self._low.append(value)
+        if len(self._low) >= self.window:  # the new level is the baseline now
+            self._window.clear()
+            self._window.extend(self._low)
+            self._low, self._inside = [], False
+            return None
+        if len(self._low) >= self.patience and not self._inside:
+            self._inside = True
+            return Event(self.name, "throughput_drop", int(step), float(value), "warning",
+                         f"{value:.6g} is {1 - value / baseline:.0%} below the median "
+                         f"{baseline:.6g} of the last {len(self._window)} healthy values, for "
+                         f"{len(self._low)} points", action="look for a slow or failing node, "
+                         "data-loader stalls, or thermal throttling")
+        return None
+
+    def scan(self, values: Sequence[float] | np.ndarray,
+             steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
+        """Rolling medians vectorised between low points; same events as ``update``."""
+        array = np.asarray(values, dtype=np.float64)
+        steps = as_steps(array, steps)
+        found: list[Event] = []
+        i, n = 0, len(array)
+        while i < n:
+            if self._low or len(self._window) < self.min_points:
+                event = self.update(float(array[i]), int(steps[i]))
+                found += [event] if event is not None else []
+                i += 1
+                continue
+            block = array[i:i + _BLOCK]
+            history = np.concatenate([np.asarray(self._window, dtype=np.float64), block])
+            k = len(self._window)
+            # Median of the `window` values before each point of the block (all healthy so
+            # far, so they all entered the window).
+            padded = np.concatenate([np.full(self.window - k, np.nan), history])
+            views = np.lib.stride_tricks.sliding_window_view(padded[:-1], self.window)
+            medians = np.nanmedian(views[-len(block):], axis=1)
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(block) | (block < (1.0 - self.drop) * medians)
+            hits = np.flatnonzero(bad)
+            stop = int(hits[0]) if hits.size else len(block)
+            self._window.extend(block[:stop].tolist())
+            i += stop
+            if hits.size:
+                event = self.update(float(array[i]), int(steps[i]))
+                found += [event] if event is not None else []
+                i += 1
+        return found
