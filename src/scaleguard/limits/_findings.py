@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["Severity", "Change", "Finding"]
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a finding weighs on the verdict, from harmless to blocking."""
 
     OK = "ok"  # within its limit with headroom

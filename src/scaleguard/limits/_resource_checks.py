@@ -24,7 +24,7 @@ MEMORY_HEADROOM: Final = 0.9
 # What each wall measures, for messages: (unit dimension for format_quantity, limit's name).
 _WALLS: Final = {
     "time_wall": ("duration", "wall-clock time", "limits.wall_clock"),
-    "budget_wall": ("money", "money", "limits.money"),
+    "budget_wall": ("money", "money budget", "limits.money"),
     "energy_wall": ("energy", "energy budget", "limits.energy"),
     "carbon_wall": ("carbon", "carbon budget", "limits.carbon"),
 }

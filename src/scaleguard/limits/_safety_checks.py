@@ -15,9 +15,10 @@ from scaleguard.limits._findings import Change, Finding, Severity
 
 __all__ = ["GateState", "OpenAlert", "safety_gates", "open_alerts", "BLOCKING_ALERT_SEVERITIES"]
 
-# Alert severities that stop a scaling step until someone resolves them; "info" and "warning"
-# alerts are shown as conditions (the SRE workbook pages on critical alerts and tickets others).
-BLOCKING_ALERT_SEVERITIES: Final = frozenset({"critical", "error", "page"})
+# Alert severities that stop a scaling step until someone resolves them: scaleguard.monitor's
+# "critical" (its detectors' NaN, divergence and fast-burn alerts); "info" and "warning" alerts
+# are conditions (the SRE workbook pages on critical alerts and tickets the others).
+BLOCKING_ALERT_SEVERITIES: Final = frozenset({"critical"})
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from scaleguard.errors import InputError
@@ -14,7 +14,7 @@ from scaleguard.limits._findings import Change, Finding, Severity
 __all__ = ["Readiness", "Verdict", "decide"]
 
 
-class Readiness(str, Enum):
+class Readiness(StrEnum):
     READY = "ready"
     CONDITIONAL = "ready with conditions"
     NOT_READY = "not ready"

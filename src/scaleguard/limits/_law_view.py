@@ -1,0 +1,82 @@
+"""A thin adapter over a fitted ``scaleguard.laws`` Chinchilla law: what the assessment asks of it.
+
+The assessment needs the loss at any (N, D), the compute-optimal frontier over many budgets at
+once, and the same for every bootstrap resample; this view gives those vectorised, from the public
+parameters the fit reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scaleguard.io import FLOPS_PER_PARAM_TOKEN
+from scaleguard.laws._families import get_law  # TODO(integration): public name
+
+__all__ = ["LawView"]
+
+
+@dataclass(frozen=True)
+class LawView:
+    """A Chinchilla law ``L = E + A/N^alpha + B/D^beta`` and its bootstrap resamples."""
+
+    params: Mapping[str, float]
+    resamples: Sequence[Mapping[str, float]] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)  # the fit's as_dict(), for the report
+
+    @property
+    def irreducible(self) -> float:
+        return float(self.params["E"])
+
+    def loss(self, params: Any, tokens: Any, law: Mapping[str, float] | None = None) -> np.ndarray:
+        """Loss at model sizes ``params`` and token counts ``tokens`` (broadcast)."""
+        n, d = np.broadcast_arrays(np.asarray(params, float), np.asarray(tokens, float))
+        points = np.vstack([n.ravel(), d.ravel()])
+        values = get_law("chinchilla").predict(law or self.params, points)
+        return np.asarray(values, dtype=float).reshape(n.shape)
+
+    def allocation(self, compute: Any, law: Mapping[str, float] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Compute-optimal (N*, D*, L*) for budgets ``compute`` (FLOP), with C = 6·N·D.
+
+        Minimising ``A/N^alpha + B/D^beta`` subject to ``6ND = C`` gives
+        ``N* = G (C/6)^(beta/(alpha+beta))`` with ``G = (alpha A / (beta B))^(1/(alpha+beta))``
+        (Hoffmann et al. 2022, eq. 4).
+        """
+        p = law or self.params
+        c = np.asarray(compute, dtype=float)
+        a, b = p["alpha"], p["beta"]
+        g = (a * p["A"] / (b * p["B"])) ** (1.0 / (a + b))
+        n = g * (c / FLOPS_PER_PARAM_TOKEN) ** (b / (a + b))
+        d = c / (FLOPS_PER_PARAM_TOKEN * n)
+        return n, d, self.loss(n, d, p)
+
+    def tokens_exponent(self) -> float:
+        """``a`` in ``D* ∝ C^a``: ``alpha / (alpha + beta)``."""
+        return float(self.params["alpha"] / (self.params["alpha"] + self.params["beta"]))
+
+    def interval(self, values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed quantiles over the resample axis (0) of ``values``."""
+        tail = (1.0 - confidence) / 2.0
+        return (np.quantile(values, tail, axis=0), np.quantile(values, 1.0 - tail, axis=0))
+
+    def loss_interval(self, params: Any, tokens: Any, confidence: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Prediction interval of the loss at (N, D) over the resamples (NaN without them)."""
+        if not self.resamples:
+            nan = np.full(np.shape(np.asarray(params, float)), np.nan)
+            return nan, nan
+        values = np.array([self.loss(params, tokens, r) for r in self.resamples])
+        return self.interval(values, confidence)
+
+    def frontier_interval(self, compute: Any, confidence: float
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Interval of the optimal loss L*(C): each resample's own frontier."""
+        if not self.resamples:
+            nan = np.full(np.shape(np.asarray(compute, float)), np.nan)
+            return nan, nan
+        values = np.array([self.allocation(compute, r)[2] for r in self.resamples])
+        return self.interval(values, confidence)

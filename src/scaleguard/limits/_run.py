@@ -1,0 +1,122 @@
+"""Running a study: read the files it names, fit its ladder, gather safety evidence, assess.
+
+This is the edge of the package: it reads the ladder, the monitoring store and the alert log,
+and fits the law (``scaleguard.laws``); everything after is :func:`assess`, which is pure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scaleguard.compute import Executor, Progress
+from scaleguard.errors import ConfigError
+from scaleguard.io import read_ladder
+from scaleguard.laws import LawFit
+from scaleguard.limits._assess import Evidence, assess
+from scaleguard.limits._assessment import Assessment
+from scaleguard.limits._law_view import LawView
+from scaleguard.limits._safety_checks import OpenAlert
+from scaleguard.limits._study import MonitoringSpec, Study
+
+__all__ = ["fit_ladder", "gather_evidence", "run_study", "read_alert_log"]
+
+
+def fit_ladder(study: Study, frame: pd.DataFrame, *, executor: str | Executor | None = None,
+               progress: Progress | None = None) -> LawView:
+    """Fit the study's law to ``frame`` and bootstrap it as the study asks."""
+    spec = study.ladder
+    fit = LawFit(form=spec.form).fit(frame)
+    resamples: list[dict[str, float]] = []
+    summary = fit.result_.as_dict()
+    if spec.bootstrap > 0:
+        boot = fit.bootstrap(spec.bootstrap, spec.seed, executor=executor,
+                             level=spec.confidence, progress=progress)
+        resamples = [dict(zip(boot.param_names, map(float, row), strict=True))
+                     for row in boot.samples]
+        summary = fit.result_.as_dict()
+    return LawView(dict(fit.params_), tuple(resamples), summary)
+
+
+def _alert_from_dict(row: dict[str, Any]) -> OpenAlert:
+    step = row.get("step")
+    return OpenAlert(run=str(row.get("run", "")), metric=str(row.get("metric") or
+                                                             row.get("title", "")),
+                     severity=str(row.get("severity", "warning")),
+                     step=math.nan if step is None else float(step),
+                     message=str(row.get("message") or row.get("title", "")))
+
+
+def read_alert_log(path: Path) -> list[OpenAlert]:
+    """Alerts from a JSONL alert log (what ``scaleguard.monitor``'s JSONL sink writes)."""
+    alerts = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"monitoring.alerts: cannot read {path} ({exc.strerror})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "severity" not in row:
+            raise ConfigError(f"{path}: line {number}: expected an alert object with a "
+                              "'severity' field")
+        alerts.append(_alert_from_dict(row))
+    return alerts
+
+
+def _store_alerts(spec: MonitoringSpec, path: Path) -> list[OpenAlert]:
+    from scaleguard.monitor import open_store
+
+    if not path.exists():
+        raise ConfigError(f"monitoring.store: {path} does not exist")
+    store = open_store(path, read_only=True)
+    try:
+        run_ids = [store.resolve(name).run_id for name in spec.runs] if spec.runs else [None]
+        names = {info.run_id: info.name for info in store.runs()}
+        alerts = []
+        for run_id in run_ids:
+            for alert in store.alerts(run_id):
+                row = alert.as_dict()
+                row["run"] = names.get(alert.run, alert.run)
+                alerts.append(_alert_from_dict(row))
+        return alerts
+    finally:
+        store.close()
+
+
+def gather_evidence(study: Study) -> Evidence:
+    """The alerts and gates the study's monitoring store, alert log and rollout plan hold."""
+    alerts: list[OpenAlert] = []
+    monitored = study.monitoring is not None
+    if study.monitoring is not None:
+        if study.monitoring.store is not None:
+            alerts += _store_alerts(study.monitoring, study.resolve(study.monitoring.store))
+        if study.monitoring.alerts is not None:
+            alerts += read_alert_log(study.resolve(study.monitoring.alerts))
+    if study.rollout is not None:
+        raise ConfigError("rollout: rollout plans are not wired into the assessment yet "
+                          "(scaleguard.safety is not installed in this build)")
+    return Evidence(alerts=tuple(alerts), monitored=monitored)
+
+
+def run_study(study: Study, *, executor: str | Executor | None = None,
+              progress: Progress | None = None,
+              stage: Callable[[str], None] | None = None) -> Assessment:
+    """Assess a loaded study end to end (reads its files; fits; decides)."""
+    say = stage or (lambda _: None)
+    say("reading the ladder")
+    frame = read_ladder(study.resolve(study.ladder.path), study.ladder.columns or None)
+    say("fitting the scaling law")
+    view = fit_ladder(study, frame, executor=executor, progress=progress)
+    say("gathering safety evidence")
+    evidence = gather_evidence(study)
+    return assess(study, frame, view, evidence, progress=say)

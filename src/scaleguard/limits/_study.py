@@ -1,0 +1,209 @@
+"""The study file: one scaling decision in YAML, validated by pydantic.
+
+A study names the ladder to fit, the target of the step, the hardware, the limits it must stay
+within, the data there is, and optionally a rollout plan and the monitoring store. Quantities are
+written the way people write them (``1e23``, ``70B``, ``2T``, ``5000MWh``, ``800tCO2e``, ``60d``)
+and held in SI. Every error names the study file and the YAML path of the bad field.
+
+>>> study = Study.model_validate({
+...     "ladder": {"path": "ladder.csv"},
+...     "target": {"compute": "1e23"},
+...     "hardware": {"device": "h100-sxm", "devices": 1024},
+...     "limits": {"energy": "2000MWh", "wall_clock": "60d"}})
+>>> study.target.compute, study.limits.energy, study.limits.wall_clock
+(1e+23, 7200000000000.0, 5184000.0)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from scaleguard.errors import ConfigError, ScaleguardError
+from scaleguard.limits._scaling_checks import IRREDUCIBLE_FRACTION
+from scaleguard.units import parse_quantity
+
+__all__ = ["Study", "load_study", "study_from_dict"]
+
+
+def _quantity(dimension: str) -> BeforeValidator:
+    def parse(value: Any) -> float:
+        if isinstance(value, str) and dimension == "count":
+            value = value.strip().removeprefix("$").strip()  # money is written "$5M"
+        try:
+            number = parse_quantity(value, dimension)
+        except ScaleguardError as exc:
+            raise ValueError(str(exc).removeprefix("value: ")) from None
+        if not (math.isfinite(number) and number > 0):
+            raise ValueError(f"expected a positive quantity, got {value!r}")
+        return number
+
+    return BeforeValidator(parse)
+
+
+Count = Annotated[float, _quantity("count")]
+Flop = Annotated[float, _quantity("flop")]
+Energy = Annotated[float, _quantity("energy")]
+Carbon = Annotated[float, _quantity("carbon")]
+Duration = Annotated[float, _quantity("duration")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LadderSpec(_Section):
+    """The ladder runs and the law to fit on them."""
+
+    path: Path
+    columns: dict[str, str] = Field(default_factory=dict)
+    form: Literal["chinchilla"] = "chinchilla"  # the verdict needs loss as a function of N and D
+    bootstrap: int = Field(200, ge=0, le=100_000)
+    seed: int = 0
+    confidence: float = Field(0.9, gt=0, lt=1)
+
+
+class TargetSpec(_Section):
+    """The step: a compute budget, a loss to reach, or a model size with its tokens."""
+
+    compute: Flop | None = None
+    loss: float | None = Field(None, gt=0)
+    params: Count | None = None
+    tokens: Count | None = None
+    loss_tolerance: float | None = Field(None, gt=0)  # widest interval the decision acts on
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TargetSpec:
+        given = [name for name in ("compute", "loss") if getattr(self, name) is not None]
+        if self.params is not None or self.tokens is not None:
+            if self.params is None or self.tokens is None:
+                raise ValueError("a model-size target needs both params and tokens")
+            given.append("params+tokens")
+        if len(given) != 1:
+            raise ValueError("give exactly one target: compute, loss, or params with tokens "
+                             f"(got {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.compute is not None:
+            return "compute"
+        return "loss" if self.loss is not None else "model"
+
+
+class HardwareSpec(_Section):
+    """Where the step runs and what an hour of it costs."""
+
+    device: str
+    devices: int = Field(ge=1)
+    mfu: float = Field(0.4, gt=0, le=1)
+    dtype: str = "bf16"
+    hardware_file: Path | None = None
+    price_per_device_hour: float | None = Field(None, ge=0)  # USD
+    pue: float = Field(1.1, ge=1)  # Patterson et al. 2021 use 1.1 for Google data centres
+    grid_intensity: float | str = 400.0  # gCO2e/kWh, or a region name the catalog knows
+    seq_len: int = Field(4096, ge=1)
+    model: str | dict[str, int] | None = None  # a preset name or a transformer shape
+
+
+class LimitsSpec(_Section):
+    """What the step must stay within; a limit left out is not checked."""
+
+    money: Count | None = None  # USD
+    energy: Energy | None = None
+    carbon: Carbon | None = None
+    wall_clock: Duration | None = None
+
+
+class DataSpec(_Section):
+    unique_tokens: Count | None = None
+
+
+class ReturnsSpec(_Section):
+    irreducible_fraction: float = Field(default=IRREDUCIBLE_FRACTION, gt=0, lt=1)
+
+
+class RolloutSpec(_Section):
+    plan: Path
+    observations: Path | None = None
+
+
+class MonitoringSpec(_Section):
+    store: Path | None = None
+    alerts: Path | None = None  # a JSONL file of alerts, one object a line
+    runs: list[str] | None = None
+
+
+class Study(_Section):
+    """One scaling decision. Paths are relative to the study file."""
+
+    name: str = "study"
+    ladder: LadderSpec
+    target: TargetSpec
+    hardware: HardwareSpec
+    limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec())
+    data: DataSpec = Field(default_factory=lambda: DataSpec())
+    returns: ReturnsSpec = Field(default_factory=lambda: ReturnsSpec())
+    rollout: RolloutSpec | None = None
+    monitoring: MonitoringSpec | None = None
+    base_dir: Path = Path(".")  # where relative paths start; set by load_study
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def _first_error(exc: ValidationError, source: str) -> ConfigError:
+    """The first pydantic error as one line: file, YAML path, what was expected."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif error["type"] == "missing":
+        message = "missing required field"
+    extra = exc.error_count() - 1
+    more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
+    return ConfigError(f"{source}: {where}: {message}{more}")
+
+
+def study_from_dict(data: Any, *, source: str = "<study>", base_dir: Path | None = None) -> Study:
+    """Validate a parsed study; errors name ``source`` and the YAML path of the bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections (ladder, target, hardware, "
+                          f"...), got {type(data).__name__}")
+    if base_dir is not None:
+        data = {**data, "base_dir": base_dir}
+    try:
+        return Study.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, source) from None
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the study file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{line} is not valid YAML "
+                          f"({getattr(exc, 'problem', None) or exc})") from None
+    if isinstance(data, dict) and "base_dir" in data:
+        raise ConfigError(f"{path}: base_dir: unknown field")
+    return study_from_dict(data, source=str(path), base_dir=path.parent)
