@@ -1,0 +1,302 @@
+"""Formulas of scaleguard.resources on hand-checked cases, properties and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scaleguard.errors import ConfigError, InputError, ScaleguardError
+from scaleguard.resources import (
+    MODEL_PRESETS,
+    Layout,
+    ModelShape,
+    activation_bytes_per_layer,
+    energy_estimate,
+    estimate_memory,
+    estimate_training,
+    flops_per_token,
+    get_device,
+    goodput,
+    layout_problem,
+    load_catalog,
+    mfu,
+    model_from_hf_config,
+    model_preset,
+    model_state_bytes,
+    tokens_per_second,
+    training_flops,
+    training_seconds,
+)
+
+GIB = 2.0**30
+
+
+# --- hardware catalog ---------------------------------------------------------------------
+
+def test_catalog_has_the_devices_the_issue_lists():
+    catalog = load_catalog()
+    for key in ("a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200", "b200", "mi300x",
+                "tpu-v5e", "tpu-v5p", "epyc-9654", "xeon-8480"):
+        assert key in catalog
+    for device in catalog.values():
+        assert device.memory_bytes > 0 and device.memory_bandwidth > 0
+        assert all(v > 0 for v in device.peak_flops.values())
+        json.dumps(device.as_dict())
+
+
+def test_aliases_and_case():
+    assert get_device("H100").key == "h100-sxm"
+    assert get_device("a100").key == "a100-80gb"
+
+
+def test_unknown_device_names_the_option():
+    with pytest.raises(InputError, match=r"^--gpu: unknown device 'h100x'; known: .*h100-sxm"):
+        get_device("h100x", option="--gpu")
+
+
+def test_missing_dtype_names_it():
+    with pytest.raises(InputError, match="dtype: tpu-v5e has no peak for 'fp8'"):
+        get_device("tpu-v5e").peak("fp8")
+
+
+def test_user_hardware_file_adds_and_replaces(tmp_path):
+    path = tmp_path / "hw.yaml"
+    path.write_text("devices:\n  my-npu:\n    name: My NPU\n    memory: 64GB\n"
+                    "    memory_bandwidth: 1.0e12\n    peak_flops: {bf16: 400e12}\n"
+                    "    tdp: 500\n    link_bandwidth: 400e9\n"
+                    "  h100-sxm:\n    name: derated H100\n    memory: 80GiB\n"
+                    "    memory_bandwidth: 3.35e12\n    peak_flops: {bf16: 800e12}\n"
+                    "    link_bandwidth: 900e9\n")
+    assert get_device("my-npu", path).memory_bytes == 64e9
+    assert get_device("h100-sxm", path).peak() == 800e12
+    assert get_device("h100-sxm").peak() == 989.4e12  # the built-in one is untouched
+
+
+@pytest.mark.parametrize("text, message", [
+    ("devices: [1, 2]", "expected a mapping with a 'devices:'"),
+    ("devices:\n  x:\n    name: X\n", "device 'x': field memory: Field required"),
+    ("devices:\n  x:\n    name: X\n    memory: 8GB\n    memory_bandwidth: 1e9\n"
+     "    peak_flops: {int4: 1e12}\n    link_bandwidth: 1e9\n", "unknown dtype 'int4'"),
+    ("devices:\n  x:\n    name: X\n    memory: lots\n    memory_bandwidth: 1e9\n"
+     "    peak_flops: {bf16: 1e12}\n    link_bandwidth: 1e9\n", "cannot read 'lots'"),
+    ("devices: {x: [", "not valid YAML"),
+])
+def test_bad_hardware_file(tmp_path, text, message):
+    path = tmp_path / "hw.yaml"
+    path.write_text(text)
+    with pytest.raises(ScaleguardError, match=message) as info:
+        load_catalog(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_hardware_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the hardware file"):
+        load_catalog(tmp_path / "absent.yaml")
+
+
+# --- model shapes -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, params", [
+    # Published parameter counts (model cards / papers).
+    ("llama-7b", 6.738e9), ("llama-2-13b", 13.016e9), ("llama-2-70b", 68.977e9),
+    ("llama-3-8b", 8.030e9), ("llama-3-70b", 70.554e9), ("llama-3.1-405b", 405.85e9),
+    ("gpt-3-175b", 175e9), ("gpt-3-125m", 125e6), ("gpt-3-6.7b", 6.7e9),
+])
+def test_preset_param_counts(name, params):
+    assert model_preset(name).params == pytest.approx(params, rel=0.01)
+
+
+def test_hf_config_llama(tmp_path):
+    config = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+              "vocab_size": 128256, "max_position_embeddings": 8192,
+              "tie_word_embeddings": False}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    shape = model_from_hf_config(path)
+    assert shape.params == model_preset("llama-3-8b").params
+
+
+def test_hf_config_gpt2_style():
+    # GPT-2 small's config.json: 124,439,808 parameters (Hugging Face's count).
+    shape = model_from_hf_config({"model_type": "gpt2", "n_embd": 768, "n_layer": 12,
+                                  "n_head": 12, "n_positions": 1024, "vocab_size": 50257})
+    assert shape.params == 124_439_808
+
+
+def test_hf_config_errors(tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        model_from_hf_config(bad)
+    with pytest.raises(ConfigError, match="missing field 'vocab_size'"):
+        model_from_hf_config({"hidden_size": 64, "num_hidden_layers": 2,
+                              "num_attention_heads": 4, "max_position_embeddings": 128})
+    with pytest.raises(ConfigError, match="heads: 5 heads do not divide hidden=64"):
+        model_from_hf_config({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+                              "num_attention_heads": 5, "max_position_embeddings": 128})
+
+
+def test_model_shape_validation():
+    with pytest.raises(InputError, match="layers: expected a positive integer"):
+        ModelShape(0, 64, 4, 4, 256, 100, 128)
+    with pytest.raises(InputError, match="kv_heads: 3 key/value heads do not divide heads=4"):
+        ModelShape(2, 64, 4, 3, 256, 100, 128)
+    with pytest.raises(InputError, match="--model: unknown model 'llama-9'"):
+        model_preset("llama-9", option="--model")
+
+
+# --- compute ------------------------------------------------------------------------------
+
+def test_flops_per_token_palm_form():
+    model = model_preset("llama-3-8b")
+    attention = 12 * 32 * 32 * 128 * 8192
+    assert flops_per_token(model) == 6 * model.params + attention
+    assert flops_per_token(model, seq=1) == 6 * model.params + 12 * 32 * 4096
+
+
+@given(st.floats(1e-3, 1.0), st.floats(1e6, 1e12), st.floats(1e12, 1e16))
+def test_mfu_and_throughput_are_inverse(u, per_token, peak):
+    assert mfu(tokens_per_second(u, per_token, peak), per_token, peak) == pytest.approx(u)
+
+
+def test_training_seconds_and_goodput():
+    assert training_seconds(1e21, 10, 1e14, 0.5) == pytest.approx(2e6)
+    assert training_seconds(1e21, 10, 1e14, 0.5, goodput=0.8) == pytest.approx(2.5e6)
+    assert goodput() == 1.0
+    # One failure a day, each costing 1 h of restart and 2 h of redone work (half of 4 h):
+    assert goodput(1, 1, 4) == pytest.approx(1 / (1 + 3 / 24))
+    assert goodput(downtime_fraction=0.1) == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: training_flops(7e9, -5), "tokens: expected a positive finite number, got -5"),
+    (lambda: training_flops(float("nan"), 5), "params: expected a positive finite number"),
+    (lambda: mfu(0, 1e9, 1e15), "tokens_per_second: expected a positive"),
+    (lambda: tokens_per_second(1.5, 1e9, 1e15), "mfu: expected a fraction in"),
+    (lambda: training_seconds(1e21, 8, 1e15, 0.4, goodput=0), "goodput: expected a positive"),
+    (lambda: goodput(downtime_fraction=1.0), "downtime_fraction: expected a fraction below 1"),
+    (lambda: estimate_training(device="h100", devices=8, mfu=0.4, params=7e9),
+     "params, tokens: give both"),
+    (lambda: estimate_training(device="h100", devices=2.5, mfu=0.4, flops=1e21),
+     "devices: expected a whole number"),
+    (lambda: estimate_training(device="tpu-v5e", devices=8, mfu=0.4, flops=1e21),
+     "power: tpu-v5e has no published TDP"),
+    (lambda: energy_estimate(10, 300, pue=0.9), "pue: expected a power usage effectiveness"),
+])
+def test_bad_input_names_the_field(call, message):
+    with pytest.raises(InputError, match=message):
+        call()
+
+
+def test_training_estimate_is_consistent():
+    run = estimate_training(params=7e9, tokens=1e12, device="a100-80gb", devices=256, mfu=0.5,
+                            goodput=0.9, pue=1.2, intensity=400, price_per_device_hour=2.0)
+    assert run.flops == 6 * 7e9 * 1e12
+    assert run.compute_seconds == pytest.approx(run.flops / (256 * 312e12 * 0.5))
+    assert run.wall_seconds == pytest.approx(run.compute_seconds / 0.9)
+    assert run.device_hours == pytest.approx(256 * run.wall_seconds / 3600)
+    assert run.energy_j == pytest.approx(run.device_hours * 3600 * 400 * 1.2)
+    assert run.carbon_g == pytest.approx(run.energy_j / 3.6e6 * 400)
+    assert run.cost == pytest.approx(run.device_hours * 2.0)
+    assert run.tokens_per_second * run.wall_seconds == pytest.approx(1e12)
+    payload = run.as_dict()
+    assert json.loads(json.dumps(payload)) == payload
+    assert "TrainingEstimate(" in repr(run)
+
+
+# --- memory -------------------------------------------------------------------------------
+
+def test_optimizer_bytes_per_param():
+    weights, grads, optim, gather = model_state_bytes(1e9)
+    assert (weights + grads + optim) / 1e9 == 16  # mixed-precision Adam
+    assert sum(model_state_bytes(1e9, optimizer="adam-mixed-fp32-grads")) / 1e9 == 18
+
+
+def test_zero_stages_shard_progressively():
+    totals = [sum(model_state_bytes(8e9, zero=z, dp=8)) for z in range(3)]
+    assert totals[0] == 16 * 8e9
+    assert totals[1] == (2 + 2 + 12 / 8) * 8e9
+    assert totals[2] == (2 + 2 / 8 + 12 / 8) * 8e9
+    assert sum(model_state_bytes(8e9, zero=3, dp=8)) == 16 / 8 * 8e9  # no gather buffer given
+
+
+def test_activations_korthikanti_tensor_parallel_forms():
+    s, b, h, a = 2048, 1, 12288, 96  # GPT-3 175B shape (Korthikanti et al. 2022, Table 3)
+    sbh = s * b * h
+    assert activation_bytes_per_layer(s, b, h, a, "none", tp=8, sequence_parallel=False) == (
+        pytest.approx(sbh * (10 + 24 / 8 + 5 * a * s / (h * 8))))
+    assert activation_bytes_per_layer(s, b, h, a, "selective", tp=8) == pytest.approx(
+        sbh * 34 / 8)
+    assert activation_bytes_per_layer(s, b, h, a, "full", tp=8) == pytest.approx(2 * sbh / 8)
+    # The paper's headline: selective recomputation + sequence parallelism cut activation
+    # memory about 5x for GPT-3 at t=8 against tensor parallelism alone.
+    base = activation_bytes_per_layer(s, b, h, a, "none", tp=8, sequence_parallel=False)
+    assert 4.5 < base / activation_bytes_per_layer(s, b, h, a, "selective", tp=8) < 5.5
+
+
+def test_pipeline_keeps_all_layers_worth_of_activations_on_stage_one():
+    model = model_preset("llama-3-8b").with_seq(1024)
+    flat = estimate_memory(model, Layout())
+    piped = estimate_memory(model, Layout(pp=4))
+    assert piped.activations == flat.activations
+    assert piped.weights == flat.weights / 4
+    few = estimate_memory(model, Layout(pp=4), in_flight_micro_batches=2)
+    assert few.activations == flat.activations / 2
+
+
+def test_memory_fits_against_device():
+    model = model_preset("llama-3-8b").with_seq(4096)
+    small = estimate_memory(model, Layout(dp=64, zero=3), device=get_device("h100-sxm"))
+    assert small.fits is True
+    single = estimate_memory(model, Layout(), device=get_device("h100-sxm"))
+    assert single.fits is False and single.total > 100 * GIB
+    assert estimate_memory(model, Layout()).fits is None
+    assert json.loads(json.dumps(small.as_dict()))["fits"] is True
+
+
+GQA_TOY = ModelShape(4, 768, 12, 4, 2048, 1000, 256, name="toy")
+
+
+@pytest.mark.parametrize("model, layout, message", [
+    (model_preset("llama-3-8b"), Layout(tp=3),
+     "tp: 3 does not divide the 32 attention heads of llama-3-8b"),
+    (GQA_TOY, Layout(tp=6), "tp: 6 neither divides nor is a multiple of the 4 key/value heads"),
+    (model_preset("llama-3-8b"), Layout(pp=5), "pp: 5 does not divide the 32 layers"),
+])
+def test_layout_that_cannot_split_the_model(model, layout, message):
+    assert layout_problem(model, layout).startswith(message)
+    assert layout_problem(model, Layout()) is None
+    with pytest.raises(InputError, match=message):
+        estimate_memory(model, layout)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"tp": 0}, "tp: expected a positive integer, got 0"),
+    ({"zero": 4}, "zero: expected a ZeRO stage 0, 1, 2 or 3, got 4"),
+    ({"recompute": "some"}, "recompute: expected one of none, selective, full"),
+])
+def test_bad_layout_fields(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        Layout(**kwargs)
+
+
+def test_unknown_optimizer():
+    with pytest.raises(InputError, match="optimizer: expected one of adam-mixed"):
+        model_state_bytes(1e9, optimizer="lion")
+
+
+@given(st.sampled_from(list(MODEL_PRESETS)), st.sampled_from([1, 2, 4, 8]),
+       st.sampled_from([1, 2, 4]), st.sampled_from(["none", "selective", "full"]))
+def test_more_parallelism_never_needs_more_memory(name, dp, mb, recompute):
+    model = MODEL_PRESETS[name]
+    one = estimate_memory(model, Layout(dp=1, zero=3, micro_batch=mb, recompute=recompute))
+    many = estimate_memory(model, Layout(dp=dp, zero=3, micro_batch=mb, recompute=recompute))
+    assert many.total <= one.total + many.zero3_gather
+    cheaper = {"none": "selective", "selective": "full", "full": "full"}[recompute]
+    less = estimate_memory(model, Layout(micro_batch=mb, recompute=cheaper))
+    assert less.activations <= one.activations
