@@ -60,8 +60,16 @@ def ladder_step(out: Path) -> list[Written]:
     ]
 
 
+def resources_step(out: Path) -> list[Written]:
+    """The budget, layout and serving of a target run (``scaleguard resources``)."""
+    from scaleguard.cli.resources import demo_step  # lazily: that module imports this one
+
+    return demo_step(out)
+
+
 DEMO_STEPS: list[tuple[str, DemoStep]] = [
     ("ladder", ladder_step),
+    ("resources", resources_step),
 ]
 
 

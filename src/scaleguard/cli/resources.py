@@ -6,8 +6,9 @@ library underneath works in SI (:mod:`scaleguard.resources`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -34,6 +35,9 @@ from scaleguard.resources import (
     plan_serving,
 )
 from scaleguard.units import format_quantity, parse_quantity
+
+if TYPE_CHECKING:
+    from scaleguard.cli.demo import Written
 
 resources_app = typer.Typer(
     help="Resources: FLOPs, memory, parallel layout, time, cost, energy, carbon and serving.",
@@ -392,3 +396,46 @@ def devices_command(
                       if "fp8" in peak else "",
                       "" if device.tdp_w is None else format_quantity(device.tdp_w, "power"))
     console.print(table)
+
+
+# The demo's target run: a Llama-3-70B-shaped model on 2T tokens, 512 H100s at MFU 0.4, on a
+# grid of the given intensity (CodeCarbon's region data is an extra; the demo runs without it).
+DEMO_MODEL = "llama-3-70b"
+DEMO_TOKENS = 2e12
+DEMO_GPU = "h100-sxm"
+DEMO_GPUS = 512
+DEMO_MFU = 0.4
+DEMO_INTENSITY_G_PER_KWH = 429.0  # Patterson et al. 2021's US-average figure
+DEMO_PUE = 1.1
+
+
+def demo_step(out: Path) -> list[Written]:
+    """``scaleguard demo``: the budget of a target run, its layout, its serving, measured."""
+    from scaleguard.cli.demo import Written  # demo imports this module's package first
+    from scaleguard.resources import measure
+
+    shape = model_preset(DEMO_MODEL)
+    with measure("demo-resources") as meter:
+        training = estimate_training(device=DEMO_GPU, devices=DEMO_GPUS, mfu=DEMO_MFU,
+                                     params=shape.params, tokens=DEMO_TOKENS,
+                                     flops=flops_per_token(shape) * DEMO_TOKENS, pue=DEMO_PUE,
+                                     intensity=DEMO_INTENSITY_G_PER_KWH)
+        plan = plan_layouts(shape, DEMO_GPU, DEMO_GPUS, global_batch=512)
+        serving = plan_serving(shape, DEMO_GPU, rate=10, prompt=2000, output=300,
+                               max_latency=10.0)
+    assert meter.result is not None
+    best = plan.best
+    payload = {
+        "model": shape.as_dict(),
+        "training": training.as_dict(),
+        "layout": {"fits": plan.fits, "best": None if best is None else best.as_dict(),
+                   "top": [c.as_dict() for c in plan.candidates[:5]],
+                   "rejection_counts": plan.rejection_counts()},
+        "serving": serving.as_dict(),
+        "measurement_of_this_estimate": meter.result.as_dict(),
+    }
+    path = out / "resources_target_run.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    days = training.wall_seconds / 86400
+    return [Written(path, f"{DEMO_MODEL} on {DEMO_GPUS} x {DEMO_GPU}: {days:.0f} days, "
+                          f"best layout {best.layout!r}" if best else "no layout fits")]
