@@ -11,6 +11,7 @@ evaluates thousands of runs in one call.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
 BETA_MIXTURE_PRIOR = (0.5, 0.5)
 
 
-def normal_mixture_log_lr(estimate: np.ndarray, variance: np.ndarray, mixture_sd: np.ndarray,
+def normal_mixture_log_lr(estimate: ArrayLike, variance: ArrayLike, mixture_sd: ArrayLike,
                           null: np.ndarray | float = 0.0) -> np.ndarray:
     """Log of the normal-mixture likelihood ratio for ``theta = null`` (the mSPRT statistic).
 
@@ -50,7 +51,7 @@ def normal_mixture_log_lr(estimate: np.ndarray, variance: np.ndarray, mixture_sd
     return np.where(np.isfinite(out), out, 0.0)
 
 
-def normal_mixture_p_value(estimate: np.ndarray, variance: np.ndarray, mixture_sd: np.ndarray,
+def normal_mixture_p_value(estimate: ArrayLike, variance: ArrayLike, mixture_sd: ArrayLike,
                            null: np.ndarray | float = 0.0) -> np.ndarray:
     """Always-valid p-value at this look, ``min(1, 1 / Lambda)`` (take the running minimum).
 
@@ -62,7 +63,7 @@ def normal_mixture_p_value(estimate: np.ndarray, variance: np.ndarray, mixture_s
     return np.minimum(1.0, np.exp(-normal_mixture_log_lr(estimate, variance, mixture_sd, null)))
 
 
-def normal_mixture_halfwidth(variance: np.ndarray, mixture_sd: np.ndarray,
+def normal_mixture_halfwidth(variance: ArrayLike, mixture_sd: ArrayLike,
                              alpha: float) -> np.ndarray:
     """Half-width of the normal-mixture confidence sequence ``estimate +- w`` at level ``alpha``.
 
@@ -81,7 +82,7 @@ def normal_mixture_halfwidth(variance: np.ndarray, mixture_sd: np.ndarray,
     return np.where(np.isfinite(width), width, np.inf)
 
 
-def beta_binomial_log_mixture(events: np.ndarray, trials: np.ndarray, rate: np.ndarray,
+def beta_binomial_log_mixture(events: ArrayLike, trials: ArrayLike, rate: ArrayLike,
                               prior: tuple[float, float] = BETA_MIXTURE_PRIOR) -> np.ndarray:
     """Log of the beta-binomial mixture martingale for a Bernoulli rate equal to ``rate``.
 
@@ -100,7 +101,7 @@ def beta_binomial_log_mixture(events: np.ndarray, trials: np.ndarray, rate: np.n
     return log_mix - special.xlogy(k, r) - special.xlog1py(n - k, -r)
 
 
-def beta_binomial_p_value(events: np.ndarray, trials: np.ndarray, rate: np.ndarray,
+def beta_binomial_p_value(events: ArrayLike, trials: ArrayLike, rate: ArrayLike,
                           prior: tuple[float, float] = BETA_MIXTURE_PRIOR) -> np.ndarray:
     """Always-valid p-value for ``rate`` at this look (take the running minimum).
 

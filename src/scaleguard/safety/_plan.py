@@ -1,0 +1,315 @@
+"""The rollout plan: stages, metrics, segments and error control, validated from YAML.
+
+A plan is data, so it is checked once on the way in and every problem is reported with its
+place in the file (``plan.yaml: stages[2].traffic: ...``). The pydantic models here also give
+the plan's JSON schema, for editors and for the HTTP service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from scaleguard.errors import ConfigError, ScaleguardError
+from scaleguard.safety._multiplicity import Correction
+from scaleguard.safety._spending import SpendingName
+from scaleguard.units import parse_quantity
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_MAX_DATA_AGE",
+    "AdaptiveSpec",
+    "DataSpec",
+    "ErrorControl",
+    "MetricSpec",
+    "RolloutPlan",
+    "SimulationSpec",
+    "StageSpec",
+    "load_plan",
+    "parse_plan",
+    "plan_schema",
+]
+
+DEFAULT_ALPHA = 0.05  # the conventional 5% false-rollback budget for the whole rollout
+DEFAULT_MAX_DATA_AGE = 7200.0  # s; observations older than two hours count as late (fail-safe)
+
+
+def _quantity(dimension: str) -> BeforeValidator:
+    """Accept ``'2h'`` or ``'10k'`` as well as plain numbers (SI) in a plan field."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_quantity(value, dimension)
+            except ScaleguardError as exc:
+                raise ValueError(str(exc).removeprefix("value: ")) from None
+        return value
+
+    return BeforeValidator(parse)
+
+
+Duration = Annotated[float, _quantity("duration"), Field(ge=0, description="seconds, or '2h'")]
+Count = Annotated[float, _quantity("count"), Field(ge=0, description="a count, or '10k'")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Model):
+    """A safety or quality metric checked at every stage.
+
+    ``rate`` metrics count ``events`` among ``exposures``; ``mean`` metrics give ``n``, ``mean``
+    and ``var``; ``quantile`` metrics count the exposures whose value exceeded ``guardrail``, so
+    that "the q-quantile stays below the guardrail" becomes "the exceedance rate stays below
+    1 - q".
+    """
+
+    name: str = Field(min_length=1)
+    kind: Literal["rate", "mean", "quantile"] = "rate"
+    direction: Literal["lower_is_better", "higher_is_better"] = "lower_is_better"
+    guardrail: float | None = Field(None, description="absolute limit on the treatment's value")
+    quantile: float | None = Field(None, gt=0, lt=1, description="q of a quantile metric")
+    margin: float | None = Field(None, ge=0, description="non-inferiority margin (absolute)")
+    compare_to: Literal["control", "previous_stage"] = "control"
+    critical: bool = Field(True, description="a failing critical metric rolls back; "
+                                             "others hold")
+    mixture_sd: float | None = Field(None, gt=0, description="sd of the mSPRT normal mixture "
+                                                             "(default: the margin)")
+    baseline: float | None = Field(None, description="expected control value (simulator)")
+    sd: float | None = Field(None, gt=0, description="per-exposure sd of a mean (simulator)")
+
+
+class StageSpec(_Model):
+    """One step of the rollout: who gets the new system, and for how long at least and at most."""
+
+    name: str = Field(min_length=1)
+    traffic: float = Field(gt=0, le=1, description="share of traffic on the new system")
+    cohort: str | None = Field(None, description="who is admitted, e.g. 'internal users'")
+    segments: dict[str, list[str]] | None = Field(
+        None, description="segment values admitted at this stage; absent: all")
+    metrics: list[str] | None = Field(None, description="metrics gated here; absent: all")
+    min_exposures: Count = 0.0
+    max_exposures: Count | None = Field(None, description="planned maximum (group-sequential "
+                                                          "information fraction)")
+    min_duration: Duration = 0.0
+    max_duration: Duration | None = None
+    manual_approval: bool = False
+
+
+class ErrorControl(_Model):
+    """How false rollbacks are kept below ``alpha`` across looks, metrics and segments."""
+
+    method: Literal["msprt", "group_sequential"] = "msprt"
+    correction: Correction = "holm"
+    spending: SpendingName = "obrien_fleming"
+
+
+class DataSpec(_Model):
+    """When observations count as late: fail-safe, late data never advance a rollout."""
+
+    max_age: Duration = DEFAULT_MAX_DATA_AGE
+
+
+class AdaptiveSpec(_Model):
+    """Traffic steps that grow after clean stages and shrink after close calls."""
+
+    enabled: bool = False
+    initial_step: float = Field(default=2.0, gt=1, description="traffic multiplier per advance")
+    grow: float = Field(default=2.0, ge=1)
+    shrink: float = Field(default=0.5, gt=0, le=1)
+    min_step: float = Field(default=1.25, gt=1)
+    max_step: float = Field(default=10.0, gt=1)
+    close_call: float = Field(default=0.2, gt=0, lt=1, description="a stage whose smallest adjusted "
+                                                           "p-value fell below this was close")
+
+
+class SimulationSpec(_Model):
+    """Traffic model for ``rollout simulate``: exposures per look at full traffic, look cadence."""
+
+    exposures_per_look: Count = 100_000.0
+    look_interval: Duration = 3600.0
+    segment_weights: dict[str, dict[str, float]] | None = None
+
+
+class RolloutPlan(_Model):
+    """A staged rollout plan (see ``scaleguard rollout schema`` for the JSON schema)."""
+
+    name: str = Field(min_length=1)
+    alpha: float = Field(DEFAULT_ALPHA, description="false-rollback budget, in (0, 1)")
+    error_control: ErrorControl = Field(default_factory=ErrorControl)
+    metrics: list[MetricSpec] = Field(min_length=1)
+    segments: dict[str, list[str]] = Field(default_factory=dict,
+                                           description="segment values checked separately")
+    stages: list[StageSpec] = Field(min_length=1)
+    data: DataSpec = Field(default_factory=DataSpec)
+    adaptive: AdaptiveSpec = Field(default_factory=AdaptiveSpec)
+    simulation: SimulationSpec = Field(default_factory=SimulationSpec)
+
+    def metric(self, name: str) -> MetricSpec:
+        return next(m for m in self.metrics if m.name == name)
+
+    def stage_metrics(self, index: int) -> list[MetricSpec]:
+        chosen = self.stages[index].metrics
+        return list(self.metrics) if chosen is None else [self.metric(n) for n in chosen]
+
+    def stage_segments(self, index: int) -> list[tuple[str, str]]:
+        """(dimension, value) pairs checked at a stage: the plan's, less those not admitted."""
+        admitted = self.stages[index].segments or {}
+        return [(dim, value) for dim, values in self.segments.items() for value in values
+                if dim not in admitted or value in admitted[dim]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _check(plan: RolloutPlan) -> list[tuple[str, str]]:
+    """Cross-field rules pydantic cannot state per field: (YAML path, problem) pairs."""
+    problems: list[tuple[str, str]] = []
+    if not 0.0 < plan.alpha < 1.0:
+        problems.append(("alpha", f"expected a number in (0, 1), got {plan.alpha}"))
+    names = [m.name for m in plan.metrics]
+    for i, metric in enumerate(plan.metrics):
+        where = f"metrics[{i}]"
+        if metric.name in names[:i]:
+            problems.append((f"{where}.name", f"duplicate metric name {metric.name!r}"))
+        if metric.guardrail is None and metric.margin is None:
+            problems.append((where, f"metric {metric.name!r} needs a guardrail, a margin or "
+                                    "both"))
+        if metric.kind == "quantile" and (metric.quantile is None or metric.guardrail is None):
+            problems.append((where, f"quantile metric {metric.name!r} needs quantile (q) and "
+                                    "guardrail (the limit on the q-quantile)"))
+        if metric.kind != "quantile" and metric.quantile is not None:
+            problems.append((f"{where}.quantile", f"only quantile metrics take a quantile, "
+                                                  f"{metric.name!r} is a {metric.kind}"))
+        if metric.kind == "rate":
+            for field in ("guardrail", "baseline"):
+                value = getattr(metric, field)
+                if value is not None and not 0.0 <= value <= 1.0:
+                    problems.append((f"{where}.{field}", f"a rate is in [0, 1], got {value}"))
+    for dim, values in plan.segments.items():
+        if len(set(values)) != len(values):
+            problems.append((f"segments.{dim}", "duplicate segment values"))
+    stage_names: list[str] = []
+    for i, stage in enumerate(plan.stages):
+        where = f"stages[{i}]"
+        if stage.name in stage_names:
+            problems.append((f"{where}.name", f"duplicate stage name {stage.name!r}"))
+        stage_names.append(stage.name)
+        if i and stage.traffic < plan.stages[i - 1].traffic:
+            problems.append((f"{where}.traffic", f"traffic {stage.traffic} is below the previous "
+                                                 f"stage's {plan.stages[i - 1].traffic}; "
+                                                 "traffic shares must not decrease"))
+        for j, name in enumerate(stage.metrics or []):
+            if name not in names:
+                problems.append((f"{where}.metrics[{j}]", f"unknown metric {name!r}; the plan's "
+                                                          f"metrics are {', '.join(names)}"))
+        for dim, values in (stage.segments or {}).items():
+            if dim not in plan.segments:
+                problems.append((f"{where}.segments.{dim}", f"unknown segment dimension {dim!r}"))
+                continue
+            for j, value in enumerate(values):
+                if value not in plan.segments[dim]:
+                    problems.append((f"{where}.segments.{dim}[{j}]",
+                                     f"unknown {dim} {value!r}; expected one of "
+                                     f"{', '.join(plan.segments[dim])}"))
+        if stage.max_duration is not None and stage.max_duration < stage.min_duration:
+            problems.append((f"{where}.max_duration", "is below min_duration"))
+        if (stage.max_exposures is not None and stage.max_exposures < stage.min_exposures) or \
+                stage.max_exposures == 0:
+            problems.append((f"{where}.max_exposures", "must be positive and >= min_exposures"))
+        if plan.error_control.method == "group_sequential" and stage.max_exposures is None:
+            problems.append((f"{where}.max_exposures", "group_sequential error control needs "
+                                                       "each stage's planned maximum exposures"))
+        gated = [m for m in plan.metrics if stage.metrics is None or m.name in stage.metrics]
+        if i == 0 and any(m.compare_to == "previous_stage" for m in gated):
+            problems.append((f"{where}.metrics", "the first stage has no previous stage to "
+                                                 "compare with"))
+    if plan.adaptive.min_step > plan.adaptive.max_step:
+        problems.append(("adaptive.min_step", "is above max_step"))
+    return problems
+
+
+def parse_plan(data: Mapping[str, Any], source: str = "plan") -> RolloutPlan:
+    """Validate a plan given as a mapping; ``source`` names it in messages.
+
+    >>> plan = parse_plan({"name": "p", "metrics": [{"name": "harm", "guardrail": 0.01}],
+    ...                    "stages": [{"name": "pilot", "traffic": 0.01}]})
+    >>> plan.stages[0].traffic, plan.error_control.correction
+    (0.01, 'holm')
+    >>> parse_plan({"name": "p", "alpha": 2, "metrics": [{"name": "harm", "guardrail": 0.01}],
+    ...             "stages": [{"name": "pilot", "traffic": 0.01}]}, "plan.yaml")
+    Traceback (most recent call last):
+    ...
+    scaleguard.errors.ConfigError: plan.yaml: alpha: expected a number in (0, 1), got 2.0
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got "
+                          f"{type(data).__name__}")
+    try:
+        plan = RolloutPlan.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = exc.error_count() - 1
+        tail = f" ({more} more problem{'s' if more > 1 else ''})" if more else ""
+        value = first.get("input")
+        shown = "" if first["type"] == "missing" or isinstance(value, dict | list) else \
+            f" (got {value!r})"
+        raise ConfigError(f"{source}: {_path(tuple(first['loc']))}: {first['msg']}{shown}{tail}"
+                          ) from None
+    problems = _check(plan)
+    if problems:
+        path, problem = problems[0]
+        tail = f" ({len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" \
+            if len(problems) > 1 else ""
+        raise ConfigError(f"{source}: {path}: {problem}{tail}")
+    return plan
+
+
+def load_plan(path: str | Path) -> RolloutPlan:
+    """Read and validate a rollout plan from a YAML (or JSON) file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such plan file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        reason = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}: {where}{reason}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the plan ({exc})") from None
+    if data is None:
+        raise ConfigError(f"{path}: the plan is empty")
+    return parse_plan(data, str(path))
+
+
+def plan_schema() -> dict[str, Any]:
+    """The JSON schema of a rollout plan (from the pydantic models).
+
+    >>> sorted(plan_schema()["required"])
+    ['metrics', 'name', 'stages']
+    """
+    schema = RolloutPlan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
