@@ -6,6 +6,7 @@ Each command lives in its own module and registers itself on :data:`app` when im
 from scaleguard.cli._app import app, main, run
 
 # Command modules: importing them registers their commands (one line each, keep sorted).
+from scaleguard.cli import assess as _assess  # noqa: E402,F401  isort: skip
 from scaleguard.cli import demo as _demo  # noqa: E402,F401  isort: skip
 from scaleguard.cli import inspect as _inspect  # noqa: E402,F401  isort: skip
 from scaleguard.cli import resources as _resources  # noqa: E402,F401  isort: skip

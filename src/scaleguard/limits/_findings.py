@@ -102,7 +102,9 @@ class Finding:
     changes: tuple[Change, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "changes", tuple(sorted(self.changes, key=lambda c: c.size)))
+        # Stable sort on a rounded size: on a tie the check's own change (listed first) wins.
+        object.__setattr__(self, "changes",
+                           tuple(sorted(self.changes, key=lambda c: round(c.size, 9))))
 
     @property
     def cheapest_change(self) -> Change | None:
