@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import time
 
 import numpy as np
@@ -133,3 +134,55 @@ def test_measure_records_even_when_the_block_fails():
     with pytest.raises(ZeroDivisionError), measure() as meter:
         1 / 0  # noqa: B018
     assert meter.result is not None and meter.result.wall_seconds >= 0
+
+
+class FakeNvml:
+    """Stands in for nvidia-ml-py on a machine without a GPU: two GPUs whose counters advance."""
+
+    def __init__(self, energy_counter: bool = True) -> None:
+        self.energy_counter = energy_counter
+        self.reads = 0
+        self.shut = False
+
+    def nvmlInit(self):  # noqa: N802 - NVML's names
+        pass
+
+    def nvmlShutdown(self):  # noqa: N802
+        self.shut = True
+
+    def nvmlDeviceGetCount(self):  # noqa: N802
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, index):  # noqa: N802
+        return index
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):  # noqa: N802
+        if not self.energy_counter:
+            raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+        self.reads += 1
+        return 1_000_000 + (self.reads > 2) * 150_000  # mJ; +150 J each by the second read
+
+    def nvmlDeviceGetPowerUsage(self, handle):  # noqa: N802
+        return 300_000  # mW
+
+
+def test_measure_reads_nvml_energy_counters(monkeypatch, tmp_path):
+    fake = FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    with measure(rapl_root=tmp_path) as meter:
+        pass
+    result = meter.result
+    assert result.gpus == 2 and result.gpu_method == "nvml-energy"
+    assert result.gpu_energy_j == pytest.approx(300.0)  # 2 GPUs x 150 J
+    assert result.gpu_status == "measured"
+    assert result.status == "estimated"  # the CPU part is still an estimate here
+    assert fake.shut
+
+
+def test_measure_falls_back_to_nvml_power(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(energy_counter=False))
+    with measure(rapl_root=tmp_path) as meter:
+        time.sleep(0.01)
+    result = meter.result
+    assert result.gpu_method == "nvml-power" and result.gpu_status == "estimated"
+    assert result.gpu_energy_j == pytest.approx(600.0 * result.wall_seconds)
