@@ -21,7 +21,7 @@ PH_THRESHOLD = 50.0
 PH_ALPHA = 1 - 0.0001
 # Tabular CUSUM (Page 1954; Montgomery, Introduction to Statistical Quality Control, sec. 9.1):
 # reference value k = 0.5σ and decision interval h = 5σ detect a 1σ shift in ~10 samples with
-# an in-control average run length of ~465.
+# an in-control average run length of 465 (two-sided; Table 9.3).
 CUSUM_K = 0.5
 CUSUM_H = 5.0
 CUSUM_WARMUP = 50  # scaleguard: values used to estimate the in-control mean and σ

@@ -114,7 +114,8 @@ class Detector:
 
 def check_positive(option: str, value: float, *, integer: bool = False) -> None:
     """Refuse a non-positive (or non-integer) detector setting by name."""
-    if integer and (not isinstance(value, int | np.integer) or isinstance(value, bool)):
+    if integer and (not isinstance(value, int | np.integer) or isinstance(value, bool)
+                    or value < 1):
         raise InputError(f"{option}: expected a positive integer, got {value!r}")
     if not value > 0:
         raise InputError(f"{option}: expected a positive number, got {value!r}")

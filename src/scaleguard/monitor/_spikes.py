@@ -196,11 +196,16 @@ class SpikeDetector(Detector):
     def _first_flag(self, block: np.ndarray) -> int | None:
         """Index of the first value of ``block`` that is non-finite or above the band, if all
         values before it enter the window."""
-        history = np.concatenate([np.asarray(self._window, dtype=np.float64), block]) - self._ref
+        # Only values before the first non-finite one can enter the window: stop there.
+        nonfinite = np.flatnonzero(~np.isfinite(block))
+        if nonfinite.size:
+            block = block[:nonfinite[0] + 1]
+        history = np.concatenate([np.asarray(self._window, dtype=np.float64), block[:-1]
+                                  if nonfinite.size else block]) - self._ref
         k = len(self._window)
         c1 = np.concatenate([[0.0], np.cumsum(history)])
         c2 = np.concatenate([[0.0], np.cumsum(history * history)])
-        idx = np.arange(k, len(history))
+        idx = np.arange(k, k + len(block))
         lo = np.maximum(idx - self.window, 0)
         count = idx - lo
         mean = (c1[idx] - c1[lo]) / count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def _rolling_fit(xs: np.ndarray, ys: np.ndarray, first: int,
 class _TrendDetector(Detector):
     """Shared machinery: a least-squares line over a sliding window of (step, value)."""
 
-    _state = ("_steps", "_values", "_inside")
+    _state = ("_steps", "_values", "_inside", "_quiet_until")
 
     def __init__(self, window: int) -> None:
         check_positive("window", window, integer=True)
@@ -67,19 +68,76 @@ class _TrendDetector(Detector):
         self._steps: deque[int] = deque(maxlen=window)
         self._values: deque[float] = deque(maxlen=window)
         self._inside = False
+        # After an event, the same detector stays quiet for one window of steps: a condition
+        # that flickers at its threshold is one finding, not many.
+        self._quiet_until = -(2**62)
+        self._sums: list[float] | None = None
 
-    def _condition(self, n: np.ndarray, slope: np.ndarray, t: np.ndarray, mean: np.ndarray,
-                   span: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def _condition(self, n: Any, slope: Any, t: Any, mean: Any,
+                   span: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _event(self, value: float, step: int, slope: float, t: float,
                mean: float) -> Event:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _after_load(self) -> None:
+        self._sums = None  # rebuilt from the window by the next update
+
+    def _rebuild(self) -> list[float]:
+        """Sums over the window, relative to its first point: [x0, y0, Σx, Σy, Σxy, Σxx, Σyy,
+        updates since this rebuild]."""
+        x0 = float(self._steps[0]) if self._steps else 0.0
+        y0 = float(self._values[0]) if self._values else 0.0
+        xs = np.asarray(self._steps, dtype=np.float64) - x0
+        ys = np.asarray(self._values, dtype=np.float64) - y0
+        sums = [x0, y0, float(xs.sum()), float(ys.sum()), float((xs * ys).sum()),
+                float((xs * xs).sum()), float((ys * ys).sum()), 0.0]
+        self._sums = sums
+        return sums
+
     def update(self, value: float, step: int) -> Event | None:
-        """An event when the condition starts to hold over the window ending here."""
-        found = self.scan([value], [step])
-        return found[0] if found else None
+        """An event when the condition starts to hold over the window ending here (O(1)
+        amortised: running sums, re-centred and recomputed once per window)."""
+        if not math.isfinite(value):
+            return None
+        sums = self._sums if self._sums is not None else self._rebuild()
+        x0, y0 = sums[0], sums[1]
+        if len(self._values) == self.window:
+            ox, oy = self._steps[0] - x0, self._values[0] - y0
+            sums[2] -= ox
+            sums[3] -= oy
+            sums[4] -= ox * oy
+            sums[5] -= ox * ox
+            sums[6] -= oy * oy
+        self._steps.append(int(step))
+        self._values.append(float(value))
+        nx, ny = step - x0, value - y0
+        sums[2] += nx
+        sums[3] += ny
+        sums[4] += nx * ny
+        sums[5] += nx * nx
+        sums[6] += ny * ny
+        sums[7] += 1
+        n = np.float64(len(self._values))
+        sx, sy, sxy, sxx, syy = sums[2:7]
+        if sums[7] >= self.window:
+            self._rebuild()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cxx = np.float64(sxx - sx * sx / n)
+            cxy = np.float64(sxy - sx * sy / n)
+            cyy = np.float64(syy - sy * sy / n)
+            slope = cxy / cxx
+            t = slope / np.sqrt(max(cyy - slope * cxy, 0.0) / (n - 2) / cxx)
+            mean = np.float64(sy / n + y0)
+            cond = bool(self._condition(n, slope, t, mean,
+                                        np.float64(step - self._steps[0])))
+        starts = cond and not self._inside
+        self._inside = cond
+        if not starts or step < self._quiet_until:
+            return None
+        self._quiet_until = int(step) + self.window
+        return self._event(float(value), int(step), float(slope), float(t), float(mean))
 
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
@@ -101,11 +159,15 @@ class _TrendDetector(Detector):
                 cond = self._condition(n, slope, t, mean, span)
             before = np.concatenate([[self._inside], cond[:-1]])
             for j in np.flatnonzero(cond & ~before):
+                if block_steps[j] < self._quiet_until:
+                    continue
+                self._quiet_until = int(block_steps[j]) + self.window
                 found.append(self._event(float(block[j]), int(block_steps[j]), float(slope[j]),
                                          float(t[j]), float(mean[j])))
             self._inside = bool(cond[-1])
             self._steps.extend(block_steps.tolist())
             self._values.extend(block.tolist())
+        self._sums = None
         return found
 
 
@@ -132,8 +194,7 @@ class DivergenceDetector(_TrendDetector):
         check_positive("min_rel_rise", min_rel_rise)
         self.t_crit, self.min_rel_rise = t_crit, min_rel_rise
 
-    def _condition(self, n: np.ndarray, slope: np.ndarray, t: np.ndarray, mean: np.ndarray,
-                   span: np.ndarray) -> np.ndarray:
+    def _condition(self, n: Any, slope: Any, t: Any, mean: Any, span: Any) -> Any:
         return ((n >= self.window) & (t > self.t_crit)
                 & (slope * span > self.min_rel_rise * np.abs(mean)))
 
@@ -164,8 +225,7 @@ class PlateauDetector(_TrendDetector):
         check_positive("max_rel_gain", max_rel_gain)
         self.max_rel_gain = max_rel_gain
 
-    def _condition(self, n: np.ndarray, slope: np.ndarray, t: np.ndarray, mean: np.ndarray,
-                   span: np.ndarray) -> np.ndarray:
+    def _condition(self, n: Any, slope: Any, t: Any, mean: Any, span: Any) -> Any:
         gain = -np.nan_to_num(slope) * span
         return (n >= self.window) & (gain < self.max_rel_gain * np.abs(mean))
 

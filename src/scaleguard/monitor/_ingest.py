@@ -1,0 +1,268 @@
+"""Reading metric logs users already have: CSV/JSONL logs, W&B and MLflow CSV exports, and
+TensorBoard event files; and writing them into a store as runs.
+
+Malformed lines are reported with their line numbers and, by ``on_bad``, skipped (``"skip"``)
+or make the whole file refused (``"reject"``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scaleguard.errors import InputError, TableError
+from scaleguard.monitor._parse import BadLine, LineError, Point, RowParser, parse_json_line
+from scaleguard.monitor._store import Batch, RunInfo, Sink
+
+__all__ = ["ON_BAD", "MetricLog", "ingest_log", "read_metric_log"]
+
+ON_BAD = ("skip", "reject")
+_MAX_BAD_SHOWN = 5  # bad lines named in a one-line summary; the rest are counted
+_TB_PREFIX = "events.out.tfevents"
+
+
+@dataclass(frozen=True)
+class MetricLog:
+    """A metric log read into a long frame (run, step, time, name, value), with the lines that
+    were skipped."""
+
+    source: str
+    format: str
+    frame: pd.DataFrame
+    bad_lines: tuple[BadLine, ...] = field(default_factory=tuple)
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric names, sorted."""
+        return sorted(self.frame["name"].unique().tolist())
+
+    @property
+    def runs(self) -> list[str]:
+        """Run names the file gives (``""`` for a file of one unnamed run)."""
+        return sorted(self.frame["run"].unique().tolist())
+
+    def bad_summary(self) -> str:
+        """One line naming the first bad lines and counting the rest ('' if none)."""
+        if not self.bad_lines:
+            return ""
+        shown = "; ".join(f"line {b.line}: {b.reason}" for b in self.bad_lines[:_MAX_BAD_SHOWN])
+        more = len(self.bad_lines) - _MAX_BAD_SHOWN
+        tail = f"; and {more} more" if more > 0 else ""
+        return (f"{self.source}: skipped {len(self.bad_lines)} malformed "
+                f"line{'s' if len(self.bad_lines) > 1 else ''}: {shown}{tail}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (not the points)."""
+        return {"source": self.source, "format": self.format, "points": len(self.frame),
+                "metrics": self.metrics, "runs": self.runs,
+                "bad_lines": [b.as_dict() for b in self.bad_lines]}
+
+    def __repr__(self) -> str:
+        return (f"MetricLog({self.source!r}, {self.format}, {len(self.frame)} points, "
+                f"{len(self.metrics)} metrics, {len(self.bad_lines)} bad lines)")
+
+
+def _frame(points: Iterable[Point]) -> pd.DataFrame:
+    rows = list(points)
+    return pd.DataFrame({
+        "run": pd.Series([p.run for p in rows], dtype=object),
+        "step": np.fromiter((p.step for p in rows), dtype=np.int64, count=len(rows)),
+        "time": np.fromiter((p.time for p in rows), dtype=np.float64, count=len(rows)),
+        "name": pd.Series([p.name for p in rows], dtype=object),
+        "value": np.fromiter((p.value for p in rows), dtype=np.float64, count=len(rows)),
+    })
+
+
+class _Collector:
+    """Gathers points and bad lines; raises at the first bad line when rejecting."""
+
+    def __init__(self, path: Path, on_bad: str) -> None:
+        self.path, self.on_bad = path, on_bad
+        self.points: list[Point] = []
+        self.bad: list[BadLine] = []
+
+    def bad_line(self, line: int, reason: str) -> None:
+        if self.on_bad == "reject":
+            raise TableError(f"{self.path}: line {line}: {reason} "
+                             "(use --on-bad skip to skip malformed lines)")
+        self.bad.append(BadLine(line, reason))
+
+
+def _read_jsonl(path: Path, out: _Collector) -> None:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for lineno, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                out.points += parse_json_line(text, fallback_step=lineno - 1)
+            except LineError as exc:
+                out.bad_line(lineno, str(exc))
+
+
+def _read_csv(path: Path, out: _Collector, delimiter: str) -> None:
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise TableError(f"{path}: the file is empty") from None
+        except csv.Error as exc:
+            raise TableError(f"{path}: line 1: cannot read the header ({exc})") from None
+        try:
+            parser = RowParser(header)
+        except LineError as exc:
+            raise TableError(f"{path}: line 1: {exc}") from None
+        row_index = 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                out.bad_line(reader.line_num, f"not valid CSV ({exc})")
+                continue
+            if not fields or not any(f.strip() for f in fields):
+                continue
+            try:
+                out.points += parser.parse(fields, fallback_step=row_index)
+            except LineError as exc:
+                out.bad_line(reader.line_num, str(exc))
+            row_index += 1
+
+
+def _event_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob(f"{_TB_PREFIX}*") if p.is_file())
+        if not files:
+            raise TableError(f"{path}: no TensorBoard event files ({_TB_PREFIX}.*) in this folder")
+        return files
+    return [path]
+
+
+def _read_tensorboard(path: Path, out: _Collector) -> None:
+    try:
+        from tensorboard.backend.event_processing.event_file_loader import (
+            RawEventFileLoader,
+        )
+        from tensorboard.compat.proto import event_pb2
+        from tensorboard.util import tensor_util
+    except ImportError:
+        raise InputError(f"{path}: reading TensorBoard event files needs the tensorboard "
+                         "package: pip install 'scaleguard[tensorboard]'") from None
+    root = path if path.is_dir() else path.parent
+    for file in _event_files(path):
+        # Scalars of a sub-folder (train/, eval/) are named "<folder>/<tag>".
+        prefix = "" if file.parent == root else f"{file.parent.relative_to(root).as_posix()}/"
+        record = 0
+        try:
+            for raw in RawEventFileLoader(str(file)).Load():
+                record += 1
+                event = event_pb2.Event.FromString(raw)
+                if not event.HasField("summary"):
+                    continue
+                for value in event.summary.value:
+                    if value.HasField("simple_value"):
+                        number = float(value.simple_value)
+                    elif (value.HasField("tensor")
+                          and value.metadata.plugin_data.plugin_name == "scalars"):
+                        number = float(tensor_util.make_ndarray(value.tensor).item())
+                    else:
+                        continue  # images, histograms, text: not metrics
+                    out.points.append(Point(int(event.step), float(event.wall_time),
+                                            prefix + value.tag, number))
+        except Exception as exc:  # a truncated or corrupt record ends the readable part
+            out.bad_line(record + 1, f"{file.name}: unreadable event record "
+                         f"({type(exc).__name__}: {exc})")
+
+
+def _format_of(path: Path) -> str:
+    if path.is_dir() or path.name.startswith(_TB_PREFIX):
+        return "tensorboard"
+    suffix = path.suffix.lower()
+    formats = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+               ".json": "jsonl", ".log": "jsonl"}
+    if suffix not in formats:
+        raise TableError(f"{path}: unknown metric log format {path.suffix or '(no suffix)'!r}; "
+                         "expected .csv, .tsv, .jsonl/.ndjson, a TensorBoard event file "
+                         f"({_TB_PREFIX}.*) or a folder of them")
+    return formats[suffix]
+
+
+def read_metric_log(path: str | Path, *, on_bad: str = "skip") -> MetricLog:
+    """Read a metric log into a long frame.
+
+    Parameters
+    ----------
+    path:
+        ``.csv``/``.tsv`` (wide, long, W&B chart export, MLflow metric history),
+        ``.jsonl``/``.ndjson`` (one object per line, wide or long), a TensorBoard event file
+        (``events.out.tfevents.*``) or a folder holding them.
+    on_bad:
+        ``"skip"`` malformed lines (they are listed in ``bad_lines``) or ``"reject"`` the file
+        at the first one (a :class:`~scaleguard.errors.TableError` naming the line).
+    """
+    if on_bad not in ON_BAD:
+        raise InputError(f"--on-bad: expected one of {', '.join(ON_BAD)}, got {on_bad!r}")
+    path = Path(path)
+    if not path.exists():
+        raise TableError(f"{path}: no such file")
+    fmt = _format_of(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise TableError(f"{path}: the file is empty")
+    out = _Collector(path, on_bad)
+    if fmt == "tensorboard":
+        _read_tensorboard(path, out)
+    elif fmt == "jsonl":
+        _read_jsonl(path, out)
+    else:
+        _read_csv(path, out, "," if fmt == "csv" else "\t")
+    if not out.points:
+        reason = f" ({len(out.bad)} malformed lines, first: line {out.bad[0].line}: " \
+                 f"{out.bad[0].reason})" if out.bad else ""
+        raise TableError(f"{path}: no metric points found{reason}")
+    return MetricLog(str(path), fmt, _frame(out.points), tuple(out.bad))
+
+
+def _chunks(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start:start + size]
+
+
+def ingest_log(log: MetricLog, sink: Sink, run: str | None = None, *,
+               config: dict[str, Any] | None = None, batch_points: int = 1_000_000
+               ) -> list[RunInfo]:
+    """Write a metric log into a store as finished runs; returns the runs written.
+
+    A file of one run becomes the run ``run`` (default: the file's stem); a file naming several
+    runs (W&B exports, MLflow ``run_id``) gives one run each, named ``<run>:<name in file>``
+    when ``run`` is given. Points are written in batches of ``batch_points``, each atomic.
+    """
+    default = run or Path(log.source).stem
+    written = []
+    for key, part in log.frame.groupby("run", sort=True):
+        file_run = str(key)
+        name = default if not file_run else (f"{run}:{file_run}" if run else file_run)
+        now = time.time()
+        info = RunInfo(uuid.uuid4().hex[:12], name, "running", now, None,
+                       {"source": log.source, "format": log.format, **(config or {})})
+        sink.open_run(info)
+        part = part.sort_values(["step", "name"], kind="stable")
+        for chunk in _chunks(part, batch_points):
+            times = chunk["time"].to_numpy(dtype=np.float64)
+            sink.write(Batch(info.run_id, chunk["step"].to_numpy(dtype=np.int64),
+                             times, chunk["name"].tolist(), chunk["value"].to_numpy(
+                                 dtype=np.float64)))
+        finished = float(np.nanmax(part["time"])) if part["time"].notna().any() else now
+        sink.close_run(info.run_id, "imported", finished if math.isfinite(finished) else now)
+        written.append(RunInfo(info.run_id, name, "imported", now, finished, info.config,
+                               len(part)))
+    return written
