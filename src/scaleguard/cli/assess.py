@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -53,6 +53,29 @@ def assess_study(study_path: Path, out: Path | None, *, executor: str = "process
     folder = out if out is not None else study_path.parent / f"{study_path.stem}-report"
     html_path, json_path = write_report(assessment, folder)
     return assessment, html_path, json_path
+
+
+def demo_step(out: Path) -> list[Any]:
+    """Write the example study beside the demo's ladder, assess it and write its report."""
+    from importlib.resources import files
+
+    from scaleguard.cli.demo import Written, ladder_step
+    from scaleguard.limits import load_study
+
+    if not (out / "synthetic_ladder.csv").exists():
+        ladder_step(out)
+    study_path = out / "study.yaml"
+    study_path.write_text(files("scaleguard.limits").joinpath("examples/study.yaml")
+                          .read_text(encoding="utf-8"), encoding="utf-8")
+    load_study(study_path)  # the example must always validate
+    assessment, html_path, json_path = assess_study(study_path, out / "report", quiet=True)
+    return [
+        Written(study_path, "example study: target, hardware, limits, data (scaleguard assess)"),
+        Written(html_path, f"readiness report — open in a browser: "
+                           f"{assessment.verdict.readiness.value}, "
+                           f"binding: {assessment.verdict.binding.title}"),
+        Written(json_path, "the same assessment as JSON (scaleguard assess --json)"),
+    ]
 
 
 @app.command("assess")

@@ -67,9 +67,17 @@ def resources_step(out: Path) -> list[Written]:
     return demo_step(out)
 
 
+def assess_step(out: Path) -> list[Written]:
+    """The example study assessed end to end: verdict, report.html and assessment.json."""
+    from scaleguard.cli.assess import demo_step  # lazily: that module imports this one
+
+    return demo_step(out)
+
+
 DEMO_STEPS: list[tuple[str, DemoStep]] = [
     ("ladder", ladder_step),
     ("resources", resources_step),
+    ("assess", assess_step),  # keep last: the end-to-end verdict on what the steps above wrote
 ]
 
 
