@@ -45,6 +45,14 @@ def test_train_with_model_uses_palm_form(capsys):
     assert payload["params"] == model_preset("llama-3-8b").params
 
 
+def test_train_mfu_from_measured_throughput(capsys):
+    # torchtitan docs/performance.md: Llama 3 8B on 64 A100 at 2,973 tokens/s per GPU = 58.2% MFU.
+    payload = run_json(capsys, "train", "--model", "llama-3-8b", "--tokens", "1T",
+                       "--gpu", "a100", "--gpus", "64", "--throughput", "2973")
+    assert payload["mfu"] == pytest.approx(0.582, abs=0.01)
+    assert payload["tokens_per_second"] == pytest.approx(64 * 2973)
+
+
 def test_train_with_region(capsys):
     payload = run_json(capsys, "train", "--flops", "1e23", "--gpu", "a100", "--gpus", "512",
                        "--mfu", "0.5", "--region", "FRA")
@@ -109,6 +117,14 @@ def test_serve(capsys):
     assert "decode per token" in capsys.readouterr().out
 
 
+def test_serve_at_a_fixed_batch(capsys):
+    payload = run_json(capsys, "serve", "--model", "llama-3-8b", "--gpu", "h100", "--rate", "10",
+                       "--prompt", "1000", "--output", "200", "--batch", "32")
+    assert payload["batch"] == 32
+    assert payload["tokens_per_second_per_device"] == pytest.approx(
+        32 / payload["latency"] * 200)
+
+
 def test_devices_with_a_hardware_file(tmp_path, capsys):
     path = tmp_path / "hw.yaml"
     path.write_text("devices:\n  my-npu:\n    name: My NPU\n    memory: 64GB\n"
@@ -154,6 +170,12 @@ def test_devices_with_a_hardware_file(tmp_path, capsys):
       "--output", "10"], "--rate: expected a positive"),
     (["serve", "--model", "llama-3-8b", "--gpu", "h100", "--rate", "1", "--prompt", "10",
       "--output", "10", "--tp", "3"], "--tp: 3 does not divide"),
+    (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8"],
+     "--mfu, --throughput: give exactly one"),
+    (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
+      "--throughput", "1M"], "--throughput: 1M tokens/s per device implies MFU"),
+    (["serve", "--model", "llama-3-70b", "--gpu", "h100", "--rate", "1", "--prompt", "100k",
+      "--output", "10", "--batch", "64"], "batch: 64 sequences of 100010 tokens do not fit"),
     (["plan", "--model", "llama-3-8b", "--gpu", "h100", "--gpus", "8",
       "--global-batch", "0"], "--global-batch: expected a positive"),
 ])

@@ -33,7 +33,9 @@ from scaleguard.resources import (
     parse_intensity,
     plan_layouts,
     plan_serving,
+    training_flops,
 )
+from scaleguard.resources import mfu as mfu_of
 from scaleguard.units import format_quantity, parse_quantity
 
 if TYPE_CHECKING:
@@ -125,7 +127,10 @@ def _energy_rows(energy: Any) -> list[tuple[str, str]]:
 def train_command(
     gpu: str = GPU_OPTION,
     gpus: str = typer.Option(..., "--gpus", help="Number of devices, e.g. 2048 or 2k."),
-    mfu: float = typer.Option(..., "--mfu", help="Model FLOPs utilisation, e.g. 0.4."),
+    mfu: float | None = typer.Option(None, "--mfu", help="Model FLOPs utilisation, e.g. 0.4."),
+    throughput: str | None = typer.Option(
+        None, "--throughput",
+        help="Measured tokens/s per device, instead of --mfu (the MFU is derived from it)."),
     params: str | None = typer.Option(None, "--params", help="Parameters N, e.g. 70B."),
     tokens: str | None = typer.Option(None, "--tokens", help="Training tokens D, e.g. 2T."),
     flops: str | None = typer.Option(None, "--flops", help="Training compute C instead of N, D."),
@@ -145,7 +150,8 @@ def train_command(
     """Training time, GPU-hours, energy, carbon and cost: 6·N·D (or PaLM's form with --model)."""
     device = get_device(gpu, hardware_file, option="--gpu")
     count = _positive(gpus, "--gpus", integer=True)
-    _fraction(mfu, "--mfu")
+    if (mfu is None) == (throughput is None):
+        raise InputError("--mfu, --throughput: give exactly one")
     _fraction(goodput, "--goodput")
     n = None if params is None else _positive(params, "--params")
     d = None if tokens is None else _positive(tokens, "--tokens")
@@ -163,6 +169,16 @@ def train_command(
         if n is None or d is None:
             raise InputError("--params, --tokens: give both (or --flops, or --model and --tokens)")
         formula = "6·N·D"
+        c = training_flops(n, d)
+    if throughput is not None:
+        if c is None or d is None:
+            raise InputError("--throughput: needs --tokens (FLOPs per token = compute / tokens)")
+        mfu = mfu_of(_positive(throughput, "--throughput"), c / d, device.peak(dtype))
+        if mfu > 1:
+            raise InputError(f"--throughput: {throughput} tokens/s per device implies MFU "
+                             f"{mfu:.2f} > 1 at the {dtype} peak of {device.key}")
+    assert mfu is not None
+    _fraction(mfu, "--mfu")
     estimate = estimate_training(
         device=device, devices=int(count), mfu=mfu, params=n, tokens=d, flops=c, dtype=dtype,
         goodput=goodput, power_w=None if power is None else _positive(power, "--power", "power"),
@@ -179,9 +195,11 @@ def train_command(
         (f"wall time at goodput {goodput:g}",
          format_quantity(estimate.wall_seconds, "duration", digits=4)),
         ("device-hours", format_quantity(estimate.device_hours, digits=4)),
+        ("cluster tokens/s (wall-time average)", "" if estimate.tokens_per_second is None
+         else format_quantity(estimate.tokens_per_second, digits=4)),
         *_energy_rows(estimate.energy),
     ]
-    console.print(_table(f"training on {estimate.devices} x {device.key} at MFU {mfu:g}", rows))
+    console.print(_table(f"training on {estimate.devices} x {device.key} at MFU {mfu:.3g}", rows))
 
 
 @resources_app.command("memory")
@@ -334,6 +352,8 @@ def serve_command(
     config: Path | None = CONFIG_OPTION,
     latency: str | None = typer.Option(None, "--latency", help="End-to-end target, e.g. 5s."),
     tp: int | None = typer.Option(None, "--tp", help="Devices per replica (default: fewest)."),
+    batch: int | None = typer.Option(None, "--batch",
+                                     help="Sequences per replica (default: the best that fits)."),
     efficiency: float = typer.Option(1.0, "--efficiency",
                                      help="Share of peak and bandwidth reached (1 = ideal)."),
     hardware_file: Path | None = HARDWARE_OPTION,
@@ -345,6 +365,8 @@ def serve_command(
     if not rate > 0:
         raise InputError(f"--rate: expected a positive request rate, got {rate!r}")
     _fraction(efficiency, "--efficiency")
+    if batch is not None and batch < 1:
+        raise InputError(f"--batch: expected a positive integer, got {batch!r}")
     if tp is not None:
         if tp < 1:
             raise InputError(f"--tp: expected a positive integer, got {tp!r}")
@@ -355,7 +377,7 @@ def serve_command(
         shape, device, rate=rate, prompt=int(_positive(prompt, "--prompt", integer=True)),
         output=int(_positive(output, "--output", integer=True)),
         max_latency=None if latency is None else _positive(latency, "--latency", "duration"),
-        tp=tp, efficiency=efficiency)
+        tp=tp, batch=batch, efficiency=efficiency)
     if as_json:
         print_json(plan.as_dict())
         return

@@ -168,6 +168,7 @@ _WEIGHT_SHARE: Final = 0.5
 
 def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt: int,
                  output: int, max_latency: float | None = None, tp: int | None = None,
+                 batch: int | None = None,
                  weight_bytes: int = 2, kv_bytes: int = 2, dtype: str = "bf16",
                  efficiency: float = 1.0,
                  usable_fraction: float = USABLE_MEMORY_FRACTION) -> ServingPlan:
@@ -183,6 +184,8 @@ def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt
         End-to-end latency target per request (s); None for throughput only.
     tp:
         Devices per replica; by default the fewest that hold the weights in half the memory.
+    batch:
+        Sequences per replica; by default the largest power of two that fits and meets the target.
     efficiency:
         Share of peak FLOP/s and bandwidth reached (1.0 = the ideal roofline).
     """
@@ -204,20 +207,24 @@ def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt
     kv_per_sequence = (p + o) * kv_cache_bytes_per_token(model, kv_bytes)
     best: ServingPlan | None = None
     first: ServingPlan | None = None
-    for batch in BATCH_SIZES:
-        memory = weights + batch * kv_per_sequence
+    sizes = BATCH_SIZES if batch is None else (int(check_positive(batch, "batch")),)
+    for size in sizes:
+        memory = weights + size * kv_per_sequence
         if memory > budget:
+            if batch is not None:
+                raise InputError(f"batch: {batch} sequences of {p + o} tokens do not fit beside "
+                                 f"the weights on tp={tp} x {hardware.key}")
             break
-        prefill = prefill_step(model, hardware, batch=batch, prompt=p, tp=tp,
+        prefill = prefill_step(model, hardware, batch=size, prompt=p, tp=tp,
                                weight_bytes=weight_bytes, kv_bytes=kv_bytes, dtype=dtype,
                                efficiency=efficiency).seconds
-        decode = decode_step(model, hardware, batch=batch, context=p + o / 2, tp=tp,
+        decode = decode_step(model, hardware, batch=size, context=p + o / 2, tp=tp,
                              weight_bytes=weight_bytes, kv_bytes=kv_bytes, dtype=dtype,
                              efficiency=efficiency).seconds
         latency = prefill + o * decode
-        per_replica = batch / latency
+        per_replica = size / latency
         replicas = math.ceil(target / per_replica)
-        plan = ServingPlan(model.name, hardware.key, target, p, o, max_latency, tp, batch,
+        plan = ServingPlan(model.name, hardware.key, target, p, o, max_latency, tp, size,
                            prefill, decode, latency, per_replica, per_replica * o / tp,
                            replicas, replicas * tp, memory / tp, True)
         first = first or plan
@@ -230,6 +237,7 @@ def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt
     if first is None:
         raise InputError(f"prompt, output: one sequence of {p + o} tokens does not fit beside "
                          f"the weights on tp={tp} x {hardware.key}")
-    reason = (f"latency {first.latency:.3g}s at batch 1 exceeds the target {max_latency:.3g}s; "
+    reason = (f"latency {first.latency:.3g}s at batch {first.batch} exceeds the target "
+              f"{max_latency:.3g}s; "
               "use faster devices, a larger tp or a shorter output")
     return ServingPlan(**{**asdict(first), "feasible": False, "reason": reason})
