@@ -130,8 +130,9 @@ class AdaptiveSpec(_Model):
     shrink: float = Field(default=0.5, gt=0, le=1)
     min_step: float = Field(default=1.25, gt=1)
     max_step: float = Field(default=10.0, gt=1)
-    close_call: float = Field(default=0.2, gt=0, lt=1, description="a stage whose smallest adjusted "
-                                                           "p-value fell below this was close")
+    close_call: float = Field(default=0.2, gt=0, lt=1,
+                              description="a stage whose smallest adjusted p-value fell below "
+                                          "this was a close call")
 
 
 class SimulationSpec(_Model):

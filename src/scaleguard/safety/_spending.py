@@ -45,7 +45,7 @@ def alpha_spent(t: np.ndarray | float, alpha: float, spending: SpendingName) -> 
                      f"got {spending!r}")
 
 
-def spending_boundaries(fractions: Sequence[float], alpha: float,
+def spending_boundaries(fractions: Sequence[float] | np.ndarray, alpha: float,
                         spending: SpendingName = "obrien_fleming") -> np.ndarray:
     """One-sided upper z-boundaries at the looks with information ``fractions`` (increasing).
 

@@ -1,0 +1,85 @@
+"""Safety preservation: staged rollouts with always-valid gates, segment checks, drift tests,
+rare-event bounds, a fail-safe controller and a simulator.
+
+A plan (YAML, :func:`load_plan`) lists the stages of a rollout and the metrics that must hold;
+:func:`decide` turns the plan, the rollout's state and the observations so far into advance /
+continue / hold / roll back with its evidence; :func:`simulate` runs a plan many times against
+scenarios to show its false rollback rate and detection power beside today's baselines.
+"""
+
+from pathlib import Path
+
+from scaleguard.safety._bounds import (
+    RateBound,
+    TailForecast,
+    bayesian_upper,
+    clopper_pearson_upper,
+    rate_bound,
+    tail_forecast,
+    trials_to_certify,
+)
+from scaleguard.safety._controller import (
+    Decision,
+    GateResult,
+    RolloutState,
+    decide,
+    initial_state,
+)
+from scaleguard.safety._drift import DriftReport, FeatureDrift, drift_report
+from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
+from scaleguard.safety._multiplicity import adjust_p_values
+from scaleguard.safety._observations import check_observations, read_observations
+from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
+from scaleguard.safety._sequential import (
+    beta_binomial_interval,
+    beta_binomial_p_value,
+    normal_mixture_halfwidth,
+    normal_mixture_p_value,
+)
+from scaleguard.safety._simulate import PolicyOutcome, Scenario, SimulationResult, simulate
+from scaleguard.safety._spending import alpha_spent, spending_boundaries
+from scaleguard.safety._store import FileRolloutStore, RolloutStore, audit_record
+
+EXAMPLE_PLAN = Path(__file__).resolve().parent / "examples" / "rollout.yaml"
+
+__all__ = [
+    "EXAMPLE_PLAN",
+    "Counts",
+    "Decision",
+    "DriftReport",
+    "FeatureDrift",
+    "FileRolloutStore",
+    "GateResult",
+    "PolicyOutcome",
+    "RateBound",
+    "RolloutPlan",
+    "RolloutState",
+    "RolloutStore",
+    "Scenario",
+    "SimulationResult",
+    "TailForecast",
+    "adjust_p_values",
+    "alpha_spent",
+    "audit_record",
+    "bayesian_upper",
+    "beta_binomial_interval",
+    "beta_binomial_p_value",
+    "check_observations",
+    "clopper_pearson_upper",
+    "comparison_gate",
+    "decide",
+    "drift_report",
+    "guardrail_gate",
+    "initial_state",
+    "load_plan",
+    "normal_mixture_halfwidth",
+    "normal_mixture_p_value",
+    "parse_plan",
+    "plan_schema",
+    "rate_bound",
+    "read_observations",
+    "simulate",
+    "spending_boundaries",
+    "tail_forecast",
+    "trials_to_certify",
+]
