@@ -300,3 +300,11 @@ def test_more_parallelism_never_needs_more_memory(name, dp, mb, recompute):
     cheaper = {"none": "selective", "selective": "full", "full": "full"}[recompute]
     less = estimate_memory(model, Layout(micro_batch=mb, recompute=cheaper))
     assert less.activations <= one.activations
+
+
+def test_resources_exports_are_all():
+    import scaleguard.resources as resources
+
+    public = {name for name, value in vars(resources).items()
+              if not name.startswith("_") and type(value).__name__ != "module"}
+    assert set(resources.__all__) == public
