@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 from scaleguard.errors import InputError
 from scaleguard.io import FLOPS_PER_PARAM_TOKEN
+from scaleguard.resources._checks import check_fraction, check_positive
 from scaleguard.resources._model import ModelShape
 
 __all__ = [
@@ -29,28 +29,6 @@ __all__ = [
 # PaLM (Chowdhery et al. 2022, Appendix B): attention adds 12·L·H·Q·T FLOPs per token on top of
 # 6·N (forward + backward of the QK^T and AV matmuls over a context of T tokens).
 ATTENTION_FLOPS_FACTOR: Final = 12
-
-
-def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
-    """``value`` as a float, or an :class:`InputError` naming ``name`` if it is not > 0."""
-    if isinstance(value, bool):
-        raise InputError(f"{name}: expected a number, got a boolean")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        expected = "a non-negative" if allow_zero else "a positive"
-        raise InputError(f"{name}: expected {expected} finite number, got {value!r}")
-    return number
-
-
-def check_fraction(value: float, name: str) -> float:
-    """``value`` in (0, 1], or an :class:`InputError` naming ``name``."""
-    number = check_positive(value, name)
-    if number > 1:
-        raise InputError(f"{name}: expected a fraction in (0, 1], got {value!r}")
-    return number
 
 
 def training_flops(params: float, tokens: float) -> float:

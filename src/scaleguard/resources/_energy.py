@@ -13,7 +13,7 @@ from typing import Any
 
 from scaleguard.errors import InputError
 from scaleguard.resources._carbon import GridIntensity
-from scaleguard.resources._compute import check_positive
+from scaleguard.resources._checks import check_positive
 from scaleguard.units import format_quantity
 
 __all__ = ["EnergyEstimate", "energy_estimate"]

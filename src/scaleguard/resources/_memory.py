@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from scaleguard.errors import InputError
-from scaleguard.resources._compute import check_positive
+from scaleguard.resources._checks import check_positive
 from scaleguard.resources._hardware import Device
 from scaleguard.resources._model import ModelShape
 from scaleguard.units import format_quantity

@@ -29,12 +29,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from scaleguard.errors import InputError
-from scaleguard.resources._compute import (
-    ATTENTION_FLOPS_FACTOR,
-    check_fraction,
-    check_positive,
-    flops_per_token,
-)
+from scaleguard.resources._checks import check_fraction, check_positive
+from scaleguard.resources._compute import ATTENTION_FLOPS_FACTOR, flops_per_token
 from scaleguard.resources._hardware import Device, get_device
 from scaleguard.resources._memory import (
     ACTIVATION_BYTES,

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from scaleguard.errors import InputError
-from scaleguard.resources._compute import check_fraction, check_positive
+from scaleguard.resources._checks import check_fraction, check_positive
 from scaleguard.resources._hardware import Device, get_device
 from scaleguard.resources._memory import USABLE_MEMORY_FRACTION, Layout, layout_problem
 from scaleguard.resources._model import ModelShape

@@ -15,12 +15,8 @@ from typing import Any
 
 from scaleguard.errors import InputError
 from scaleguard.resources._carbon import GridIntensity
-from scaleguard.resources._compute import (
-    check_positive,
-    tokens_per_second,
-    training_flops,
-    training_seconds,
-)
+from scaleguard.resources._checks import check_positive
+from scaleguard.resources._compute import tokens_per_second, training_flops, training_seconds
 from scaleguard.resources._energy import EnergyEstimate, energy_estimate
 from scaleguard.resources._hardware import Device, get_device
 from scaleguard.units import format_quantity
