@@ -92,7 +92,7 @@ def trials_to_certify(rate: float, confidence: float = DEFAULT_CONFIDENCE,
     2995
     """
     if not 0.0 < rate < 1.0:
-        raise InputError(f"--rate: expected a failure rate in (0, 1), got {rate}")
+        raise InputError(f"--target: expected a failure rate in (0, 1), got {rate}")
     _check_confidence(confidence)
     if failures < 0 or int(failures) != failures:
         raise InputError(f"--failures: expected a whole number >= 0, got {failures}")
@@ -132,6 +132,8 @@ class RateBound:
     expected_incidents: float | None
     incidents_upper: float | None
     p_any_incident_upper: float | None
+    target_rate: float | None = None
+    trials_to_certify: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -147,8 +149,10 @@ class RateBound:
 
 
 def rate_bound(failures: int, trials: int, confidence: float = DEFAULT_CONFIDENCE,
-               next_exposures: float | None = None) -> RateBound:
+               next_exposures: float | None = None, target: float | None = None) -> RateBound:
     """Bounds on a rate from ``failures``/``trials`` and the incidents expected at the next stage.
+
+    With ``target``, also the failure-free trials needed to certify that rate.
 
     >>> b = rate_bound(1, 1000, next_exposures=1e5)
     >>> round(b.clopper_pearson_upper, 5), round(b.incidents_upper)
@@ -164,8 +168,9 @@ def rate_bound(failures: int, trials: int, confidence: float = DEFAULT_CONFIDENC
         expected = next_exposures * failures / trials
         upper_count = next_exposures * upper
         p_any = 1.0 if upper >= 1.0 else -math.expm1(next_exposures * math.log1p(-upper))
+    needed = trials_to_certify(target, confidence) if target is not None else None
     return RateBound(failures, trials, confidence, failures / trials, upper, bayes,
-                     next_exposures, expected, upper_count, p_any)
+                     next_exposures, expected, upper_count, p_any, target, needed)
 
 
 @dataclass(frozen=True)
@@ -174,9 +179,8 @@ class TailForecast:
 
     Scores are ``s = -log(-log p)``; their upper tail is taken as Gumbel, so the largest of ``m``
     scores grows as ``location + scale * (log(m) + 0.5772)``. ``worst_probability`` is that
-    line at ``queries``, mapped back to a probability; ``p_any_failure`` is the chance that at least one
-    of the ``queries`` fails when their probabilities follow the fitted tail (sum of the fitted
-    top probabilities, capped at 1).
+    line at ``queries``, mapped back to a probability. With only ``tail_points`` points the
+    fitted scale is noisy; read the forecast as an order of magnitude.
     """
 
     queries: float

@@ -162,15 +162,18 @@ def _scalar(stats: GateStatistics, name: str) -> float:
     return float(np.asarray(getattr(stats, name)))
 
 
+# (metric, segment label, test, spec, statistics, treatment exposures, comparator exposures)
+_Found = tuple[str, str, str, MetricSpec, GateStatistics, float, float | None]
+
+
 def _evaluate(plan: RolloutPlan, state: RolloutState, rows: pd.DataFrame
-              ) -> tuple[list[tuple[str, str, str, MetricSpec, GateStatistics, float, float | None]],
-                         list[str], list[Counts]]:
+              ) -> tuple[list[_Found], list[str], list[Counts]]:
     """Every gate's statistics at this stage, and the data found missing."""
     index = state.stage_index
     stage = plan.stages[index]
     previous = plan.stages[index - 1].name if index else None
     segments: list[tuple[str, str] | None] = [None, *plan.stage_segments(index)]
-    found: list[tuple[str, str, str, MetricSpec, GateStatistics, float, float | None]] = []
+    found: list[_Found] = []
     missing: list[str] = []
     counts: list[Counts] = []  # the treatment's counts behind each gate
     for metric in plan.stage_metrics(index):

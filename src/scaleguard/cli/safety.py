@@ -1,0 +1,313 @@
+"""``scaleguard rollout validate|schema|decide|simulate`` and ``scaleguard safety bound|forecast|
+drift``: staged rollouts and rare-event evidence from the command line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scaleguard.cli._app import app
+from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.errors import InputError
+from scaleguard.units import format_quantity, parse_quantity
+
+rollout_app = typer.Typer(help="Staged rollout plans: validate, decide the next step, simulate.",
+                          no_args_is_help=True)
+safety_app = typer.Typer(help="Rare-event bounds, tail forecasts and drift between cohorts.",
+                         no_args_is_help=True)
+app.add_typer(rollout_app, name="rollout")
+app.add_typer(safety_app, name="safety")
+
+PLAN_ARGUMENT = typer.Argument(..., help="Rollout plan (YAML).")
+_ACTION_STYLE = {"advance": "bold green", "continue": "cyan", "hold": "yellow",
+                 "roll_back": "bold red"}
+_VERDICT_STYLE = {"pass": "green", "continue": "cyan", "fail": "bold red"}
+
+
+def _time(text: str | None) -> float:
+    """``--now``: Unix seconds or an ISO 8601 time; absent: the clock."""
+    if text is None:
+        return time.time()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    import pandas as pd
+
+    try:
+        return float(pd.Timestamp(text).tz_localize("UTC").timestamp()
+                     if pd.Timestamp(text).tzinfo is None else pd.Timestamp(text).timestamp())
+    except (ValueError, TypeError):
+        raise InputError(f"--now: expected an ISO 8601 time or Unix seconds, got {text!r}"
+                         ) from None
+
+
+@rollout_app.command("validate")
+def validate_command(plan_path: Path = PLAN_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
+    """Check a rollout plan and show its stages; errors name the YAML path at fault."""
+    from scaleguard.safety import load_plan
+
+    plan = load_plan(plan_path)
+    if as_json:
+        print_json(plan.as_dict())
+        return
+    table = Table(title=f"{plan_path}: plan {plan.name!r} is valid — alpha {plan.alpha:g}, "
+                        f"{plan.error_control.method} with {plan.error_control.correction}")
+    for header in ("stage", "traffic", "segments", "metrics", "min exposures", "min..max time",
+                   "approval"):
+        table.add_column(header)
+    for i, stage in enumerate(plan.stages):
+        segs = plan.stage_segments(i)
+        table.add_row(stage.name, f"{stage.traffic:.3g}", str(len(segs)),
+                      ", ".join(m.name for m in plan.stage_metrics(i)),
+                      format_quantity(stage.min_exposures, "count", digits=3),
+                      f"{format_quantity(stage.min_duration, 'duration', digits=3)}.."
+                      + (format_quantity(stage.max_duration, "duration", digits=3)
+                         if stage.max_duration is not None else "open"),
+                      "yes" if stage.manual_approval else "")
+    console.print(table)
+
+
+@rollout_app.command("schema")
+def schema_command() -> None:
+    """Print the JSON schema of a rollout plan."""
+    from scaleguard.safety import plan_schema
+
+    print_json(plan_schema())
+
+
+def _print_decision(decision: Any) -> None:
+    style = _ACTION_STYLE[decision.action]
+    console.print(f"[{style}]{decision.action.upper()}[/] at stage {decision.stage!r}, "
+                  f"traffic {decision.traffic:g}")
+    for reason in decision.reasons:
+        console.print(f"  - {reason}")
+    table = Table(title="gates (estimates in the harm direction: above 0 is worse)")
+    for header in ("metric", "segment", "test", "verdict", "estimate", "bound", "limit",
+                   "adj. p", "exposures"):
+        table.add_column(header, justify="left" if header in ("metric", "segment", "test",
+                                                              "verdict") else "right")
+    for g in decision.gates:
+        table.add_row(g.metric, g.segment, g.test, f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
+                      f"{g.estimate:.3g}", f"[{g.lower:.3g}, {g.upper:.3g}]", f"{g.limit:.3g}",
+                      f"{g.adjusted_p:.3g}", format_quantity(g.treatment_exposures, "count",
+                                                             digits=3))
+    if decision.gates:
+        console.print(table)
+
+
+@rollout_app.command("decide")
+def decide_command(
+    plan_path: Path = PLAN_ARGUMENT,
+    observations: Path = typer.Option(..., "--observations", help="Observations table: stage, "
+                                      "arm, metric, segment columns, exposures/events or "
+                                      "n/mean/var, optional time."),
+    state_dir: Path | None = typer.Option(None, "--state", help="Folder keeping the rollout's "
+                                          "state.json and audit.jsonl (read, then updated)."),
+    now: str | None = typer.Option(None, "--now", help="Decision time (ISO 8601 or Unix "
+                                   "seconds; default: now)."),
+    approve: list[str] | None = typer.Option(None, "--approve", help="Stage a person approved "
+                                             "entering. Repeatable."),
+    col: list[str] | None = COL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Decide advance / continue / hold / roll back from all observations so far."""
+    from scaleguard.io import parse_column_map
+    from scaleguard.safety import (
+        FileRolloutStore,
+        audit_record,
+        decide,
+        initial_state,
+        load_plan,
+        read_observations,
+    )
+
+    plan = load_plan(plan_path)
+    rows = read_observations(observations, plan, parse_column_map(col))
+    when = _time(now)
+    store = FileRolloutStore(state_dir) if state_dir is not None else None
+    state = store.load_state() if store is not None else None
+    if state is not None and state.plan != plan.name:
+        raise InputError(f"--state {state_dir}: holds rollout {state.plan!r}, not plan "
+                         f"{plan.name!r}")
+    if state is None:
+        first = rows[rows["stage"] == plan.stages[0].name]
+        started = float(first["time"].min()) if "time" in rows.columns and len(first) else when
+        state = initial_state(plan, min(started, when))
+    decision = decide(plan, state, rows, when, frozenset(approve or ()))
+    if store is not None:
+        store.append_audit(audit_record(plan.name, decision, str(observations)))
+        store.save_state(decision.state)
+    if as_json:
+        print_json(decision.as_dict())
+        return
+    _print_decision(decision)
+    if store is not None:
+        console.print(f"state and audit log: {store.state_path}, {store.audit_path}")
+
+
+def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err_console, transient=True)
+    task = bar.add_task(label, total=total_chunks)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+@rollout_app.command("simulate")
+def simulate_command(
+    plan_path: Path = PLAN_ARGUMENT,
+    scenario: str = typer.Option("aa", "--scenario", help="aa, metric, segment or rare."),
+    metric: str | None = typer.Option(None, "--metric", help="Metric the scenario harms."),
+    segment: str | None = typer.Option(None, "--segment", help="Segment harmed, e.g. "
+                                       "region=eu (scenario segment)."),
+    factor: float = typer.Option(2.0, "--factor", help="How many times worse the metric is."),
+    rate: float | None = typer.Option(None, "--rate", help="Control rate of the rare harm."),
+    runs: str = typer.Option("1000", "--runs", help="Simulated rollouts, e.g. 2000 or 10k."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same results."),
+    executor: str = typer.Option("serial", "--executor", help="serial or process."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run the plan many times: false rollbacks, detection, exposures, time to full rollout."""
+    from scaleguard.compute import get_executor
+    from scaleguard.safety import Scenario, load_plan, simulate
+    from scaleguard.safety._simulate import CHUNK_RUNS
+
+    plan = load_plan(plan_path)
+    count = parse_quantity(runs, "count", name="--runs")
+    if count != int(count) or count < 1:
+        raise InputError(f"--runs: expected a whole number >= 1, got {runs!r}")
+    chosen = Scenario(scenario, metric, segment, factor, rate)  # type: ignore[arg-type]
+    pool = get_executor(executor, workers=workers)
+    chunks = -(-int(count) // CHUNK_RUNS)
+    bar, update = _progress_bar(chunks, f"simulating {int(count)} rollouts")
+    with bar:
+        result = simulate(plan, chosen, int(count), seed, executor=pool, progress=update)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    label = "false rollback rate" if chosen.kind == "aa" else "detection (rollback) rate"
+    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed}")
+    for header in ("policy", label, "± s.e.", "held", "completed", "exposures to rollback",
+                   "looks to rollback", "time to full"):
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    for o in result.outcomes:
+        table.add_row(
+            o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
+            f"{o.complete_rate:.3f}",
+            "" if o.mean_exposures_before_rollback is None else
+            format_quantity(o.mean_exposures_before_rollback, "count", digits=3),
+            "" if o.mean_looks_to_rollback is None else f"{o.mean_looks_to_rollback:.1f}",
+            "" if o.mean_time_to_full is None else
+            format_quantity(o.mean_time_to_full, "duration", digits=3))
+    console.print(table)
+    console.print(f"alpha {plan.alpha:g}; always_valid = the plan's gates, naive_peeking = a "
+                  "fixed-horizon z-test at every look, kayenta = Mann-Whitney judge with a "
+                  "score threshold")
+
+
+@safety_app.command("bound")
+def bound_command(
+    failures: int = typer.Option(..., "--failures", help="Failures observed."),
+    trials: str = typer.Option(..., "--trials", help="Exposures observed, e.g. 1000 or 10k."),
+    confidence: float = typer.Option(0.95, "--confidence", help="One-sided confidence."),
+    next_exposures: str | None = typer.Option(None, "--next", help="Exposures at the next "
+                                              "stage: expected incidents and their bound."),
+    target: float | None = typer.Option(None, "--target", help="Failure rate to certify: how "
+                                        "many failure-free trials it needs."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Upper bounds on a failure rate (Clopper-Pearson, Bayesian) and incidents to expect."""
+    from scaleguard.safety import rate_bound
+
+    n = parse_quantity(trials, "count", name="--trials")
+    if n != int(n):
+        raise InputError(f"--trials: expected a whole number, got {trials!r}")
+    nxt = parse_quantity(next_exposures, "count", name="--next") if next_exposures else None
+    result = rate_bound(failures, int(n), confidence, next_exposures=nxt, target=target)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    console.print(f"{failures} failures in {int(n)} trials (observed rate "
+                  f"{result.observed_rate:.3g})")
+    console.print(f"  rate <= {result.clopper_pearson_upper:.3g} at {confidence:.0%} "
+                  "(one-sided Clopper-Pearson)")
+    console.print(f"  rate <= {result.bayesian_upper:.3g} at {confidence:.0%} "
+                  "(Bayesian, Jeffreys prior)")
+    if result.next_exposures is not None:
+        console.print(f"  next stage, {format_quantity(result.next_exposures, 'count', digits=3)}"
+                      f" exposures: {result.expected_incidents:.3g} incidents expected, "
+                      f"<= {result.incidents_upper:.3g} at the bound; P(at least one) <= "
+                      f"{result.p_any_incident_upper:.3g}")
+    if result.trials_to_certify is not None:
+        console.print(f"  certifying rate <= {target:g} at {confidence:.0%} needs "
+                      f"{result.trials_to_certify} failure-free trials")
+
+
+@safety_app.command("forecast")
+def forecast_command(
+    scores: Path = typer.Argument(..., help="Table of per-query failure probabilities."),
+    queries: str = typer.Option(..., "--queries", help="Deployment size, e.g. 1M."),
+    column: str = typer.Option("p", "--column", help="Column holding the probabilities."),
+    tail: int = typer.Option(10, "--tail", help="Top scores used for the Gumbel tail fit."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Forecast the worst per-query failure probability at deployment scale (Jones et al.)."""
+    from scaleguard.io import NumericColumn, check_numeric, read_table
+    from scaleguard.safety import tail_forecast
+
+    frame = check_numeric(read_table(scores, required=[column]),
+                          [NumericColumn(column, nonnegative=True)])
+    bad = frame[column] > 1
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise InputError(f"{scores}: row {row + 1}: column {column!r} is "
+                         f"{frame[column].iloc[row]}, expected a probability in [0, 1]")
+    n = parse_quantity(queries, "count", name="--queries")
+    result = tail_forecast(frame[column].to_numpy(), n, tail)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    console.print(f"worst per-query failure probability at "
+                  f"{format_quantity(n, 'count', digits=3)} queries: "
+                  f"[bold]{result.worst_probability:.3g}[/] (worst of the {result.evaluated} "
+                  f"evaluated: {result.observed_worst_probability:.3g})")
+    console.print(f"Gumbel tail on -log(-log p): location {result.location:.3g}, scale "
+                  f"{result.scale:.3g}, fitted on the top {result.tail_points}")
+
+
+@safety_app.command("drift")
+def drift_command(
+    reference: Path = typer.Argument(..., help="Previous cohort's inputs or scores (table)."),
+    current: Path = typer.Argument(..., help="New cohort's inputs or scores (table)."),
+    feature: list[str] | None = typer.Option(None, "--feature", help="Feature column to "
+                                             "compare (default: all shared). Repeatable."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Family-wise error over all tests."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """PSI, Kolmogorov-Smirnov, chi-square and MMD per feature: new cohort against previous."""
+    from scaleguard.io import read_table
+    from scaleguard.safety import drift_report
+
+    report = drift_report(read_table(reference), read_table(current), feature, alpha)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    table = Table(title=f"drift of {current} against {reference}")
+    for header in ("feature", "verdict", "PSI", "KS p", "chi-square p", "MMD p", "why"):
+        table.add_column(header)
+    style = {"stable": "green", "watch": "yellow", "drift": "bold red"}
+    for f in report.features:
+        table.add_row(f.feature, f"[{style[f.verdict]}]{f.verdict}[/]", f"{f.psi:.3f}",
+                      "" if f.ks_p is None else f"{f.ks_p:.2g}", f"{f.chi2_p:.2g}",
+                      "" if f.mmd_p is None else f"{f.mmd_p:.2g}", f.reason)
+    console.print(table)
