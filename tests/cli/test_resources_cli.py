@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scaleguard.cli import main
 from scaleguard.resources import (
@@ -185,3 +189,17 @@ def test_bad_input_exits_2_naming_the_option(args, message, capsys):
     assert err.startswith("scaleguard: error: ")
     assert message in err
     assert err.count("\n") == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(-1e15, 0.0, allow_nan=False), st.sampled_from(["--tokens", "--params", "--gpus"]))
+def test_non_positive_quantities_are_refused(value, option):
+    args = {"--params": "7B", "--tokens": "1T", "--gpus": "8"}
+    args[option] = repr(value)
+    argv = ["resources", "train", "--gpu", "h100", "--mfu", "0.4"]
+    for name, text in args.items():
+        argv += [name, text]
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        assert main(argv) == 2
+    assert stderr.getvalue().startswith(f"scaleguard: error: {option}: ")
