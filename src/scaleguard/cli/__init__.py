@@ -12,6 +12,7 @@ from scaleguard.cli import inspect as _inspect  # noqa: E402,F401  isort: skip
 from scaleguard.cli import monitor as _monitor  # noqa: E402,F401  isort: skip
 from scaleguard.cli import resources as _resources  # noqa: E402,F401  isort: skip
 from scaleguard.cli import safety as _safety  # noqa: E402,F401  isort: skip
+from scaleguard.cli import safety as _safety  # noqa: E402,F401  isort: skip
 from scaleguard.cli import serve as _serve  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main", "run"]
