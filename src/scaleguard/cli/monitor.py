@@ -1,0 +1,271 @@
+"""``scaleguard monitor ingest|check|watch|runs``: metric logs into a store, faults out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from scaleguard.cli._app import app
+from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
+from scaleguard.errors import InputError
+
+monitor_app = typer.Typer(help="Track runs, detect faults in metric logs, follow live logs.",
+                          no_args_is_help=True)
+app.add_typer(monitor_app, name="monitor")
+
+STORE_OPTION = typer.Option(None, "--store", help="DuckDB store file (default: "
+                            "$SCALEGUARD_STORE or ./scaleguard-runs.duckdb).")
+ON_BAD_OPTION = typer.Option("skip", "--on-bad", help="Malformed lines: skip (and list them) "
+                             "or reject the file.")
+ADD_OPTION = typer.Option(None, "--add", help="Add a detector: DETECTOR:METRIC[,name=value], "
+                          "e.g. plateau:loss or burn_rate:error_rate,slo=0.999. Repeatable.")
+NO_DEFAULTS_OPTION = typer.Option(False, "--no-defaults", help="Only the --add detectors.")
+ALERTS_OPTION = typer.Option(None, "--alerts", help="Append alerts as JSON lines to this file.")
+WEBHOOK_OPTION = typer.Option(None, "--webhook", help="POST each alert as JSON to this URL.")
+_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
+_FAIL_ON = ("never", "warning", "critical")
+
+
+def _extra(specs: list[str] | None) -> dict[str, list[Any]]:
+    from scaleguard.monitor._check import parse_detector_spec
+
+    extra: dict[str, list[Any]] = {}
+    for spec in specs or []:
+        metric, factory = parse_detector_spec(spec)
+        extra.setdefault(metric, []).append(factory)
+    return extra
+
+
+def _alert_sinks(alerts: Path | None, webhook: str | None) -> list[Any]:
+    from scaleguard.monitor import JsonlAlertSink, WebhookAlertSink
+
+    sinks: list[Any] = []
+    if alerts is not None:
+        sinks.append(JsonlAlertSink(alerts))
+    if webhook is not None:
+        sinks.append(WebhookAlertSink(webhook))
+    return sinks
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+@monitor_app.command("ingest")
+def ingest_command(
+    file: Path = typer.Argument(..., help="Metric log: .csv/.tsv, .jsonl, W&B or MLflow CSV "
+                                "export, TensorBoard event file or folder."),
+    run: str | None = typer.Option(None, "--run", help="Run name (default: the file's stem)."),
+    store: str | None = STORE_OPTION,
+    on_bad: str = ON_BAD_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import a metric log into the store as one run (or one per run the file names)."""
+    from scaleguard.monitor import open_store
+    from scaleguard.monitor._ingest import ingest_log, read_metric_log
+
+    log = read_metric_log(file, on_bad=on_bad)
+    sink = open_store(store)
+    try:
+        written = ingest_log(log, sink, run)
+    finally:
+        sink.close()
+    if as_json:
+        print_json({**log.as_dict(), "runs_written": [r.as_dict() for r in written]})
+        return
+    if log.bad_lines:
+        err_console.print(log.bad_summary(), style="yellow", markup=False, highlight=False)
+    table = Table(title=f"ingested {file} ({log.format}) into {getattr(sink, 'path', store)}")
+    for header in ("run", "id", "points", "metrics"):
+        table.add_column(header, justify="right" if header == "points" else "left")
+    for info in written:
+        table.add_row(info.name, info.run_id, str(info.points), ", ".join(log.metrics))
+    console.print(table)
+
+
+@monitor_app.command("check")
+def check_command(
+    file: Path | None = typer.Argument(None, help="Metric log to check (or use --run)."),
+    run: str | None = typer.Option(None, "--run", help="Check a stored run (name or id)."),
+    store: str | None = STORE_OPTION,
+    on_bad: str = ON_BAD_OPTION,
+    add: list[str] | None = ADD_OPTION,
+    no_defaults: bool = NO_DEFAULTS_OPTION,
+    metric: list[str] | None = typer.Option(None, "--metric", help="Only these metrics."),
+    alerts: Path | None = ALERTS_OPTION,
+    webhook: str | None = WEBHOOK_OPTION,
+    fail_on: str = typer.Option("never", "--fail-on", help="Exit with status 1 when an event "
+                                "of this severity or worse is found: never, warning, critical."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run the detectors over a metric log or a stored run and print the events found."""
+    from scaleguard.monitor import Alert, open_store
+    from scaleguard.monitor._check import check_frame
+    from scaleguard.monitor._events import severity_rank
+    from scaleguard.monitor._ingest import read_metric_log
+
+    if fail_on not in _FAIL_ON:
+        raise InputError(f"--fail-on: expected one of {', '.join(_FAIL_ON)}, got {fail_on!r}")
+    if (file is None) == (run is None):
+        raise InputError("check: give a FILE or --run NAME (one of them)")
+    extra = _extra(add)
+    if file is not None:
+        log = read_metric_log(file, on_bad=on_bad)
+        frame = log.frame.copy()
+        if len(log.runs) > 1:
+            frame["name"] = frame["run"] + ":" + frame["name"]
+        source, run_name = str(file), file.stem
+        if log.bad_lines and not as_json:
+            err_console.print(log.bad_summary(), style="yellow", markup=False, highlight=False)
+    else:
+        assert run is not None
+        opened = open_store(store, read_only=True)
+        try:
+            info = opened.resolve(run)
+            frame = opened.frame(info.run_id)
+        finally:
+            opened.close()
+        source, run_name = f"run {info.name} ({info.run_id})", info.name
+    result = check_frame(frame, source=source, extra=extra, defaults=not no_defaults,
+                         metrics=metric)
+    sinks = _alert_sinks(alerts, webhook)
+    for event in result.events:
+        for sink in sinks:
+            sink.emit(Alert.from_event(event, run_name, time.time()))
+    for sink in sinks:
+        sink.close()
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        _print_events(result)
+    worst = max((severity_rank(e.severity) for e in result.events), default=-1)
+    if fail_on != "never" and worst >= severity_rank(fail_on):
+        raise typer.Exit(1)
+
+
+def _print_events(result: Any) -> None:
+    table = Table(title=f"{result.source}: {result.points} points, {len(result.metrics)} "
+                  f"metrics, {len(result.events)} events")
+    for header in ("step", "metric", "severity", "detector", "value", "what"):
+        table.add_column(header, overflow="fold",
+                         justify="right" if header in ("step", "value") else "left")
+    for e in result.events:
+        table.add_row(str(e.step), e.metric, f"[{_STYLE[e.severity]}]{e.severity}[/]",
+                      e.detector, _fmt(e.value), e.message)
+    console.print(table)
+    if not result.events:
+        console.print("no faults found", style="green")
+    for e in result.events:
+        if e.action:
+            console.print(f"step {e.step} {e.metric}: {e.action}", markup=False,
+                          highlight=False)
+
+
+def _watch_view(path: Path, watcher: Any) -> Group:
+    state = watcher.state
+    latest = Table(title=f"watching {path} — {sum(state.points.values())} points, "
+                   f"{state.alert_count} alerts, {state.bad_count} malformed lines")
+    for header in ("metric", "step", "value", "points"):
+        latest.add_column(header, justify="left" if header == "metric" else "right")
+    for name in sorted(state.latest):
+        step, value = state.latest[name]
+        latest.add_row(name, str(step), _fmt(value), str(state.points[name]))
+    recent = Table(title="latest alerts", show_lines=False)
+    for header in ("step", "metric", "severity", "what"):
+        recent.add_column(header, overflow="fold")
+    for alert in list(state.alerts)[-10:]:
+        recent.add_row(str(alert.step), alert.metric,
+                       f"[{_STYLE[alert.severity]}]{alert.severity}[/]", alert.message)
+    parts: list[Any] = [latest, recent]
+    if state.bad_lines:
+        last = state.bad_lines[-1]
+        parts.append(f"[yellow]skipped malformed line {last.line}: {last.reason}[/]")
+    return Group(*parts)
+
+
+@monitor_app.command("watch")
+def watch_command(
+    file: Path = typer.Argument(..., help="A growing .csv or .jsonl metric log."),
+    interval: float = typer.Option(1.0, "--interval", help="Seconds between reads."),
+    duration: float | None = typer.Option(None, "--duration", help="Stop after this many "
+                                          "seconds (default: until Ctrl-C)."),
+    add: list[str] | None = ADD_OPTION,
+    no_defaults: bool = NO_DEFAULTS_OPTION,
+    alerts: Path | None = ALERTS_OPTION,
+    webhook: str | None = WEBHOOK_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Follow a growing metric log: a live table of the latest values and alerts.
+
+    Malformed lines are counted and shown, never fatal. With --json, prints the alerts and
+    the final state as JSON when it stops.
+    """
+    from scaleguard.monitor._watch import LogFollower, Watcher
+
+    if not interval > 0:
+        raise InputError(f"--interval: expected seconds > 0, got {interval}")
+    watcher = Watcher(LogFollower(file), extra=_extra(add), defaults=not no_defaults)
+    sinks = _alert_sinks(alerts, webhook)
+    found: list[Any] = []
+    deadline = None if duration is None else time.monotonic() + duration
+    live = None if as_json else Live(_watch_view(file, watcher), console=console,
+                                     refresh_per_second=4, transient=False)
+    try:
+        if live is not None:
+            live.start()
+        while True:
+            new = watcher.poll()
+            found += new
+            for alert in new:
+                for sink in sinks:
+                    sink.emit(alert)
+            if live is not None:
+                live.update(_watch_view(file, watcher))
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(interval if deadline is None
+                       else max(0.0, min(interval, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live is not None:
+            live.stop()
+        for sink in sinks:
+            sink.close()
+    if as_json:
+        state = watcher.state
+        print_json({"source": str(file), "alerts": [a.as_dict() for a in found],
+                    "latest": {k: {"step": s, "value": v} for k, (s, v) in state.latest.items()},
+                    "points": dict(state.points), "bad_lines": state.bad_count,
+                    "last_bad_lines": [b.as_dict() for b in state.bad_lines]})
+
+
+@monitor_app.command("runs")
+def runs_command(
+    store: str | None = STORE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List the runs in the store, newest first."""
+    from scaleguard.monitor import open_store
+
+    opened = open_store(store, read_only=True)
+    try:
+        runs = opened.runs()
+    finally:
+        opened.close()
+    if as_json:
+        print_json([r.as_dict() for r in runs])
+        return
+    table = Table(title=f"{len(runs)} runs in {getattr(opened, 'path', store)}")
+    for header in ("name", "id", "status", "started", "points"):
+        table.add_column(header, justify="right" if header == "points" else "left")
+    for info in runs:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.started_at))
+        table.add_row(info.name, info.run_id, info.status, started + " UTC", str(info.points))
+    console.print(table)
