@@ -117,7 +117,6 @@ def _tb_write(logdir, scalars):
 
 
 def test_tensorboard_event_files_and_folders(tmp_path):
-    pytest.importorskip("tensorboard")
     _tb_write(tmp_path / "train", [(s, "loss", 3.0 - 0.01 * s) for s in range(50)])
     _tb_write(tmp_path / "eval", [(s, "loss", 3.1) for s in (10, 20)])
     log = read_metric_log(tmp_path)
