@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -68,6 +69,7 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     app.state.store = store
     app.state.metrics = ServiceMetrics(store)
     app.state.started_at = time.time()
+    app.state.write_lock = threading.Lock()
     install_error_handlers(app)
 
     @app.middleware("http")

@@ -7,12 +7,14 @@ an acknowledged batch is durable; the store's lock serialises concurrent writers
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 import uuid
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from scaleguard.errors import InputError
 from scaleguard.monitor._downsample import DOWNSAMPLE_METHODS, downsample
@@ -40,6 +42,11 @@ ORDER BY (run_id = ?) DESC, started_at DESC LIMIT 1
 _LATEST = """
 SELECT run_id, name, arg_max(value, step), max(step), count(*) FROM points
 {where} GROUP BY run_id, name ORDER BY run_id, name
+"""
+_RECEIPT = "service.batch"  # kind of the event recording that a keyed batch was stored
+_SEEN_BATCH = f"""
+SELECT payload FROM events WHERE run_id = ? AND kind = '{_RECEIPT}'
+AND json_extract_string(payload, '$.key') = ? LIMIT 1
 """
 _ALERT_COUNTS = "SELECT run_id, severity, count(*) FROM alerts GROUP BY run_id, severity"
 
@@ -121,7 +128,11 @@ def finish_run(run: str, body: RunFinish, request: Request) -> dict[str, Any]:
 
 @router.post("/runs/{run}/batches", status_code=201, dependencies=[Depends(require_write)],
              summary="Append a batch of metric points (and events, alerts) in one transaction")
-def post_batch(run: str, body: BatchIn, request: Request) -> dict[str, Any]:
+def post_batch(run: str, body: BatchIn, request: Request, response: Response,
+               idempotency_key: str | None = Header(
+                   None, max_length=200,
+                   description="Same key on every retry of one batch: stored once")
+               ) -> dict[str, Any]:
     store = _store(request)
     info = find_run(store, run)
     if body.run_id is not None and body.run_id not in (info.run_id, run):
@@ -141,7 +152,19 @@ def post_batch(run: str, body: BatchIn, request: Request) -> dict[str, Any]:
         alerts=[Alert(info.run_id, a.time, a.severity, a.title, a.message, a.metric, a.step,
                       a.value, a.detector, a.action, a.extra) for a in body.alerts],
     )
-    store.write(batch)  # commits before we answer: an acknowledged batch is durable
+    with request.app.state.write_lock:  # check-then-write of one key must not interleave
+        if idempotency_key is not None:
+            with store.transaction() as con:
+                seen = con.execute(_SEEN_BATCH, [info.run_id, idempotency_key]).fetchone()
+            if seen is not None:
+                response.status_code = 200
+                return {**json.loads(seen[0]), "duplicate": True}
+            # The receipt is written in the batch's own transaction: both or neither.
+            receipt = {"run_id": info.run_id, "points": count, "events": len(body.events),
+                       "alerts": len(body.alerts), "key": idempotency_key}
+            batch = dataclasses.replace(batch, events=[
+                *batch.events, StoredEvent(_RECEIPT, now, receipt, "service", None, info.run_id)])
+        store.write(batch)  # commits before we answer: an acknowledged batch is durable
     metrics = request.app.state.metrics
     metrics.points.inc(count)
     metrics.batches.inc()
@@ -195,7 +218,10 @@ def list_events(run: str, request: Request,
                 ) -> list[dict[str, Any]]:
     store = _store(request)
     info = find_run(store, run)
-    return jsonable([e.as_dict() for e in store.events(info.run_id, kind)])  # type: ignore[no-any-return]
+    events = store.events(info.run_id, kind)
+    if kind is None:  # batch receipts are bookkeeping; ask for kind=service. to see them
+        events = [e for e in events if e.kind != _RECEIPT]
+    return jsonable([e.as_dict() for e in events])  # type: ignore[no-any-return]
 
 
 @router.get("/alerts", dependencies=[Depends(require_read)],
