@@ -134,7 +134,7 @@ def test_undecided_gates_and_warning_alerts_are_conditions(make_study, ladder, k
     assert sorted(not_ok(a)) == ["open_alerts", "safety_gates"]
 
 
-def test_without_rollout_or_monitoring_those_checks_are_noted_not_passed(make_study, ladder, known_law):
+def test_without_rollout_or_monitoring_those_are_noted_not_passed(make_study, ladder, known_law):
     a = run(ladder, known_law, make_study(), Evidence())
     checks = {f.check for f in a.verdict.findings}
     assert "safety_gates" not in checks and "open_alerts" not in checks

@@ -74,7 +74,8 @@ def test_browser_renders_every_chart_without_console_errors(chromium, assessment
     page.wait_for_selector("#chart-walls .main-svg")
     for chart in ("chart-law", "chart-isoflop", "chart-walls"):
         assert page.locator(f"#{chart} .main-svg").count() >= 1
-        assert (page.locator(f"#{chart} .xtitle").text_content() or "").endswith(")")  # unit in the title
+        title = page.locator(f"#{chart} .xtitle").text_content() or ""
+        assert title.endswith(")")  # the unit, in brackets
     assert page.locator(".verdict .status").inner_text().lower() == "not ready"
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     page.close()

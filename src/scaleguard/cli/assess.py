@@ -25,7 +25,8 @@ _EXECUTORS = ("serial", "process")
 def _progress(quiet: bool) -> Iterator[tuple[ProgressCallback, Callable[[str], None]]]:
     """A rich progress bar for the bootstrap and a line for each stage, on stderr."""
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=err_console, transient=True, disable=quiet)
+                   TimeElapsedColumn(), console=err_console, transient=True,
+                   disable=quiet or not err_console.is_terminal)
     with bar:
         task = bar.add_task("assessing", total=None)
 

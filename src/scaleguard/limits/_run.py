@@ -23,6 +23,7 @@ from scaleguard.limits._assessment import Assessment
 from scaleguard.limits._law_view import LawView
 from scaleguard.limits._safety_checks import OpenAlert
 from scaleguard.limits._study import MonitoringSpec, Study
+from scaleguard.resources import get_device
 
 __all__ = ["fit_ladder", "gather_evidence", "run_study", "read_alert_log"]
 
@@ -113,6 +114,9 @@ def run_study(study: Study, *, executor: str | Executor | None = None,
               stage: Callable[[str], None] | None = None) -> Assessment:
     """Assess a loaded study end to end (reads its files; fits; decides)."""
     say = stage or (lambda _: None)
+    # Refuse a bad device name before spending seconds on the fit.
+    hardware_file = study.hardware.hardware_file
+    get_device(study.hardware.device, study.resolve(hardware_file) if hardware_file else None)
     say("reading the ladder")
     frame = read_ladder(study.resolve(study.ladder.path), study.ladder.columns or None)
     say("fitting the scaling law")
