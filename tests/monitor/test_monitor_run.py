@@ -196,3 +196,10 @@ def test_sigkill_keeps_every_flushed_point(tmp_path):
         frame = store.frame(info.run_id)
         assert len(frame) == 10_000  # every flushed point, none of the unflushed
         assert sorted(frame["step"].unique().tolist()) == list(range(5000))
+
+
+def test_public_names_are_what_all_says():
+    public = {n for n in vars(sgm) if not n.startswith("_")}
+    public = {n for n in public if type(getattr(sgm, n)).__name__ != "module"}
+    assert set(sgm.__all__) == public
+    assert sorted(sgm.__all__) == list(sgm.__all__)

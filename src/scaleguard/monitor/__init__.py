@@ -26,9 +26,12 @@ from scaleguard.monitor._burnrate import (
     detection_time,
 )
 from scaleguard.monitor._changepoint import CusumDetector, PageHinkleyDetector
+from scaleguard.monitor._check import CheckResult, check_frame, check_series
 from scaleguard.monitor._detector import Detector
 from scaleguard.monitor._downsample import downsample, lttb, minmax_buckets
 from scaleguard.monitor._events import Alert, Event
+from scaleguard.monitor._ingest import MetricLog, ingest_log, read_metric_log
+from scaleguard.monitor._integrations import hf_callback, lightning_callback
 from scaleguard.monitor._registry import detector_classes, detector_from_state, make_detector
 from scaleguard.monitor._run import Run, start
 from scaleguard.monitor._spikes import LossRatioDetector, NonFiniteDetector, SpikeDetector
@@ -44,21 +47,25 @@ from scaleguard.monitor._store import (
 )
 from scaleguard.monitor._suite import default_detectors, metric_kind
 from scaleguard.monitor._trend import DivergenceDetector, PlateauDetector, ThroughputDropDetector
+from scaleguard.monitor._watch import LogFollower, Watcher
 
 __all__ = [
-    "BURN_RATE_RULES",
     "Alert",
     "AlertSink",
+    "BURN_RATE_RULES",
     "Batch",
     "BurnRateDetector",
     "BurnRule",
+    "CheckResult",
     "CusumDetector",
     "Detector",
     "DivergenceDetector",
     "DuckDBStore",
     "Event",
     "JsonlAlertSink",
+    "LogFollower",
     "LossRatioDetector",
+    "MetricLog",
     "NonFiniteDetector",
     "PageHinkleyDetector",
     "PlateauDetector",
@@ -71,16 +78,23 @@ __all__ = [
     "StoredEvent",
     "TerminalAlertSink",
     "ThroughputDropDetector",
+    "Watcher",
     "WebhookAlertSink",
+    "check_frame",
+    "check_series",
     "default_detectors",
     "detection_time",
     "detector_classes",
     "detector_from_state",
     "downsample",
+    "hf_callback",
+    "ingest_log",
+    "lightning_callback",
     "lttb",
     "make_detector",
     "metric_kind",
     "minmax_buckets",
     "open_store",
+    "read_metric_log",
     "start",
 ]

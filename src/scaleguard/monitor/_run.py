@@ -249,7 +249,8 @@ def start(name: str, config: Mapping[str, Any] | None = None,
           store: str | Path | Store | None = None, *, sink: Sink | None = None,
           run_id: str | None = None, detectors: DetectorSpec = "default",
           alert_sinks: Sequence[AlertSink] = (), flush_every: float | None = FLUSH_EVERY_S,
-          max_buffer: int = MAX_BUFFER_POINTS) -> Run:
+          max_buffer: int = MAX_BUFFER_POINTS, url: str | None = None,
+          token: str | None = None) -> Run:
     """Start tracking a run.
 
     Parameters
@@ -275,6 +276,9 @@ def start(name: str, config: Mapping[str, Any] | None = None,
         Seconds between background flushes; None flushes only on finish, exit and full buffer.
     max_buffer:
         Flush as soon as this many points wait.
+    url, token:
+        Send to a scaleguard service (``scaleguard serve``) at ``url`` with this bearer token
+        instead of a local store (``scaleguard.service.RemoteSink``: retries, needs ``serve``).
 
     Examples
     --------
@@ -288,7 +292,13 @@ def start(name: str, config: Mapping[str, Any] | None = None,
     >>> store.runs()[0].status
     'finished'
     """
-    if sink is None:
+    if url is not None:  # the service's HTTP sink, imported only when asked for
+        if store is not None or sink is not None:
+            raise InputError("start: give url= or store= or sink=, not several")
+        from scaleguard.service.client import RemoteSink
+
+        sink, owns = RemoteSink(url, token or ""), True
+    elif sink is None:
         owns = store is None or isinstance(store, str | Path)
         sink = open_store(store)
     else:
