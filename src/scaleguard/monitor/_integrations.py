@@ -45,7 +45,8 @@ def scalars(values: Mapping[str, Any]) -> dict[str, float]:
 def _base(modules: tuple[str, ...], attr: str, extra: str) -> type:
     for name in modules:
         try:
-            return getattr(importlib.import_module(name), attr)  # type: ignore[no-any-return]
+            base: type = getattr(importlib.import_module(name), attr)
+            return base
         except ImportError:
             continue
     raise InputError(f"{attr} needs {' or '.join(modules)}: pip install {extra}")
