@@ -21,11 +21,11 @@ from scaleguard.laws import LawFit
 from scaleguard.limits._assess import Evidence, assess
 from scaleguard.limits._assessment import Assessment
 from scaleguard.limits._law_view import LawView
-from scaleguard.limits._safety_checks import OpenAlert
-from scaleguard.limits._study import MonitoringSpec, Study
+from scaleguard.limits._safety_checks import GateState, OpenAlert
+from scaleguard.limits._study import MonitoringSpec, RolloutSpec, Study
 from scaleguard.resources import get_device
 
-__all__ = ["fit_ladder", "gather_evidence", "run_study", "read_alert_log"]
+__all__ = ["fit_ladder", "gather_evidence", "run_study", "read_alert_log", "rollout_evidence"]
 
 
 def fit_ladder(study: Study, frame: pd.DataFrame, *, executor: str | Executor | None = None,
@@ -94,6 +94,51 @@ def _store_alerts(spec: MonitoringSpec, path: Path) -> list[OpenAlert]:
         store.close()
 
 
+def _gate_state(gate: Any) -> GateState:
+    """A ``scaleguard.safety`` gate result as the safety check reads it."""
+    detail = (f"estimate {gate.estimate:.3g} against limit {gate.limit:.3g}, adjusted p "
+              f"{gate.adjusted_p:.3g}, {gate.treatment_exposures:,.0f} exposures")
+    return GateState(gate.key, gate.verdict, detail)
+
+
+def rollout_evidence(spec: RolloutSpec, study: Study) -> tuple[list[GateState], dict[str, Any]]:
+    """Gates of the rollout's current stage, as the safety controller decides them now.
+
+    Read-only: the saved state is read, never written (the controller's own command does that).
+    With no saved state the rollout is taken to be at its first stage.
+    """
+    from scaleguard.safety import FileRolloutStore, decide, initial_state, load_plan
+    from scaleguard.safety import read_observations as read_rollout_observations
+
+    plan = load_plan(study.resolve(spec.plan))
+    summary: dict[str, Any] = {"plan": plan.name, "stages": len(plan.stages)}
+    store = FileRolloutStore(study.resolve(spec.state)) if spec.state is not None else None
+    state = store.load_state() if store is not None else None
+    if state is not None and state.plan != plan.name:
+        raise ConfigError(f"rollout.state: {spec.state} holds rollout {state.plan!r}, not plan "
+                          f"{plan.name!r}")
+    if spec.observations is None:
+        stage = plan.stages[state.stage_index if state else 0]
+        summary.update(stage=stage.name, action="none", reasons="no observations yet")
+        return [GateState("observations", "continue", "no observations yet")], summary
+    rows = read_rollout_observations(study.resolve(spec.observations), plan)
+    has_time = "time" in rows.columns and len(rows)
+    now = float(rows["time"].max()) if has_time else 0.0  # as of the newest observation
+    if state is None:
+        state = initial_state(plan, float(rows["time"].min()) if has_time else now)
+    decision = decide(plan, state, rows, now)
+    gates = [_gate_state(g) for g in decision.gates]
+    if not gates or decision.action == "hold" and not decision.failing:
+        # Held for missing or late data (or awaiting approval): never a pass.
+        gates.append(GateState("controller", "continue", "; ".join(decision.reasons)))
+    if state.status == "rolled_back":
+        gates.append(GateState("controller", "fail", "the rollout was rolled back"))
+    summary.update(stage=plan.stages[state.stage_index].name, action=decision.action,
+                   next_stage=decision.stage, traffic=decision.traffic,
+                   reasons="; ".join(decision.reasons))
+    return gates, summary
+
+
 def gather_evidence(study: Study) -> Evidence:
     """The alerts and gates the study's monitoring store, alert log and rollout plan hold."""
     alerts: list[OpenAlert] = []
@@ -103,10 +148,12 @@ def gather_evidence(study: Study) -> Evidence:
             alerts += _store_alerts(study.monitoring, study.resolve(study.monitoring.store))
         if study.monitoring.alerts is not None:
             alerts += read_alert_log(study.resolve(study.monitoring.alerts))
+    gates: list[GateState] = []
+    rollout = None
     if study.rollout is not None:
-        raise ConfigError("rollout: rollout plans are not wired into the assessment yet "
-                          "(scaleguard.safety is not installed in this build)")
-    return Evidence(alerts=tuple(alerts), monitored=monitored)
+        gates, rollout = rollout_evidence(study.rollout, study)
+    return Evidence(gates=tuple(gates), alerts=tuple(alerts), rollout=rollout,
+                    monitored=monitored)
 
 
 def run_study(study: Study, *, executor: str | Executor | None = None,

@@ -135,8 +135,11 @@ class ReturnsSpec(_Section):
 
 
 class RolloutSpec(_Section):
+    """A staged rollout (``scaleguard.safety``): its plan, observations and saved state."""
+
     plan: Path
     observations: Path | None = None
+    state: Path | None = None  # the folder `scaleguard rollout decide --state` keeps
 
 
 class MonitoringSpec(_Section):
