@@ -34,6 +34,7 @@ def _first_bad(frame: pd.DataFrame, mask: np.ndarray, column: str, problem: str)
     bad = np.flatnonzero(mask)
     if bad.size:
         value = frame[column].iloc[bad[0]] if column in frame.columns else None
+        value = value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
         more = f" ({bad.size - 1} more bad rows)" if bad.size > 1 else ""
         raise TableError(f"{_where(frame, int(bad[0]))}: column {column!r} is {value!r}, "
                          f"{problem}{more}")
