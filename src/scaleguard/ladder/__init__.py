@@ -12,6 +12,7 @@ Write a spec, run it, fit the table, predict the next rung — and then run that
 
 from scaleguard.ladder._corpus import Corpus, load_corpus, stdlib_root
 from scaleguard.ladder._model import GPT, GPTConfig
+from scaleguard.ladder._predict import RungForecast, forecast_rung, planned_size
 from scaleguard.ladder._runner import LadderResult, RungJob, run_ladder, run_rungs, rung_executor
 from scaleguard.ladder._shape import VOCAB_SIZE, gpt_shape, non_embedding_params
 from scaleguard.ladder._spec import (
@@ -39,14 +40,17 @@ __all__ = [
     "LadderSpec",
     "ModelSpec",
     "OptimizerSpec",
+    "RungForecast",
     "RungJob",
     "RungResult",
     "RungSpec",
+    "forecast_rung",
     "gpt_shape",
     "load_corpus",
     "load_spec",
     "lr_at",
     "non_embedding_params",
+    "planned_size",
     "read_records",
     "rung_executor",
     "rung_steps",

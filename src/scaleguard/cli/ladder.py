@@ -1,0 +1,162 @@
+"""``scaleguard ladder run|predict``: train a ladder of small GPTs, fit it, predict the next rung.
+
+PyTorch (the ``ladder`` extra) is imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scaleguard.cli._app import app
+from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
+from scaleguard.compute import Progress as ProgressCallback
+from scaleguard.errors import ConfigError
+from scaleguard.units import format_quantity
+
+ladder_app = typer.Typer(help="Train a ladder of small GPTs, fit it, and predict the next rung.",
+                         no_args_is_help=True)
+app.add_typer(ladder_app, name="ladder")
+
+FORECAST_NAME = "forecast.json"
+NEXT_DIR = "next"  # the forecast rung's record, kept out of the ladder table it was predicted from
+
+SPEC_ARGUMENT = typer.Argument(..., help="Ladder spec (YAML): rungs, budget, optimiser, device.")
+OUT_OPTION = typer.Option(None, "--out", help="Output folder (default: ./<spec name>).")
+BACKEND_OPTION = typer.Option(
+    "local", "--backend",
+    help="local (one rung after another here), process, ray, or ray://host:port.")
+WORKERS_OPTION = typer.Option(None, "--workers", help="Processes of the process backend.")
+
+
+def _ladder() -> ModuleType:
+    try:
+        import scaleguard.ladder as ladder
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise ConfigError("scaleguard ladder needs PyTorch; install it with "
+                          "pip install 'scaleguard[ladder]'") from None
+    return ladder
+
+
+@contextmanager
+def _rung_progress(label: str, total: int) -> Iterator[ProgressCallback]:
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err_console, transient=True, disable=not err_console.is_terminal)
+    with bar:
+        task = bar.add_task(label, total=total)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
+    for header in ("rung", "N", "D", "steps", "val loss", "time", "tok/s", "MFU", "energy",
+                   "alerts"):
+        table.add_column(header, justify="left" if header == "rung" else "right")
+    for row in rows:
+        mfu, energy = row.get("mfu"), row.get("energy_j")
+        table.add_row(
+            str(row["name"]), format_quantity(row["params"], digits=3),
+            format_quantity(row["tokens"], digits=3), str(row["steps"]), f"{row['loss']:.4f}",
+            format_quantity(row["time_s"], "duration", digits=3),
+            f"{row['tokens_per_s']:,.0f}",
+            "" if mfu is None or mfu != mfu else f"{mfu:.1%}",
+            "" if energy is None or energy != energy else
+            format_quantity(energy, "energy", digits=3)
+            + ("" if row.get("energy_status") == "measured" else " (est.)"),
+            str(row.get("alerts", 0)))
+    console.print(table)
+
+
+@ladder_app.command("run")
+def run_command(
+    spec_path: Path = SPEC_ARGUMENT,
+    out: Path | None = OUT_OPTION,
+    backend: str = BACKEND_OPTION,
+    workers: int | None = WORKERS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train every rung not yet recorded in --out and write the ladder table (ladder.csv)."""
+    ladder = _ladder()
+    spec = ladder.load_spec(spec_path)
+    folder = out if out is not None else Path(spec.name)
+    with _rung_progress("training rungs", len(spec.rungs)) as update:
+        result = ladder.run_ladder(spec, folder, executor=backend, progress=update,
+                                   workers=workers)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    _print_rows(f"ladder {spec.name!r}: {len(result.trained)} trained, "
+                f"{len(result.skipped)} already recorded", list(result.rows))
+    console.print(f"ladder table: {result.table}  (fit it: scaleguard fit {result.table})")
+
+
+@ladder_app.command("predict")
+def predict_command(
+    spec_path: Path = SPEC_ARGUMENT,
+    out: Path | None = OUT_OPTION,
+    run: bool = typer.Option(False, "--run", help="Then train that rung and report predicted "
+                                                   "against observed."),
+    form: str | None = typer.Option(None, "--form", help="Law to fit (default: saturating "
+                                                         "from 4 rungs, else power)."),
+    x: str = typer.Option("flops", "--x", help="Scale column of the law: flops or params."),
+    bootstrap: int = typer.Option(0, "--bootstrap", help="Resamples for an interval (0: none)."),
+    backend: str = BACKEND_OPTION,
+    workers: int | None = WORKERS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fit the ladder table and predict the next rung's validation loss before training it."""
+    from scaleguard.io import read_ladder
+
+    ladder = _ladder()
+    spec = ladder.load_spec(spec_path)
+    folder = out if out is not None else Path(spec.name)
+    table_path = folder / ladder.TABLE_NAME
+    if not table_path.is_file():
+        raise ConfigError(f"{table_path}: no ladder table yet; run scaleguard ladder run "
+                          f"{spec_path} --out {folder} first")
+    rung = spec.next_rung()
+    # The bootstrap may run on Ray or processes; rungs' "local" means serial there too.
+    boot_backend = "serial" if backend == "local" else backend
+    forecast = ladder.forecast_rung(read_ladder(table_path), spec, rung, form=form, x=x,
+                                    n_boot=bootstrap, seed=spec.seed, executor=boot_backend)
+    forecast_path = folder / FORECAST_NAME
+    # Written before the rung runs: the prediction is on disk before the observation exists.
+    forecast_path.write_text(json.dumps(forecast.as_dict(), indent=2) + "\n", encoding="utf-8")
+    if run:
+        with _rung_progress(f"training {rung.name}", 1) as update:
+            trained, _, records = ladder.run_rungs(spec, [rung], folder, records=NEXT_DIR,
+                                                   executor=backend, progress=update,
+                                                   workers=workers)
+        forecast = forecast.observe(records[rung.name]["loss"])
+        forecast_path.write_text(json.dumps(forecast.as_dict(), indent=2) + "\n",
+                                 encoding="utf-8")
+    if as_json:
+        print_json(forecast.as_dict())
+        return
+    fit = forecast.fit
+    params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
+    console.print(f"fit: {fit.form} on {fit.n_points} rungs ({fit.formula}; {params})")
+    band = ("" if forecast.lower is None else
+            f"  [{forecast.lower:.4f}, {forecast.upper:.4f}] at {forecast.level:.0%}")
+    console.print(f"next rung {rung.name}: N={format_quantity(forecast.params, digits=3)}, "
+                  f"D={format_quantity(forecast.tokens, digits=3)}, "
+                  f"C={forecast.flops:.3g} FLOP")
+    console.print(f"predicted validation loss: {forecast.predicted_loss:.4f}{band}")
+    if forecast.observed_loss is not None:
+        console.print(f"observed validation loss:  {forecast.observed_loss:.4f}  "
+                      f"(absolute relative error {forecast.abs_rel_error:.2%})")
+    console.print(f"forecast: {forecast_path}")

@@ -1,0 +1,115 @@
+"""Forecast the next rung from the ladder's table before training it, then score the forecast.
+
+The fit is :class:`scaleguard.laws.LawFit` on the final validation losses against compute. A
+ladder that keeps tokens per parameter fixed moves along one line in (N, D), so a
+one-dimensional law in ``flops`` is all it can identify: the saturating power law
+``L = E + A·C^(-alpha)`` from four rungs on, a pure power law below that (three parameters need
+a fourth point to be tested by anything but themselves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from scaleguard.compute import Executor
+from scaleguard.errors import FitError
+from scaleguard.ladder._shape import gpt_shape, non_embedding_params
+from scaleguard.ladder._spec import LadderSpec, RungSpec
+from scaleguard.ladder._train import rung_steps
+from scaleguard.laws import LawFit, LawFitResult
+from scaleguard.resources import training_flops
+
+__all__ = ["RungForecast", "forecast_rung", "planned_size", "SATURATING_MIN_RUNGS"]
+
+SATURATING_MIN_RUNGS = 4  # E + A·C^-alpha has 3 parameters: one more point to check them
+MIN_RUNGS = 2  # a power law's two parameters
+
+
+def planned_size(spec: LadderSpec, rung: RungSpec) -> dict[str, float]:
+    """``params`` (non-embedding), ``tokens`` and ``flops`` the rung will train with.
+
+    >>> spec = LadderSpec.model_validate({"rungs": [{"layers": 2, "width": 64}]})
+    >>> planned_size(spec, spec.rungs[0])["params"]
+    100096.0
+    """
+    shape = gpt_shape(rung.layers, rung.width, rung.heads(spec.model.head_dim),
+                      spec.model.block_size)
+    params = float(non_embedding_params(shape))
+    tokens = float(rung_steps(spec, rung) * spec.batch_size * spec.model.block_size)
+    return {"params": params, "tokens": tokens, "flops": training_flops(params, tokens)}
+
+
+@dataclass(frozen=True)
+class RungForecast:
+    """A rung's validation loss predicted from the smaller rungs, and, once run, observed."""
+
+    rung: str
+    layers: int
+    width: int
+    params: float
+    tokens: float
+    flops: float
+    predicted_loss: float
+    lower: float | None  # bootstrap interval of the law's value (None without a bootstrap)
+    upper: float | None
+    level: float | None
+    fit: LawFitResult
+    fitted_on: tuple[str, ...]
+    observed_loss: float | None = None
+
+    @property
+    def abs_rel_error(self) -> float | None:
+        """|predicted − observed| / observed, once observed."""
+        if self.observed_loss is None:
+            return None
+        return abs(self.predicted_loss - self.observed_loss) / self.observed_loss
+
+    def observe(self, loss: float) -> RungForecast:
+        """The same forecast with the rung's measured final validation loss."""
+        return replace(self, observed_loss=float(loss))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rung": self.rung, "layers": self.layers, "width": self.width,
+                "params": self.params, "tokens": self.tokens, "flops": self.flops,
+                "predicted_loss": self.predicted_loss, "lower": self.lower,
+                "upper": self.upper, "level": self.level, "fitted_on": list(self.fitted_on),
+                "observed_loss": self.observed_loss, "abs_rel_error": self.abs_rel_error,
+                "fit": self.fit.as_dict()}
+
+    def __repr__(self) -> str:
+        band = "" if self.lower is None else f" [{self.lower:.4f}, {self.upper:.4f}]"
+        seen = ("" if self.observed_loss is None else
+                f", observed {self.observed_loss:.4f} (error {self.abs_rel_error:.2%})")
+        return (f"RungForecast({self.rung}: predicted {self.predicted_loss:.4f}{band} from "
+                f"{self.fit.n_points} rungs ({self.fit.form}){seen})")
+
+
+def forecast_rung(table: pd.DataFrame, spec: LadderSpec, rung: RungSpec, *,
+                  form: str | None = None, x: str = "flops", n_boot: int = 0, seed: int = 0,
+                  level: float = 0.95, executor: str | Executor | None = None) -> RungForecast:
+    """Fit ``table`` (a ladder table, e.g. ``read_ladder(out/ladder.csv)``) and predict ``rung``.
+
+    ``form`` defaults to ``saturating`` from :data:`SATURATING_MIN_RUNGS` rungs on, else
+    ``power``; ``n_boot`` > 0 adds a bootstrap interval (run on ``executor``).
+    """
+    rows = table[table["name"] != rung.name] if "name" in table.columns else table
+    if len(rows) < MIN_RUNGS:
+        raise FitError(f"ladder table: {len(rows)} rung(s) besides {rung.name!r}; a forecast "
+                       f"needs at least {MIN_RUNGS}")
+    chosen = form or ("saturating" if len(rows) >= SATURATING_MIN_RUNGS else "power")
+    fit = LawFit(form=chosen, x=x).fit(rows)
+    size = planned_size(spec, rung)
+    point = {x: size[x]}
+    lower = upper = used_level = None
+    if n_boot > 0:
+        fit.bootstrap(n_boot=n_boot, seed=seed, executor=executor, level=level)
+        interval = fit.predict_interval(point, level=level)
+        lower, upper, used_level = float(interval.lower[0]), float(interval.upper[0]), level
+    names = tuple(str(n) for n in rows["name"]) if "name" in rows.columns else ()
+    return RungForecast(rung=rung.name, layers=rung.layers, width=rung.width,
+                        params=size["params"], tokens=size["tokens"], flops=size["flops"],
+                        predicted_loss=float(fit.predict(point)[0]), lower=lower, upper=upper,
+                        level=used_level, fit=fit.result_, fitted_on=names)
