@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from scaleguard.limits import Assessment
 
 _EXECUTORS = ("serial", "process")
+# What the demo adds to the example study: the evidence its step writes beside it.
+_DEMO_EVIDENCE = """
+rollout:
+  plan: rollout.yaml
+  observations: rollout_observations.csv
+
+monitoring:
+  store: monitor.duckdb
+"""
 
 
 @contextmanager
@@ -56,6 +65,46 @@ def assess_study(study_path: Path, out: Path | None, *, executor: str = "process
     return assessment, html_path, json_path
 
 
+def _demo_evidence(out: Path) -> list[Any]:
+    """Synthetic safety evidence for the demo: a pilot run logged to a monitoring store (with a
+    planted loss spike) and the first stage of the example rollout plan, observed clean."""
+    import numpy as np
+    import pandas as pd
+
+    from scaleguard.cli.demo import Written
+    from scaleguard.monitor import start
+    from scaleguard.safety import EXAMPLE_PLAN, load_plan
+
+    rng = np.random.default_rng(0)
+    store = out / "monitor.duckdb"
+    store.unlink(missing_ok=True)
+    with start("pilot-1e20", store=str(store)) as run:
+        for step in range(300):
+            loss = 2.6 + 3.0 * (step + 10) ** -0.5 + rng.normal(0.0, 0.01)
+            run.log({"loss": float(loss + (1.0 if step == 200 else 0.0))}, step=step)
+    plan_path = out / "rollout.yaml"
+    plan_path.write_text(EXAMPLE_PLAN.read_text(encoding="utf-8"), encoding="utf-8")
+    plan = load_plan(plan_path)
+    stage = plan.stages[0]
+    segments = {dim: (stage.segments or plan.segments)[dim][0] for dim in plan.segments}
+    rows = []
+    for window in range(12):  # twelve hourly windows of the first stage, no regression
+        for metric in plan.metrics:
+            for arm in ("control", "treatment"):
+                exposures = 5_000
+                rows.append({"stage": stage.name, "arm": arm, "metric": metric.name,
+                             **segments, "exposures": exposures,
+                             "events": int(rng.binomial(exposures, metric.baseline or 0.01)),
+                             "time": 1_767_225_600 + 3600 * window})
+    observations = out / "rollout_observations.csv"
+    pd.DataFrame(rows).to_csv(observations, index=False)
+    return [
+        Written(store, "synthetic pilot run with a planted loss spike (monitoring store)"),
+        Written(plan_path, "example rollout plan (scaleguard rollout validate)"),
+        Written(observations, f"synthetic observations of stage {stage.name!r}, no regression"),
+    ]
+
+
 def demo_step(out: Path) -> list[Any]:
     """Write the example study beside the demo's ladder, assess it and write its report."""
     from importlib.resources import files
@@ -66,11 +115,13 @@ def demo_step(out: Path) -> list[Any]:
     if not (out / "synthetic_ladder.csv").exists():
         ladder_step(out)
     study_path = out / "study.yaml"
-    study_path.write_text(files("scaleguard.limits").joinpath("examples/study.yaml")
-                          .read_text(encoding="utf-8"), encoding="utf-8")
+    evidence = _demo_evidence(out)
+    example = files("scaleguard.limits").joinpath("examples/study.yaml").read_text("utf-8")
+    study_path.write_text(example + _DEMO_EVIDENCE, encoding="utf-8")
     load_study(study_path)  # the example must always validate
     assessment, html_path, json_path = assess_study(study_path, out / "report", quiet=True)
     return [
+        *evidence,
         Written(study_path, "example study: target, hardware, limits, data (scaleguard assess)"),
         Written(html_path, f"readiness report — open in a browser: "
                            f"{assessment.verdict.readiness.value}, "
