@@ -338,6 +338,7 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
                 z[:, t] = gate.z
                 passed[:, t] = gate.passed
             critical = np.array([plan.metrics[j].critical for j, _, _ in tests])
+            is_guardrail = np.array([kind == "guardrail" for _, _, kind in tests])
             if policy == "always_valid":
                 min_p = np.where(active, np.minimum(min_p, p), min_p)
                 if plan.error_control.method == "msprt":
@@ -362,9 +363,13 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
                     fail &= active
                 ready_gates = np.all(passed | ~active, axis=1)
             elif policy == "naive_peeking":
-                # A fixed-horizon two-sided z-test at alpha, re-checked at every look, no
-                # correction: what a dashboard with a p-value column invites.
-                fail = active & (np.abs(z) > stats.norm.isf(alpha / 2))
+                # A fixed-horizon z-test at alpha, re-checked at every look, no correction:
+                # what a dashboard with a p-value column invites. Comparisons are two-sided
+                # (any significant difference alarms, Kayenta's "either" direction);
+                # guardrails one-sided (only exceeding the limit alarms).
+                two_sided = np.abs(z) > stats.norm.isf(alpha / 2)
+                fail = active & np.where(is_guardrail[None, :], z > stats.norm.isf(alpha),
+                                         two_sided)
                 ready_gates = np.ones(runs, dtype=bool)
             else:
                 fail = np.zeros_like(active)
