@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scaleguard.monitor._store import DuckDBStore
+from scaleguard.monitor import DuckDBStore
 from scaleguard.service import ServiceSettings, create_app
 
 WRITES = [

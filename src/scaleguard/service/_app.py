@@ -42,7 +42,7 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     >>> app.url_path_for("healthz")
     '/healthz'
     """
-    from scaleguard.monitor._store import DuckDBStore
+    from scaleguard.monitor import DuckDBStore
 
     owned = store is None
     if store is None:

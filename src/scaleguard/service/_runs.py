@@ -17,9 +17,9 @@ import numpy as np
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from scaleguard.errors import InputError
-from scaleguard.monitor._downsample import DOWNSAMPLE_METHODS, downsample
-from scaleguard.monitor._events import SEVERITIES, Alert
-from scaleguard.monitor._store import Batch, RunInfo, StoredEvent
+from scaleguard.monitor import Alert, Batch, RunInfo, StoredEvent, downsample
+from scaleguard.monitor._downsample import DOWNSAMPLE_METHODS
+from scaleguard.monitor._events import SEVERITIES
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import require_read, require_write
 from scaleguard.service._json import jsonable

@@ -175,6 +175,7 @@ async function drawChart(runId, metric, findings) {
     node.on("plotly_relayout", (ev) => {
       if (ev["xaxis.autorange"]) delete zoomed[metric];
       else if (ev["xaxis.range[0]"] !== undefined) zoomed[metric] = [ev["xaxis.range[0]"], ev["xaxis.range[1]"]];
+      else if (Array.isArray(ev["xaxis.range"])) zoomed[metric] = ev["xaxis.range"].slice();
       else return;
       drawChart(runId, metric, findings).catch(report);
     });
