@@ -99,8 +99,8 @@ def mmd_test(x: np.ndarray, y: np.ndarray, seed: int = 0,
         b = 1.0 - a
         a /= a.sum(axis=1, keepdims=True)
         b /= b.sum(axis=1, keepdims=True)
-        return (np.einsum("pi,ij,pj->p", a, kernel, a) + np.einsum("pi,ij,pj->p", b, kernel, b)
-                - 2 * np.einsum("pi,ij,pj->p", a, kernel, b))
+        ka, kb = a @ kernel, b @ kernel  # two BLAS products instead of three einsums
+        return np.sum(ka * a, axis=1) + np.sum(kb * b, axis=1) - 2 * np.sum(ka * b, axis=1)
 
     observed = np.zeros((1, len(z)), dtype=bool)
     observed[0, :n] = True
