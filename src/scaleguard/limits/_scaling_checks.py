@@ -148,7 +148,8 @@ def extrapolation_risk(*, target_compute: float, ladder_max_compute: float,
     lo, hi = (float(v) for v in interval)
     decades = math.log10(target_compute / ladder_max_compute)
     width = hi - lo
-    pressure = decades / warn_decades if decades > 0 else 0.0
+    # Pressure against the blocking distance; the interval's against the decision's tolerance.
+    pressure = decades / block_decades if decades > 0 else 0.0
     too_wide = tolerance is not None and width > tolerance
     if tolerance is not None and tolerance > 0:
         pressure = max(pressure, width / tolerance)

@@ -49,9 +49,14 @@ def law_chart(assessment: Assessment) -> go.Figure:
                              error_y=error, name="target"))
     ladder_max = max(a.ladder["flops"])
     fig.add_vrect(x0=ladder_max, x1=max(curve.compute), fillcolor="rgba(0,0,0,0.04)",
-                  line_width=0, annotation_text="extrapolation", annotation_position="top left")
+                  line_width=0)
+    # Annotations on a log axis take log10 coordinates (shapes take data values).
+    fig.add_annotation(x=math.log10(ladder_max), y=1.0, yref="paper", xanchor="left",
+                       yanchor="top", showarrow=False, text=" beyond the ladder: extrapolation",
+                       font=dict(color="#616161", size=12))
     fig.add_vline(x=target.compute, line=dict(color=_TARGET, dash="dash", width=1))
-    fig.update_layout(title="Fitted scaling law and extrapolation to the target", **_LAYOUT)
+    fig.update_layout(title="Fitted scaling law and extrapolation to the target",
+                      **{**_LAYOUT, "margin": dict(l=70, r=30, t=90, b=60)})
     fig.update_xaxes(type="log", title_text="training compute C (FLOP, log scale)",
                      exponentformat="power")
     fig.update_yaxes(title_text=_LOSS_AXIS)
@@ -107,10 +112,12 @@ def walls_chart(assessment: Assessment) -> go.Figure:
         marker_color=[SEVERITY_COLOURS[f.severity] for f in findings],
         text=[f"{f.pressure:.2g}×" for f in findings], textposition="outside",
         hovertext=[f.message for f in findings], hoverinfo="text", name="need ÷ limit"))
-    fig.add_vline(x=1.0, line=dict(color="#c62828", width=2),
-                  annotation_text="limit", annotation_position="top")
+    fig.add_vline(x=1.0, line=dict(color="#c62828", width=2))
+    fig.add_annotation(x=0.0, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                       text="limit", font=dict(color="#c62828"))  # x = log10(1)
     values = [f.pressure for f in findings] or [1.0]
-    fig.update_layout(title="Pressure on each limit (need ÷ limit; over 1 crosses it)",
+    fig.update_layout(title="Pressure on each limit: need ÷ limit (red blocks, orange is a "
+                            "condition, green holds)",
                       showlegend=False, **{**_LAYOUT, "height": 120 + 40 * max(len(findings), 2)})
     fig.update_xaxes(type="log", title_text="need ÷ limit (ratio, log scale)",
                      range=[math.log10(min(min(values), 0.5) / 1.5),
