@@ -18,6 +18,8 @@ from scaleguard.service._guards import require_read
 from scaleguard.service._json import SafeJSONResponse
 from scaleguard.service._limits import BodySizeLimit
 from scaleguard.service._metrics import ServiceMetrics
+from scaleguard.service._rollouts import ensure_schema
+from scaleguard.service._rollouts import router as rollouts_router
 from scaleguard.service._runs import router as runs_router
 from scaleguard.service._settings import ServiceSettings
 
@@ -68,6 +70,7 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = ServiceMetrics(store)
+    ensure_schema(store)
     app.state.started_at = time.time()
     app.state.write_lock = threading.Lock()
     install_error_handlers(app)
@@ -101,5 +104,6 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
                         media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(runs_router)
+    app.include_router(rollouts_router)
     app.include_router(dashboard_router)
     return app

@@ -1,0 +1,234 @@
+"""Rollouts run by the service: ``/api/v1/rollouts``.
+
+The controller is :func:`scaleguard.safety.decide` (pure); this module keeps what it needs
+between requests in the service's DuckDB file, beside the monitor's tables: the plan, the state,
+every observation row received, and the audit log. One request's new rows, the new state and
+its audit record are written in one transaction, so that a restart resumes each rollout exactly
+where its last acknowledged decision left it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import pandas as pd
+import yaml
+from fastapi import APIRouter, Depends, Request
+from pydantic import Field
+
+from scaleguard.errors import ConfigError, InputError
+from scaleguard.service._errors import NotFound
+from scaleguard.service._guards import require_read, require_write
+from scaleguard.service._json import jsonable
+from scaleguard.service._schemas import RUN_ID_PATTERN, _Strict
+
+__all__ = ["MAX_OBSERVATION_ROWS", "ObservationsIn", "RolloutCreate", "router"]
+
+MAX_OBSERVATION_ROWS = 10_000  # rows a request may add; aggregated windows keep this small
+_PLAN_YAML_CHARS = 200_000  # a plan of a few dozen stages and metrics is a few kilobytes
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS service_rollouts (
+    rollout_id VARCHAR PRIMARY KEY, plan_name VARCHAR NOT NULL, plan VARCHAR NOT NULL,
+    state VARCHAR NOT NULL, created_at DOUBLE NOT NULL, updated_at DOUBLE NOT NULL);
+CREATE TABLE IF NOT EXISTS service_rollout_rows (
+    rollout_id VARCHAR NOT NULL, received_at DOUBLE NOT NULL, row_json VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS service_rollout_audit (
+    rollout_id VARCHAR NOT NULL, seq BIGINT NOT NULL, time DOUBLE NOT NULL,
+    record VARCHAR NOT NULL);
+"""
+
+router = APIRouter(prefix="/api/v1", tags=["rollouts"])
+
+
+class RolloutCreate(_Strict):
+    """A new rollout from a plan: give the plan as a JSON object or as YAML text."""
+
+    plan: dict[str, Any] | None = None
+    plan_yaml: str | None = Field(default=None, max_length=_PLAN_YAML_CHARS)
+    rollout_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
+    started_at: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+class ObservationsIn(_Strict):
+    """New observation rows (``stage``, ``arm``, ``metric``, segment columns, ``exposures`` and
+    ``events`` or ``n``, ``mean``, ``var``, optional ``time``), approvals, and the decision time.
+    """
+
+    rows: list[dict[str, str | float | int | None]] = Field(default_factory=list,
+                                                           max_length=MAX_OBSERVATION_ROWS)
+    approve: list[str] = Field(default_factory=list, max_length=100)
+    now: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+def ensure_schema(store: Any) -> None:
+    """Create the rollout tables in the store's file if they are absent."""
+    with store.transaction() as con:
+        con.execute(_SCHEMA)
+
+
+def _plan_of(body: RolloutCreate) -> tuple[Any, dict[str, Any]]:
+    from scaleguard.safety import parse_plan
+
+    if (body.plan is None) == (body.plan_yaml is None):
+        raise InputError("plan: give exactly one of plan (a JSON object) or plan_yaml (text)")
+    if body.plan_yaml is not None:
+        try:
+            data = yaml.safe_load(body.plan_yaml)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark is not None else ""
+            raise ConfigError(f"plan_yaml: {where}{getattr(exc, 'problem', None) or 'not YAML'}"
+                              ) from None
+        if not isinstance(data, dict):
+            raise ConfigError("plan_yaml: expected a mapping at the top level")
+        return parse_plan(data, "plan_yaml"), data
+    assert body.plan is not None
+    return parse_plan(body.plan, "plan"), body.plan
+
+
+def _load(store: Any, rollout_id: str) -> tuple[Any, Any]:
+    """The rollout's plan and state, or 404."""
+    from scaleguard.safety import RolloutState, parse_plan
+
+    with store.transaction() as con:
+        row = con.execute("SELECT plan, state FROM service_rollouts WHERE rollout_id = ?",
+                          [rollout_id]).fetchone()
+    if row is None:
+        raise NotFound(f"rollout {rollout_id!r}: no such rollout")
+    plan = parse_plan(json.loads(row[0]), f"rollout {rollout_id} plan")
+    return plan, RolloutState.from_dict(json.loads(row[1]), f"rollout {rollout_id} state")
+
+
+def _audit(store: Any, rollout_id: str, last: int | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT record FROM service_rollout_audit WHERE rollout_id = ? ORDER BY seq"
+    if last is not None:
+        sql = (f"SELECT record FROM (SELECT record, seq FROM service_rollout_audit "
+               f"WHERE rollout_id = ? ORDER BY seq DESC LIMIT {int(last)}) ORDER BY seq")
+    with store.transaction() as con:
+        rows = con.execute(sql, [rollout_id]).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def _summary(rollout_id: str, plan: Any, state: Any, last: dict[str, Any] | None,
+             updated_at: float) -> dict[str, Any]:
+    return {"rollout_id": rollout_id, "plan": plan.name,
+            "stage": plan.stages[state.stage_index].name, "stage_index": state.stage_index,
+            "stages": [{"name": s.name, "traffic": s.traffic,
+                        "manual_approval": s.manual_approval} for s in plan.stages],
+            "traffic": state.traffic, "status": state.status, "decisions": state.decisions,
+            "last_action": last["action"] if last else None, "updated_at": updated_at}
+
+
+@router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
+             summary="Create a rollout from a plan (JSON object or YAML text)")
+def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
+    from scaleguard.safety import initial_state
+
+    store = request.app.state.store
+    plan, raw = _plan_of(body)
+    rollout_id = body.rollout_id or f"{re.sub(r'[^A-Za-z0-9._-]', '-', plan.name)[:40]}-" \
+                                    f"{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    state = initial_state(plan, body.started_at if body.started_at is not None else now)
+    with request.app.state.write_lock, store.transaction() as con:
+        exists = con.execute("SELECT 1 FROM service_rollouts WHERE rollout_id = ?",
+                             [rollout_id]).fetchone()
+        if exists:
+            raise InputError(f"rollout_id: rollout {rollout_id!r} exists already")
+        con.execute("INSERT INTO service_rollouts VALUES (?, ?, ?, ?, ?, ?)",
+                    [rollout_id, plan.name, json.dumps(raw), json.dumps(state.as_dict()), now,
+                     now])
+    return jsonable(_summary(rollout_id, plan, state, None, now))  # type: ignore[no-any-return]
+
+
+@router.get("/rollouts", dependencies=[Depends(require_read)],
+            summary="List rollouts, most recently updated first")
+def list_rollouts(request: Request) -> list[dict[str, Any]]:
+    store = request.app.state.store
+    with store.transaction() as con:
+        rows = con.execute("SELECT rollout_id, updated_at FROM service_rollouts "
+                           "ORDER BY updated_at DESC, rollout_id").fetchall()
+    out = []
+    for rollout_id, updated_at in rows:
+        plan, state = _load(store, rollout_id)
+        last = _audit(store, rollout_id, last=1)
+        out.append(_summary(rollout_id, plan, state, last[-1] if last else None, updated_at))
+    return jsonable(out)  # type: ignore[no-any-return]
+
+
+@router.get("/rollouts/{rollout}", dependencies=[Depends(require_read)],
+            summary="One rollout: plan, stage, traffic, state")
+def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
+    store = request.app.state.store
+    plan, state = _load(store, rollout)
+    last = _audit(store, rollout, last=1)
+    with store.transaction() as con:
+        updated = con.execute("SELECT updated_at FROM service_rollouts WHERE rollout_id = ?",
+                              [rollout]).fetchone()[0]
+    return jsonable({**_summary(rollout, plan, state, last[-1] if last else None, updated),
+                     "state": state.as_dict(),
+                     "plan_spec": plan.model_dump(mode="json")})  # type: ignore[no-any-return]
+
+
+@router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
+             summary="Add observation rows (and approvals), decide, and log the decision")
+def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
+    from scaleguard.safety import audit_record, check_observations, decide
+
+    store = request.app.state.store
+    with request.app.state.write_lock:  # read state, decide, write state: one at a time
+        plan, state = _load(store, rollout)
+        stage_names = {s.name for s in plan.stages}
+        unknown = [name for name in body.approve if name not in stage_names]
+        if unknown:
+            raise InputError(f"approve: {unknown[0]!r} is not a stage of plan {plan.name!r}")
+        if body.rows:
+            new = pd.DataFrame(body.rows)
+            new.attrs["source"] = "rows"
+            check_observations(new, plan)  # refuse a bad row before anything is stored
+        with store.transaction() as con:
+            old = [json.loads(r[0]) for r in con.execute(
+                "SELECT row_json FROM service_rollout_rows WHERE rollout_id = ? "
+                "ORDER BY received_at", [rollout]).fetchall()]
+        everything = pd.DataFrame(old + list(body.rows))
+        everything.attrs["source"] = "rows"
+        if everything.empty:
+            everything = pd.DataFrame(columns=["stage", "arm", "metric"])
+        rows = check_observations(everything, plan)
+        now = body.now if body.now is not None else time.time()
+        decision = decide(plan, state, rows, now, frozenset(body.approve))
+        record = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
+        with store.transaction() as con:  # rows, state and audit: all or nothing
+            received = time.time()
+            if body.rows:
+                con.executemany("INSERT INTO service_rollout_rows VALUES (?, ?, ?)",
+                                [[rollout, received, json.dumps(r)] for r in body.rows])
+            con.execute("UPDATE service_rollouts SET state = ?, updated_at = ? "
+                        "WHERE rollout_id = ?",
+                        [json.dumps(decision.state.as_dict()), received, rollout])
+            con.execute("INSERT INTO service_rollout_audit VALUES (?, ?, ?, ?)",
+                        [rollout, decision.state.decisions, now,
+                         json.dumps(jsonable(record), default=str)])
+    return jsonable(decision.as_dict())  # type: ignore[no-any-return]
+
+
+@router.get("/rollouts/{rollout}/decision", dependencies=[Depends(require_read)],
+            summary="The latest decision with its gate evidence (null before the first)")
+def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
+    store = request.app.state.store
+    _load(store, rollout)
+    last = _audit(store, rollout, last=1)
+    return last[-1] if last else None
+
+
+@router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],
+            summary="Every decision of the rollout, oldest first, with its evidence")
+def get_audit(rollout: str, request: Request) -> list[dict[str, Any]]:
+    store = request.app.state.store
+    _load(store, rollout)
+    return _audit(store, rollout)

@@ -1,0 +1,193 @@
+"""Rollouts through the API: create from a plan, post observations, decisions, audit log,
+refused and malformed requests, and a restart that resumes from the stored state."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from scaleguard.safety import EXAMPLE_PLAN
+from scaleguard.service import create_app
+
+HOUR = 3600.0
+PLAN = {
+    "name": "assistant-test",
+    "alpha": 0.05,
+    "metrics": [{"name": "harm", "guardrail": 0.05, "margin": 0.005, "baseline": 0.01}],
+    "segments": {"region": ["us", "eu"]},
+    "stages": [
+        {"name": "pilot", "traffic": 0.05, "min_exposures": 1000, "min_duration": "1h",
+         "max_duration": "1d"},
+        {"name": "wide", "traffic": 0.5, "manual_approval": True},
+        {"name": "all", "traffic": 1.0},
+    ],
+}
+CLEAN = {("control", "us"): (200_000, 2000), ("treatment", "us"): (200_000, 2000),
+         ("control", "eu"): (200_000, 2000), ("treatment", "eu"): (200_000, 2000)}
+# Better overall, worse in the EU (Simpson's paradox): the segment gate must roll back.
+SIMPSON = {("control", "us"): (100_000, 1000), ("treatment", "us"): (300_000, 1500),
+           ("control", "eu"): (300_000, 6000), ("treatment", "eu"): (100_000, 3000)}
+
+
+def rows(stage: str, cells: dict) -> list[dict]:
+    return [{"stage": stage, "arm": arm, "metric": "harm", "region": region,
+             "exposures": n, "events": k} for (arm, region), (n, k) in cells.items()]
+
+
+def create(client, auth, **body) -> dict:
+    response = client.post("/api/v1/rollouts", json={"plan": PLAN, "started_at": 0.0, **body},
+                           headers=auth)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_rollout_advances_through_its_stages(client, auth):
+    created = create(client, auth, rollout_id="ro-1")
+    assert (created["stage"], created["traffic"], created["status"]) == ("pilot", 0.05, "running")
+    url = "/api/v1/rollouts/ro-1"
+    early = client.post(url + "/observations", json={"rows": rows("pilot", CLEAN),
+                                                      "now": 0.5 * HOUR}, headers=auth).json()
+    assert early["action"] == "continue" and "minimum duration" in early["reasons"][-1]
+    held = client.post(url + "/observations", json={"now": 2 * HOUR}, headers=auth).json()
+    assert held["action"] == "hold" and "manual approval" in held["reasons"][-1]
+    approved = client.post(url + "/observations", json={"approve": ["wide"], "now": 2 * HOUR},
+                           headers=auth).json()
+    assert (approved["action"], approved["stage"], approved["traffic"]) == ("advance", "wide", 0.5)
+    assert all(g["verdict"] == "pass" for g in approved["gates"])
+    assert {g["segment"] for g in approved["gates"]} == {"overall", "region=us", "region=eu"}
+    assert client.get(url + "/decision", headers=auth).json()["action"] == "advance"
+    audit = client.get(url + "/audit", headers=auth).json()
+    assert [a["action"] for a in audit] == ["continue", "hold", "advance"]
+    assert audit[0]["plan"] == "assistant-test" and audit[2]["state"]["decisions"] == 3
+    now = client.get(url, headers=auth).json()
+    assert (now["stage"], now["traffic"], now["decisions"], now["last_action"]) \
+        == ("wide", 0.5, 3, "advance")
+    listed = client.get("/api/v1/rollouts", headers=auth).json()
+    assert [r["rollout_id"] for r in listed] == ["ro-1"]
+
+
+def test_a_harm_in_one_segment_rolls_back_and_stays_rolled_back(client, auth):
+    create(client, auth, rollout_id="ro-2")
+    url = "/api/v1/rollouts/ro-2/observations"
+    decision = client.post(url, json={"rows": rows("pilot", SIMPSON), "now": 2 * HOUR},
+                           headers=auth).json()
+    assert decision["action"] == "roll_back" and decision["traffic"] == 0.0
+    assert decision["failing"] == ["harm/region=eu/comparison"]
+    again = client.post(url, json={"rows": rows("pilot", CLEAN), "now": 3 * HOUR},
+                        headers=auth).json()
+    assert again["action"] == "roll_back"
+    assert client.get("/api/v1/rollouts/ro-2", headers=auth).json()["status"] == "rolled_back"
+
+
+def test_missing_data_never_advances(client, auth):
+    create(client, auth, rollout_id="ro-3")
+    only_treatment = [r for r in rows("pilot", CLEAN) if r["arm"] == "treatment"]
+    decision = client.post("/api/v1/rollouts/ro-3/observations",
+                           json={"rows": only_treatment, "now": 5 * HOUR}, headers=auth).json()
+    assert decision["action"] == "hold" and "missing data" in decision["reasons"][-1]
+
+
+def test_a_plan_as_yaml_text(client, auth):
+    response = client.post("/api/v1/rollouts", json={"plan_yaml": EXAMPLE_PLAN.read_text()},
+                           headers=auth)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["plan"] == "assistant-v2" and body["stage"] == "internal"
+    assert [s["name"] for s in body["stages"]] == ["internal", "canary", "region-eu", "everyone"]
+    spec = client.get(f"/api/v1/rollouts/{body['rollout_id']}", headers=auth).json()
+    assert spec["plan_spec"]["stages"][0]["min_exposures"] == 20_000
+
+
+def test_restart_resumes_rollouts_from_the_stored_state(tmp_path, settings, auth):
+    path = str(tmp_path / "rollouts.duckdb")
+    with TestClient(create_app(settings(db=path))) as first:
+        create(first, auth, rollout_id="ro-restart")
+        url = "/api/v1/rollouts/ro-restart/observations"
+        first.post(url, json={"rows": rows("pilot", CLEAN), "now": 0.5 * HOUR}, headers=auth)
+        held = first.post(url, json={"now": 2 * HOUR}, headers=auth).json()
+        assert held["action"] == "hold"
+    with TestClient(create_app(settings(db=path))) as second:  # a new process, same file
+        resumed = second.get("/api/v1/rollouts/ro-restart", headers=auth).json()
+        assert (resumed["stage"], resumed["decisions"], resumed["last_action"]) \
+            == ("pilot", 2, "hold")
+        # The rows sent before the restart still count: approval alone now advances.
+        advanced = second.post(url, json={"approve": ["wide"], "now": 2 * HOUR},
+                               headers=auth).json()
+        assert (advanced["action"], advanced["stage"]) == ("advance", "wide")
+        assert advanced["state"]["decisions"] == 3
+        assert len(second.get("/api/v1/rollouts/ro-restart/audit", headers=auth).json()) == 3
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("post", "/api/v1/rollouts", {"plan": PLAN}),
+    ("post", "/api/v1/rollouts/ro-w/observations", {"rows": rows("pilot", CLEAN)}),
+])
+def test_rollout_writes_need_a_token(client, auth, method, path, body):
+    create(client, auth, rollout_id="ro-w")
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
+        response = client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 401
+    assert len(client.get("/api/v1/rollouts", headers=auth).json()) == 1
+    assert client.get("/api/v1/rollouts/ro-w/audit", headers=auth).json() == []
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"plan": {**PLAN, "alpha": 2}}, 400, "plan: alpha"),
+    ({"plan": {**PLAN, "stages": []}}, 400, "plan: stages"),
+    ({"plan_yaml": "name: [unclosed"}, 400, "plan_yaml: line 1"),
+    ({"plan_yaml": "- a list"}, 400, "plan_yaml: expected a mapping"),
+    ({}, 400, "exactly one of plan"),
+    ({"plan": PLAN, "plan_yaml": "name: x"}, 400, "exactly one of plan"),
+    ({"plan": PLAN, "rollout_id": "bad id"}, 422, "body.rollout_id"),
+    ({"plan": "name: x"}, 422, "body.plan"),
+])
+def test_invalid_plans_are_refused_naming_the_problem(client, auth, body, status, message):
+    response = client.post("/api/v1/rollouts", json=body, headers=auth)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+    assert client.get("/api/v1/rollouts", headers=auth).json() == []
+
+
+def test_duplicate_rollout_id_is_refused(client, auth):
+    create(client, auth, rollout_id="ro-dup")
+    response = client.post("/api/v1/rollouts", json={"plan": PLAN, "rollout_id": "ro-dup"},
+                           headers=auth)
+    assert response.status_code == 400 and "exists already" in response.json()["error"]
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"rows": [{"stage": "nowhere", "arm": "control", "metric": "harm", "region": "us",
+                "exposures": 10, "events": 1}]}, 400, "column 'stage'"),
+    ({"rows": [{"stage": "pilot", "arm": "treat", "metric": "harm", "region": "us",
+                "exposures": 10, "events": 1}]}, 400, "expected control or treatment"),
+    ({"rows": [{"stage": "pilot", "arm": "control", "metric": "harm", "region": "us",
+                "exposures": 10, "events": 11}]}, 400, "more events than exposures"),
+    ({"rows": [{"stage": "pilot", "arm": "control", "metric": "harm"}]}, 400, "exposures"),
+    ({"rows": [{"stage": "pilot", "arm": "control", "metric": "harm",
+                "exposures": [1, 2]}]}, 422, "body.rows.0.exposures"),
+    ({"approve": ["nowhere"]}, 400, "approve"),
+    ({"rows": "pilot"}, 422, "body.rows"),
+    ({"now": -5}, 422, "body.now"),
+])
+def test_bad_observations_are_refused_and_nothing_is_kept(client, auth, body, status, message):
+    create(client, auth, rollout_id="ro-bad")
+    response = client.post("/api/v1/rollouts/ro-bad/observations", json=body, headers=auth)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+    assert client.get("/api/v1/rollouts/ro-bad/audit", headers=auth).json() == []
+    good = client.post("/api/v1/rollouts/ro-bad/observations",
+                       json={"rows": rows("pilot", CLEAN), "now": 2 * HOUR}, headers=auth)
+    assert good.json()["action"] == "hold"  # only the good rows count (wide awaits approval)
+
+
+def test_unknown_rollout_is_404(client, auth):
+    for path in ("", "/decision", "/audit"):
+        response = client.get(f"/api/v1/rollouts/none{path}", headers=auth)
+        assert response.status_code == 404 and "'none'" in response.json()["error"]
+    posted = client.post("/api/v1/rollouts/none/observations", json={}, headers=auth)
+    assert posted.status_code == 404
+
+
+def test_decision_is_null_before_the_first(client, auth):
+    create(client, auth, rollout_id="ro-new")
+    assert client.get("/api/v1/rollouts/ro-new/decision", headers=auth).json() is None
