@@ -311,3 +311,90 @@ def drift_command(
                       "" if f.ks_p is None else f"{f.ks_p:.2g}", f"{f.chi2_p:.2g}",
                       "" if f.mmd_p is None else f"{f.mmd_p:.2g}", f.reason)
     console.print(table)
+
+
+def demo_observations(plan: Any, seed: int = 0) -> Any:
+    """Synthetic observations of a plan's first stage, drawn at each metric's baseline.
+
+    Labelled ``source = synthetic``: they show the file format and the decision, nothing more.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    stage = plan.stages[0]
+    admitted = plan.stage_segments(0)
+    dims = {dim: [v for d, v in admitted if d == dim] for dim in plan.segments}
+    cells = [dict(zip(dims, combo, strict=True)) for combo in
+             __import__("itertools").product(*dims.values())] or [{}]
+    per_cell = int(max(stage.min_exposures, 1000) * 2 / len(cells))
+    records = []
+    for hour in range(1, 4):
+        for metric in plan.stage_metrics(0):
+            for arm in ("control", "treatment"):
+                for cell in cells:
+                    record: dict[str, Any] = {"stage": stage.name, "arm": arm,
+                                              "metric": metric.name, **cell}
+                    if metric.kind == "mean":
+                        sd = metric.sd or 1.0
+                        record.update(n=per_cell, mean=rng.normal(metric.baseline or 0.0,
+                                                                  sd / np.sqrt(per_cell)),
+                                      var=sd * sd)
+                    else:
+                        record.update(exposures=per_cell,
+                                      events=int(rng.binomial(per_cell, metric.baseline or 0.0)))
+                    record.update(time=f"2026-01-01T{hour:02d}:00:00Z", source="synthetic")
+                    records.append(record)
+    return pd.DataFrame(records)
+
+
+def demo_step(out: Path) -> list[Any]:
+    """The example rollout plan, synthetic observations, a decision and a quick simulation."""
+    import json
+    import shutil
+
+    from scaleguard.cli.demo import Written
+    from scaleguard.safety import (
+        EXAMPLE_PLAN,
+        Scenario,
+        check_observations,
+        decide,
+        initial_state,
+        load_plan,
+        rate_bound,
+        simulate,
+    )
+
+    plan_path = out / "rollout_plan.yaml"
+    shutil.copyfile(EXAMPLE_PLAN, plan_path)
+    plan = load_plan(plan_path)
+    obs_path = out / "rollout_observations.csv"
+    frame = demo_observations(plan)
+    frame.to_csv(obs_path, index=False)
+    rows = check_observations(frame, plan)
+    started = float(rows["time"].min()) - 3600.0
+    decision = decide(plan, initial_state(plan, started), rows, float(rows["time"].max()) + 600)
+    decision_path = out / "rollout_decision.json"
+    decision_path.write_text(json.dumps(decision.as_dict(), indent=2) + "\n", encoding="utf-8")
+    sim = simulate(plan, Scenario("segment", "harmful_output", "region=eu", factor=3.0),
+                   runs=100, seed=0)
+    sim_path = out / "rollout_simulation.json"
+    sim_path.write_text(json.dumps(sim.as_dict(), indent=2) + "\n", encoding="utf-8")
+    harm = rows[(rows["metric"] == "harmful_output") & (rows["arm"] == "treatment")]
+    bound = rate_bound(int(harm["events"].sum()), int(harm["exposures"].sum()),
+                       next_exposures=plan.simulation.exposures_per_look * plan.stages[1].traffic
+                       * 24)
+    bound_path = out / "rollout_harm_bound.json"
+    bound_path.write_text(json.dumps(bound.as_dict(), indent=2) + "\n", encoding="utf-8")
+    av = sim.outcome("always_valid")
+    return [
+        Written(plan_path, f"example rollout plan, {len(plan.stages)} stages "
+                           "(scaleguard rollout validate)"),
+        Written(obs_path, f"synthetic observations of stage {plan.stages[0].name!r}"),
+        Written(decision_path, f"decision: {decision.action} "
+                               f"(scaleguard rollout decide --json)"),
+        Written(sim_path, f"100 simulated rollouts, 3x harm in region=eu: always-valid gates "
+                          f"roll back {av.rollback_rate:.0%} (scaleguard rollout simulate)"),
+        Written(bound_path, f"harm rate <= {bound.clopper_pearson_upper:.2g} at 95% "
+                            "(scaleguard safety bound)"),
+    ]
