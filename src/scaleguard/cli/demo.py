@@ -67,6 +67,13 @@ def resources_step(out: Path) -> list[Written]:
     return demo_step(out)
 
 
+def safety_step(out: Path) -> list[Written]:
+    """The example rollout plan, a decision on synthetic data, a simulation and a rate bound."""
+    from scaleguard.cli.safety import demo_step  # lazily: that module imports this one
+
+    return demo_step(out)
+
+
 def assess_step(out: Path) -> list[Written]:
     """The example study assessed end to end: verdict, report.html and assessment.json."""
     from scaleguard.cli.assess import demo_step  # lazily: that module imports this one
@@ -77,6 +84,7 @@ def assess_step(out: Path) -> list[Written]:
 DEMO_STEPS: list[tuple[str, DemoStep]] = [
     ("ladder", ladder_step),
     ("resources", resources_step),
+    ("safety", safety_step),
     ("assess", assess_step),  # keep last: the end-to-end verdict on what the steps above wrote
 ]
 
