@@ -81,8 +81,25 @@ class PageHinkleyDetector(Detector):
 
     def update(self, value: float, step: int) -> Event | None:
         """An event when the Page-Hinkley statistic crosses the threshold."""
-        found = self.scan([value], [step])
-        return found[0] if found else None
+        if not math.isfinite(value):
+            return None
+        self._n += 1
+        self._mean += (value - self._mean) / self._n
+        dev = value - self._mean
+        self._up = self.alpha * self._up + dev - self.delta
+        self._down = self.alpha * self._down + dev + self.delta
+        self._min_up = min(self._min_up, self._up)
+        self._max_down = max(self._max_down, self._down)
+        if self._n <= self.min_instances:
+            return None
+        rise = self.mode != "down" and self._up - self._min_up > self.threshold
+        fall = self.mode != "up" and self._max_down - self._down > self.threshold
+        if not (rise or fall):
+            return None
+        statistic = self._up - self._min_up if rise else self._max_down - self._down
+        event = self._event(value, step, statistic, "up" if rise else "down")
+        self._reset_test()
+        return event
 
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
@@ -172,8 +189,32 @@ class CusumDetector(Detector):
 
     def update(self, value: float, step: int) -> Event | None:
         """An event when either cumulative sum passes ``h`` σ."""
-        found = self.scan([value], [step])
-        return found[0] if found else None
+        if not math.isfinite(value):
+            return None
+        if self._mu is None or self._sd is None:
+            self._warm.append(value)
+            if len(self._warm) >= self.warmup:
+                self._calibrate()
+            return None
+        z = (value - self._mu) / self._sd
+        self._hi = max(0.0, self._hi + z - self.k)
+        self._lo = max(0.0, self._lo - z - self.k)
+        rise = self.mode != "down" and self._hi > self.h
+        fall = self.mode != "up" and self._lo > self.h
+        if not (rise or fall):
+            return None
+        event = self._event(value, step, "up" if rise else "down",
+                            self._hi if rise else self._lo)
+        self._hi = self._lo = 0.0
+        if self.target is None or self.sigma is None:
+            self._mu, self._sd = self.target, self.sigma  # learn the new level
+        return event
+
+    def _event(self, value: float, step: int, direction: str, stat: float) -> Event:
+        return Event(self.name, "change", int(step), float(value), "warning",
+                     f"mean shifted {direction} from {self._mu:.4g} "
+                     f"(CUSUM {stat:.3g}σ > {self.h:g}σ)",
+                     action="look for what changed at this step")
 
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
@@ -208,10 +249,8 @@ class CusumDetector(Detector):
                 continue
             j = int(hits[0])
             direction, stat = ("up", hi[j]) if rise[j] else ("down", lo[j])
-            found.append(Event(self.name, "change", int(steps[i + j]), float(array[i + j]),
-                               "warning", f"mean shifted {direction} from {self._mu:.4g} "
-                               f"(CUSUM {stat:.3g}σ > {self.h:g}σ)",
-                               action="look for what changed at this step"))
+            found.append(self._event(float(array[i + j]), int(steps[i + j]), direction,
+                                     float(stat)))
             self._hi = self._lo = 0.0
             i += j + 1
             if self.target is None or self.sigma is None:

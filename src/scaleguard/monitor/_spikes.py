@@ -183,8 +183,10 @@ class SpikeDetector(Detector):
             block = array[i:i + _SCAN_BLOCK]
             flagged = self._first_flag(block)
             clean = block if flagged is None else block[:flagged]
-            for v in clean.tolist():  # every value of `clean` is finite and inside the band
-                self._push(v)
+            if len(clean):  # every value of `clean` is finite and inside the band
+                self._window.extend(clean.tolist())
+                self._ref = self._window[0]
+                self._refresh()
             i += len(clean)
             if flagged is not None:
                 event = self.update(float(array[i]), int(steps[i]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -119,19 +120,24 @@ class _TrendDetector(Detector):
         sums[5] += nx * nx
         sums[6] += ny * ny
         sums[7] += 1
-        n = np.float64(len(self._values))
+        n = len(self._values)
         sx, sy, sxy, sxx, syy = sums[2:7]
         if sums[7] >= self.window:
             self._rebuild()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cxx = np.float64(sxx - sx * sx / n)
-            cxy = np.float64(sxy - sx * sy / n)
-            cyy = np.float64(syy - sy * sy / n)
+        # Plain floats: numpy scalars and errstate would cost more than the whole update.
+        cxx = sxx - sx * sx / n
+        cxy = sxy - sx * sy / n
+        cyy = syy - sy * sy / n
+        slope = t = math.nan
+        if n > 2 and cxx > 0:
             slope = cxy / cxx
-            t = slope / np.sqrt(max(cyy - slope * cxy, 0.0) / (n - 2) / cxx)
-            mean = np.float64(sy / n + y0)
-            cond = bool(self._condition(n, slope, t, mean,
-                                        np.float64(step - self._steps[0])))
+            resid = max(cyy - slope * cxy, 0.0) / (n - 2)
+            if resid > 0:
+                t = slope / math.sqrt(resid / cxx)
+            elif slope != 0:
+                t = math.copysign(math.inf, slope)
+        mean = sy / n + y0
+        cond = bool(self._condition(float(n), slope, t, mean, float(step - self._steps[0])))
         starts = cond and not self._inside
         self._inside = cond
         if not starts or step < self._quiet_until:
@@ -196,7 +202,7 @@ class DivergenceDetector(_TrendDetector):
 
     def _condition(self, n: Any, slope: Any, t: Any, mean: Any, span: Any) -> Any:
         return ((n >= self.window) & (t > self.t_crit)
-                & (slope * span > self.min_rel_rise * np.abs(mean)))
+                & (slope * span > self.min_rel_rise * abs(mean)))
 
     def _event(self, value: float, step: int, slope: float, t: float, mean: float) -> Event:
         return Event(self.name, "divergence", step, value, "critical",
@@ -226,8 +232,8 @@ class PlateauDetector(_TrendDetector):
         self.max_rel_gain = max_rel_gain
 
     def _condition(self, n: Any, slope: Any, t: Any, mean: Any, span: Any) -> Any:
-        gain = -np.nan_to_num(slope) * span
-        return (n >= self.window) & (gain < self.max_rel_gain * np.abs(mean))
+        gain = -slope * span  # NaN (a degenerate window) compares False: no plateau
+        return (n >= self.window) & (gain < self.max_rel_gain * abs(mean))
 
     def _event(self, value: float, step: int, slope: float, t: float, mean: float) -> Event:
         return Event(self.name, "plateau", step, value, "info",
@@ -263,23 +269,46 @@ class ThroughputDropDetector(Detector):
         self._window: deque[float] = deque(maxlen=window)
         self._low: list[float] = []  # consecutive values below the band
         self._inside = False
+        self._sorted: list[float] | None = None
+
+    def _after_load(self) -> None:
+        self._sorted = None  # the window in order, rebuilt when needed
+
+    def _baseline(self) -> float:
+        # Median of the window from a sorted copy kept in step with it: O(window) memmove
+        # instead of a numpy median per point.
+        ordered = self._sorted
+        if ordered is None:
+            ordered = self._sorted = sorted(self._window)
+        n = len(ordered)
+        mid = n // 2
+        return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+    def _append(self, value: float) -> None:
+        ordered = self._sorted
+        if ordered is not None:
+            if len(self._window) == self.window:
+                del ordered[bisect.bisect_left(ordered, self._window[0])]
+            bisect.insort(ordered, value)
+        self._window.append(value)
 
     def update(self, value: float, step: int) -> Event | None:
         """An event when the ``patience``-th consecutive low value arrives."""
         if not math.isfinite(value):
             return None
         if len(self._window) < self.min_points:
-            self._window.append(value)
+            self._append(value)
             return None
-        baseline = float(np.median(np.asarray(self._window)))
+        baseline = self._baseline()
         if value >= (1.0 - self.drop) * baseline:
             self._low, self._inside = [], False
-            self._window.append(value)
+            self._append(value)
             return None
         self._low.append(value)
         if len(self._low) >= self.window:  # the new level is the baseline now
             self._window.clear()
             self._window.extend(self._low)
+            self._sorted = None
             self._low, self._inside = [], False
             return None
         if len(self._low) >= self.patience and not self._inside:
@@ -293,7 +322,11 @@ class ThroughputDropDetector(Detector):
 
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
-        """Rolling medians vectorised between low points; same events as ``update``."""
+        """Vectorised between low points; same events as ``update``.
+
+        A value at or above ``1 - drop`` of the window's *maximum* cannot be low, so medians are
+        computed only for the few values below that bound.
+        """
         array = np.asarray(values, dtype=np.float64)
         steps = as_steps(array, steps)
         found: list[Event] = []
@@ -305,21 +338,31 @@ class ThroughputDropDetector(Detector):
                 i += 1
                 continue
             block = array[i:i + _BLOCK]
-            history = np.concatenate([np.asarray(self._window, dtype=np.float64), block])
-            k = len(self._window)
-            # Median of the `window` values before each point of the block (all healthy so
-            # far, so they all entered the window).
-            padded = np.concatenate([np.full(self.window - k, np.nan), history])
-            views = np.lib.stride_tricks.sliding_window_view(padded[:-1], self.window)
-            medians = np.nanmedian(views[-len(block):], axis=1)
-            with np.errstate(invalid="ignore"):
-                bad = ~np.isfinite(block) | (block < (1.0 - self.drop) * medians)
-            hits = np.flatnonzero(bad)
-            stop = int(hits[0]) if hits.size else len(block)
-            self._window.extend(block[:stop].tolist())
+            stop = self._first_low(block)
+            if stop:
+                self._window.extend(block[:stop].tolist())
+                self._sorted = None
             i += stop
-            if hits.size:
+            if stop < len(block):
                 event = self.update(float(array[i]), int(steps[i]))
                 found += [event] if event is not None else []
                 i += 1
         return found
+
+    def _first_low(self, block: np.ndarray) -> int:
+        """Index of the first non-finite or low value of ``block`` (its length if none),
+        assuming every value before it enters the window."""
+        k = len(self._window)
+        history = np.concatenate([np.asarray(self._window, dtype=np.float64), block])
+        padded = np.concatenate([np.full(self.window - k, np.nan), history])
+        # Row j: the `window` values before block[j] (NaN where the window is not full).
+        views = np.lib.stride_tricks.sliding_window_view(padded[:-1], self.window)[-len(block):]
+        with np.errstate(invalid="ignore"):
+            bound = (1.0 - self.drop) * np.nanmax(views, axis=1)
+            candidates = np.flatnonzero(~np.isfinite(block) | (block < bound))
+        for j in candidates.tolist():
+            if not math.isfinite(block[j]):
+                return j
+            if block[j] < (1.0 - self.drop) * float(np.nanmedian(views[j])):
+                return j
+        return len(block)

@@ -1,0 +1,211 @@
+"""Monitor throughput: buffered ``run.log``, bulk ingest, detector scan rates.
+
+Each figure is set beside a reference measured in the same process on the same rows:
+
+- ``run.log`` (3 metrics a call, buffered, flushed to a DuckDB file) against one sqlite3
+  ``executemany`` of the same rows into a file (one transaction);
+- bulk append of 1,000,000 points (``DuckDBStore.write``, one Arrow batch) against sqlite3
+  ``executemany`` of the same rows, and MLflow's ``log_batch`` (local file store, 1,000 metrics
+  a call, its limit) when mlflow is installed;
+- each detector's vectorised ``scan`` against its own ``update`` loop.
+
+Run: ``.venv/bin/python benchmarks/bench_monitor.py [--repeat 5] [--points 1000000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import scaleguard.monitor as sgm
+from scaleguard.monitor import Batch, DuckDBStore, RunInfo, detector_classes
+from scaleguard.monitor._ingest import ingest_log, read_metric_log
+from scaleguard.monitor._synthetic import synthetic_training_log
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
+    """(median, min, max) seconds of ``repeat`` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times), max(times)
+
+
+def line(label: str, seconds: tuple[float, float, float], points: int) -> float:
+    med, lo, hi = seconds
+    rate = points / med
+    print(f"  {label:<44} {rate:>14,.0f} points/s   median {med * 1e3:9.1f} ms "
+          f"(min {lo * 1e3:.1f}, max {hi * 1e3:.1f})")
+    return rate
+
+
+def sqlite_executemany(path: Path, rows: list[tuple[str, int, float, str, float]]) -> int:
+    if path.exists():
+        path.unlink()
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE points (run_id TEXT, step INTEGER, time REAL, name TEXT, "
+                "value REAL)")
+    with con:
+        con.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows)
+    count = con.execute("SELECT count(*) FROM points").fetchone()[0]
+    con.close()
+    return int(count)
+
+
+def bench_log(tmp: Path, calls: int, repeat: int) -> None:
+    print(f"\nrun.log: {calls:,} calls of 3 metrics ({3 * calls:,} points), buffered, "
+          "flushed to a DuckDB file")
+    rng = np.random.default_rng(0)
+    loss = (3 + 0.01 * rng.standard_normal(calls)).tolist()
+    counts: dict[str, int] = {}
+
+    def log_run(detectors: str) -> Callable[[], None]:
+        def go() -> None:
+            path = tmp / f"log-{detectors}.duckdb"
+            if path.exists():
+                path.unlink()
+            store = DuckDBStore(path)
+            run = sgm.start("bench", store=store, detectors=detectors, flush_every=None)
+            log = run.log
+            for step in range(calls):
+                log({"loss": loss[step], "grad_norm": 1.0, "tokens_per_s": 1e5}, step=step)
+            run.finish()
+            counts[detectors] = len(store.frame(run.run_id))
+            store.close()
+        return go
+
+    rows = [("bench", s, 0.0, name, v) for s in range(calls)
+            for name, v in (("loss", loss[s]), ("grad_norm", 1.0), ("tokens_per_s", 1e5))]
+    ref = line("sqlite3 executemany (reference)",
+               timed(lambda: counts.__setitem__("sqlite", sqlite_executemany(tmp / "ref.sqlite",
+                                                                            rows)), repeat),
+               len(rows))
+    for detectors in ("none", "default"):
+        seconds = timed(log_run(detectors), repeat)
+        rate = line(f"run.log, detectors={detectors}", seconds, 3 * calls)
+        print(f"  {'':<44} {seconds[0] / calls * 1e6:>14.2f} us per run.log call   "
+              f"ratio to sqlite3 {rate / ref:.2f}x")
+    ok = counts["none"] == counts["default"] == counts["sqlite"] == 3 * calls
+    print(f"  rows stored: {counts} -> {'same' if ok else 'DIFFERENT'}")
+
+
+def bench_bulk(tmp: Path, points: int, repeat: int) -> None:
+    print(f"\nbulk append of {points:,} points")
+    rng = np.random.default_rng(1)
+    steps = np.repeat(np.arange(points // 4), 4)[:points]
+    names = (["loss", "grad_norm", "tokens_per_s", "lr"] * (points // 4 + 1))[:points]
+    values = rng.standard_normal(points)
+    times = 1.7e9 + steps * 0.5
+    counts: dict[str, int] = {}
+
+    def duck() -> None:
+        path = tmp / "bulk.duckdb"
+        if path.exists():
+            path.unlink()
+        with DuckDBStore(path) as store:
+            store.open_run(RunInfo("bulk", "bulk", "running", 0.0))
+            store.write(Batch("bulk", steps, times, names, values))
+            counts["duckdb"] = len(store.frame("bulk"))
+
+    rows = list(zip(["bulk"] * points, steps.tolist(), times.tolist(), names, values.tolist(),
+                    strict=True))
+    ref = line("sqlite3 executemany (reference)",
+               timed(lambda: counts.__setitem__("sqlite", sqlite_executemany(
+                   tmp / "bulk.sqlite", rows)), repeat), points)
+    rate = line("DuckDBStore.write (one Arrow batch)", timed(duck, repeat), points)
+    print(f"  {'':<44} ratio to sqlite3 {rate / ref:.2f}x")
+    mlflow_points = min(points, 50_000)
+    try:
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        print("  MLflow log_batch: mlflow is not installed (pip install mlflow-skinny); skipped")
+    else:
+        metrics = [Metric(names[i], float(values[i]), int(times[i] * 1000), int(steps[i]))
+                   for i in range(mlflow_points)]
+
+        def mlflow() -> None:
+            client = MlflowClient(tracking_uri=tempfile.mkdtemp(dir=tmp))
+            run = client.create_run(client.create_experiment("bench"))
+            for start in range(0, mlflow_points, 1000):  # MLflow's limit per log_batch
+                client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000])
+            counts["mlflow"] = sum(len(client.get_metric_history(run.info.run_id, k))
+                                   for k in ("loss", "grad_norm", "tokens_per_s", "lr"))
+
+        ml = line(f"MLflow log_batch, file store ({mlflow_points:,} points)",
+                  timed(mlflow, max(1, repeat // 2)), mlflow_points)
+        print(f"  {'':<44} DuckDBStore.write / MLflow log_batch {rate / ml:.0f}x")
+    print(f"  rows stored: {counts}")
+
+
+def bench_file_ingest(tmp: Path, points: int, repeat: int) -> None:
+    steps = points // 3
+    print(f"\nfile ingest: a wide CSV of {steps:,} steps x 3 metrics ({3 * steps:,} points), "
+          "parsed line by line (bad lines reported) and written to DuckDB")
+    frame = synthetic_training_log(steps, seed=0)
+    wide = frame.pivot(index="step", columns="name", values="value").reset_index()
+    path = tmp / "log.csv"
+    wide.to_csv(path, index=False, na_rep="nan")
+    store_path = tmp / "ingest.duckdb"
+
+    def go() -> None:
+        if store_path.exists():
+            store_path.unlink()
+        log = read_metric_log(path)
+        with DuckDBStore(store_path) as store:
+            ingest_log(log, store, "bench")
+    line("read_metric_log + ingest_log", timed(go, max(1, repeat // 2)), 3 * steps)
+
+
+def bench_detectors(points: int, repeat: int) -> None:
+    print(f"\ndetector scan rate on {points:,} points (vectorised scan vs the update loop on "
+          f"{min(points, 100_000):,})")
+    frame = synthetic_training_log(points, seed=2)
+    loss = frame[frame.name == "loss"].value.to_numpy()
+    n_loop = min(points, 100_000)
+    for name, cls in detector_classes().items():
+        if name == "forecast":
+            continue  # fits a law first: benchmarked by its own fit time, not a scan rate
+        steps = np.arange(points, dtype=np.float64) if name == "burn_rate" else None
+        values = (loss > 3.0).astype(float) if name == "burn_rate" else loss
+        scan = timed(lambda cls=cls, values=values, steps=steps: cls().scan(values, steps),
+                     repeat)
+        short, short_steps = values[:n_loop], np.arange(n_loop)
+
+        def loop(cls: type = cls, short: np.ndarray = short,
+                 short_steps: np.ndarray = short_steps) -> None:
+            d = cls()
+            for v, s in zip(short.tolist(), short_steps.tolist(), strict=True):
+                d.update(v, s)
+        upd = timed(loop, max(1, repeat // 2))
+        print(f"  {name:<16} scan {points / scan[0]:>14,.0f} points/s   update loop "
+              f"{n_loop / upd[0]:>11,.0f} points/s ({upd[0] / n_loop * 1e6:.2f} us/point)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--log-calls", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_log(Path(tmp), args.log_calls, args.repeat)
+        bench_bulk(Path(tmp), args.points, args.repeat)
+        bench_file_ingest(Path(tmp), args.points, args.repeat)
+        bench_detectors(args.points, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
