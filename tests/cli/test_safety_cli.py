@@ -136,3 +136,22 @@ def test_drift_command(tmp_path, capsys):
     pd.DataFrame({"score": rng.normal(1, 1, size=500)}).to_csv(tmp_path / "b.csv", index=False)
     out = run_json(capsys, "safety", "drift", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"))
     assert out["drifted"] == ["score"]
+
+
+def test_demo_step_writes_a_plan_the_commands_accept(tmp_path, capsys):
+    from scaleguard.cli.safety import demo_step
+
+    written = demo_step(tmp_path)
+    names = [w.path.name for w in written]
+    assert names == ["rollout_plan.yaml", "rollout_observations.csv", "rollout_decision.json",
+                     "rollout_simulation.json", "rollout_harm_bound.json"]
+    assert set(pd.read_csv(tmp_path / "rollout_observations.csv")["source"]) == {"synthetic"}
+    decision = json.loads((tmp_path / "rollout_decision.json").read_text())
+    assert decision["action"] == "advance" and decision["stage"] == "canary"
+    assert main(["rollout", "validate", str(tmp_path / "rollout_plan.yaml")]) == 0
+    capsys.readouterr()
+    out = run_json(capsys, "rollout", "decide", str(tmp_path / "rollout_plan.yaml"),
+                   "--observations", str(tmp_path / "rollout_observations.csv"),
+                   "--now", "2026-01-01T02:30:00Z")
+    # A fresh state starts at the first row (01:00): 1.5 h is short of the 2 h minimum.
+    assert out["action"] == "continue" and "minimum duration" in out["reasons"][-1]
