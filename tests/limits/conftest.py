@@ -52,10 +52,10 @@ def ladder() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def known_law() -> LawView:
-    """The law the ladder was drawn from, with 50 resamples spread 1% around it (seeded)."""
+    """The law the ladder was drawn from, with 20 resamples spread 1% around it (seeded)."""
     rng = np.random.default_rng(0)
     resamples = tuple({k: v * float(np.exp(rng.normal(0.0, 0.01))) for k, v in
-                       SYNTHETIC_LAW.items()} for _ in range(50))
+                       SYNTHETIC_LAW.items()} for _ in range(20))
     return LawView(dict(SYNTHETIC_LAW), resamples,
                    {"form": "chinchilla", "formula": "L = E + A/N^alpha + B/D^beta",
                     "params": dict(SYNTHETIC_LAW), "n_points": 40})

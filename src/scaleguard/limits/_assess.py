@@ -13,6 +13,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from scaleguard.errors import ConfigError, InputError, UnitError
+from scaleguard.laws import get_law
 from scaleguard.limits._assessment import (
     Assessment,
     Curve,
@@ -23,9 +24,10 @@ from scaleguard.limits._assessment import (
 from scaleguard.limits._findings import Change, Finding
 from scaleguard.limits._law_view import LawView
 from scaleguard.limits._layouts import (
-    best_layout,
+    default_global_batch,
     fewest_fitting_devices,
     largest_fitting_params,
+    search_layouts,
     shape_for_params,
 )
 from scaleguard.limits._resource_checks import memory_wall, resource_wall
@@ -161,25 +163,29 @@ def _memory_finding(study: Study, params: float) -> tuple[Finding, ResourceLine]
     hw = study.hardware
     device = get_device(hw.device, study.resolve(hw.hardware_file) if hw.hardware_file else None)
     model = _model_shape(study, params)
-    search = best_layout(model, device, hw.devices)
-    best = search.best
+    batch = hw.global_batch or default_global_batch(hw.devices, model.seq)
+    search = search_layouts(model, device, hw.devices, batch, hw.dtype)
+    best = search.memory
     layout = (f"tp={best.layout.tp} × pp={best.layout.pp} × dp={best.layout.dp}, "
-              f"ZeRO-{best.layout.zero}, {best.layout.recompute} recomputation")
+              f"ZeRO-{best.layout.zero}, micro-batch {best.layout.micro_batch}, "
+              f"{best.layout.recompute} recomputation")
     usable = best.usable or device.memory_bytes
     max_params = min_devices = math.nan
     if not search.fits:
-        max_params = largest_fitting_params(params, hw.seq_len, device, hw.devices)
-        min_devices = fewest_fitting_devices(model, device, hw.devices)
+        max_params = largest_fitting_params(params, hw.seq_len, device, hw.devices, hw.dtype)
+        min_devices = fewest_fitting_devices(model, device, hw.devices, hw.dtype)
     elif best.total > 0.9 * usable:
-        min_devices = fewest_fitting_devices(model, device, hw.devices)
+        min_devices = fewest_fitting_devices(model, device, hw.devices, hw.dtype)
     finding = memory_wall(fits=search.fits, bytes_per_device=best.total, device_bytes=usable,
                           params=model.params, devices=hw.devices, layout=layout,
                           max_params_that_fit=max_params, min_devices_that_fit=min_devices,
-                          reason=f"{search.tried} layouts tried")
+                          reason=f"{len(search.plan.rejected)} layouts tried")
+    chosen = "fastest layout that fits" if search.fits else "least memory of any layout"
     line = ResourceLine("memory per device", best.total,
                         format_quantity(best.total, "bytes", digits=3),
-                        usable, f"{layout}; {format_quantity(usable, 'bytes', digits=3)} usable "
-                                f"of {device.key}; {model!r}")
+                        usable, f"{chosen}: {layout}; global batch {batch} sequences; "
+                                f"{format_quantity(usable, 'bytes', digits=3)} usable of "
+                                f"{device.key}; {model!r}")
     return finding, line
 
 
@@ -193,13 +199,12 @@ def _isoflops(view: LawView, ladder: pd.DataFrame, target: TargetPoint) -> tuple
         compute = 10.0**log_c
         n_best, _, l_best = view.allocation(compute)
         n = float(n_best) * spread
-        curves.append(IsoFlopCurve(compute, tuple(n), tuple(view.loss(n, compute / (6.0 * n))),
+        curves.append(IsoFlopCurve(compute, tuple(n), tuple(view.isoflop(compute, n)),
                                    float(n_best), float(l_best)))
     n_best, _, l_best = view.allocation(target.compute)
     n = float(n_best) * spread
-    curves.append(IsoFlopCurve(target.compute, tuple(n),
-                               tuple(view.loss(n, target.compute / (6.0 * n))), float(n_best),
-                               float(l_best), is_target=True))
+    curves.append(IsoFlopCurve(target.compute, tuple(n), tuple(view.isoflop(target.compute, n)),
+                               float(n_best), float(l_best), is_target=True))
     return tuple(curves)
 
 
@@ -245,8 +250,6 @@ def assess(study: Study, ladder: pd.DataFrame, view: LawView, evidence: Evidence
     if unique is None:
         notes.append("data wall not checked: the study gives no data.unique_tokens")
     else:
-        from scaleguard.laws._families import get_law  # TODO(integration): public name
-
         dc = {**view.params, "R_D": MUENNIGHOFF_R_D, "R_N": MUENNIGHOFF_R_N}
         points = np.array([[params], [tokens], [unique]])
         constrained = float(get_law("data_constrained").predict(dc, points)[0])

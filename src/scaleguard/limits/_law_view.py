@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from scaleguard.io import FLOPS_PER_PARAM_TOKEN
-from scaleguard.laws._families import get_law  # TODO(integration): public name
+from scaleguard.laws import efficient_frontier, get_law, isoflop_curve
 
 __all__ = ["LawView"]
 
@@ -40,19 +39,16 @@ class LawView:
 
     def allocation(self, compute: Any, law: Mapping[str, float] | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Compute-optimal (N*, D*, L*) for budgets ``compute`` (FLOP), with C = 6·N·D.
-
-        Minimising ``A/N^alpha + B/D^beta`` subject to ``6ND = C`` gives
-        ``N* = G (C/6)^(beta/(alpha+beta))`` with ``G = (alpha A / (beta B))^(1/(alpha+beta))``
-        (Hoffmann et al. 2022, eq. 4).
-        """
-        p = law or self.params
+        """Compute-optimal (N*, D*, L*) for budgets ``compute`` (FLOP), with C = 6·N·D
+        (``scaleguard.laws.efficient_frontier``; Hoffmann et al. 2022, eq. 4)."""
         c = np.asarray(compute, dtype=float)
-        a, b = p["alpha"], p["beta"]
-        g = (a * p["A"] / (b * p["B"])) ** (1.0 / (a + b))
-        n = g * (c / FLOPS_PER_PARAM_TOKEN) ** (b / (a + b))
-        d = c / (FLOPS_PER_PARAM_TOKEN * n)
-        return n, d, self.loss(n, d, p)
+        frontier = efficient_frontier(dict(law or self.params), c.ravel())
+        return (frontier.params.reshape(c.shape), frontier.tokens.reshape(c.shape),
+                frontier.loss.reshape(c.shape))
+
+    def isoflop(self, compute: float, params: Any) -> np.ndarray:
+        """Loss along the iso-FLOP line of ``compute`` at model sizes ``params``."""
+        return np.asarray(isoflop_curve(dict(self.params), compute, params), dtype=float)
 
     def tokens_exponent(self) -> float:
         """``a`` in ``D* ∝ C^a``: ``alpha / (alpha + beta)``."""
@@ -72,11 +68,20 @@ class LawView:
         values = np.array([self.loss(params, tokens, r) for r in self.resamples])
         return self.interval(values, confidence)
 
-    def frontier_interval(self, compute: Any, confidence: float
+    def frontier_interval(self, compute: Any, confidence: float, *, knots: int = 24
                           ) -> tuple[np.ndarray, np.ndarray]:
-        """Interval of the optimal loss L*(C): each resample's own frontier."""
+        """Interval of the optimal loss L*(C): each resample's own frontier.
+
+        The resamples' frontiers are evaluated at ``knots`` log-spaced budgets and the band is
+        interpolated in log C between them: the frontier is smooth, and each resample costs a
+        frontier of its own.
+        """
+        c = np.asarray(compute, dtype=float)
         if not self.resamples:
-            nan = np.full(np.shape(np.asarray(compute, float)), np.nan)
+            nan = np.full(c.shape, np.nan)
             return nan, nan
-        values = np.array([self.allocation(compute, r)[2] for r in self.resamples])
-        return self.interval(values, confidence)
+        coarse = np.geomspace(c.min(), c.max(), min(knots, c.size))
+        values = np.array([self.allocation(coarse, r)[2] for r in self.resamples])
+        low, high = self.interval(values, confidence)
+        where = np.log10(c)
+        return (np.interp(where, np.log10(coarse), low), np.interp(where, np.log10(coarse), high))

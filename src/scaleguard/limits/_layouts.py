@@ -1,7 +1,5 @@
-"""Thin adapter: the best parallel layout for a model on a cluster, and a model shape for any N.
-
-``scaleguard.resources`` estimates the memory of one layout; the assessment needs to know whether
-*any* layout fits, the largest model that would, and the fewest devices that would.
+"""Thin adapter over ``scaleguard.resources``' layout planner: does *any* layout fit, and if not,
+the largest model and the fewest devices that would — plus a model shape for a bare size N.
 """
 
 from __future__ import annotations
@@ -11,10 +9,18 @@ from dataclasses import dataclass
 from typing import Final
 
 from scaleguard.errors import InputError
-from scaleguard.resources import Device, Layout, MemoryEstimate, ModelShape, estimate_memory
+from scaleguard.resources import (
+    Device,
+    Layout,
+    LayoutPlan,
+    MemoryEstimate,
+    ModelShape,
+    estimate_memory,
+    plan_layouts,
+)
 
-__all__ = ["LayoutSearch", "best_layout", "shape_for_params", "largest_fitting_params",
-           "fewest_fitting_devices"]
+__all__ = ["LayoutSearch", "search_layouts", "shape_for_params", "largest_fitting_params",
+           "fewest_fitting_devices", "default_global_batch", "BATCH_TOKENS"]
 
 # Llama-like proportions for a model known only by its size: head dimension 128 and width about
 # 128 × depth (Llama 2 7B: 4096 = 128 × 32; GPT-3 175B: 12288 = 128 × 96), SwiGLU MLP of 8/3 of
@@ -22,9 +28,9 @@ __all__ = ["LayoutSearch", "best_layout", "shape_for_params", "largest_fitting_p
 _HEAD_DIM: Final = 128
 _WIDTH_PER_LAYER: Final = 128
 _VOCAB: Final = 32_000
-_TENSOR_PARALLEL: Final = (1, 2, 4, 8)  # within one 8-device node (Megatron-LM practice)
-_ZERO: Final = (0, 1, 2, 3)
-_RECOMPUTE: Final = ("selective", "full")
+# Tokens per optimizer step when the study gives no batch: about 4M, as GPT-3 175B (3.2M) and
+# Llama 2 (4M) trained with.
+BATCH_TOKENS: Final = 4 * 2**20
 
 
 def shape_for_params(params: float, seq: int) -> ModelShape:
@@ -42,51 +48,58 @@ def shape_for_params(params: float, seq: int) -> ModelShape:
                       name=f"~{params:.3g}-param transformer")
 
 
+def default_global_batch(devices: int, seq: int) -> int:
+    """Sequences per step: about :data:`BATCH_TOKENS` tokens, a multiple of ``devices``."""
+    sequences = max(1, round(BATCH_TOKENS / seq))
+    return devices * max(1, math.ceil(sequences / devices))
+
+
 @dataclass(frozen=True)
 class LayoutSearch:
-    """The layout that needs least memory per device, and how many were tried."""
+    """The planner's answer: the fastest layout that fits, or the least-bad one that does not."""
 
-    best: MemoryEstimate
     fits: bool
-    tried: int
-    rejected_for_shape: int
+    memory: MemoryEstimate  # of the fastest fitting layout, or of the smallest non-fitting one
+    plan: LayoutPlan
 
 
-def best_layout(model: ModelShape, device: Device, devices: int) -> LayoutSearch:
-    """Try tp × pp × dp (with every ZeRO stage and recomputation) that multiply to ``devices``."""
-    best: MemoryEstimate | None = None
-    tried = rejected = 0
-    for tp in _TENSOR_PARALLEL:
-        if devices % tp:
+def search_layouts(model: ModelShape, device: Device, devices: int, global_batch: int,
+                   dtype: str = "bf16") -> LayoutSearch:
+    """Every tp × pp × dp layout the planner tries; when none fits, the one needing least memory."""
+    plan = plan_layouts(model, device, devices, global_batch=global_batch, dtype=dtype)
+    if plan.best is not None:
+        return LayoutSearch(True, plan.best.memory, plan)
+    least: MemoryEstimate | None = None
+    for r in plan.rejected:
+        if not r.reason.startswith("memory") or r.zero is None or r.micro_batch is None:
             continue
-        for pp in range(1, devices // tp + 1):
-            if (devices // tp) % pp or model.layers % pp:
-                continue
-            dp = devices // (tp * pp)
-            for zero in _ZERO if dp > 1 else (0,):
-                for recompute in _RECOMPUTE:
-                    layout = Layout(tp=tp, pp=pp, dp=dp, zero=zero, recompute=recompute)
-                    try:
-                        estimate = estimate_memory(model, layout, device=device)
-                    except InputError:
-                        rejected += 1
-                        continue
-                    tried += 1
-                    if best is None or estimate.total < best.total:
-                        best = estimate
-    if best is None:
-        raise InputError(f"hardware.devices: no layout of {devices} devices splits {model.name}")
-    return LayoutSearch(best, bool(best.fits), tried, rejected)
+        layout = Layout(r.tp, r.pp, r.dp, r.zero, r.micro_batch, r.recompute or "full")
+        estimate = estimate_memory(model, layout, device=device,
+                                   in_flight_micro_batches=global_batch // (r.dp * r.micro_batch))
+        if least is None or estimate.total < least.total:
+            least = estimate
+    if least is None:
+        reasons = "; ".join(sorted(plan.rejection_counts()))
+        raise InputError(f"hardware.devices: no layout of {devices} devices can split "
+                         f"{model.name} ({reasons})")
+    return LayoutSearch(False, least, plan)
 
 
-def largest_fitting_params(params: float, seq: int, device: Device, devices: int) -> float:
-    """The largest model (Llama-like shape) that some layout fits, by bisection on log N."""
+def _fits(params: float, seq: int, device: Device, devices: int, dtype: str) -> bool:
+    model = shape_for_params(params, seq)
+    return plan_layouts(model, device, devices, dtype=dtype,
+                        global_batch=default_global_batch(devices, seq)).fits
+
+
+def largest_fitting_params(params: float, seq: int, device: Device, devices: int,
+                           dtype: str = "bf16") -> float:
+    """The largest model (Llama-like shape) some layout fits, by bisection on log N (nan: none)."""
     lo, hi = math.log(params) - math.log(1e4), math.log(params)
-    if not best_layout(shape_for_params(math.exp(lo), seq), device, devices).fits:
+    if not _fits(math.exp(lo), seq, device, devices, dtype):
         return math.nan
-    for _ in range(24):
+    for _ in range(20):  # to 2^-20 of four decades: far finer than the shapes' rounding
         mid = (lo + hi) / 2
-        if best_layout(shape_for_params(math.exp(mid), seq), device, devices).fits:
+        if _fits(math.exp(mid), seq, device, devices, dtype):
             lo = mid
         else:
             hi = mid
@@ -94,11 +107,12 @@ def largest_fitting_params(params: float, seq: int, device: Device, devices: int
 
 
 def fewest_fitting_devices(model: ModelShape, device: Device, devices: int,
-                           max_factor: int = 1024) -> float:
-    """The smallest power-of-two multiple of ``devices`` on which some layout fits (nan if none)."""
+                           dtype: str = "bf16", max_factor: int = 1024) -> float:
+    """The smallest power-of-two multiple of ``devices`` on which some layout fits (nan: none)."""
     count = devices * 2
     while count <= devices * max_factor:
-        if best_layout(model, device, count).fits:
+        batch = default_global_batch(count, model.seq)
+        if plan_layouts(model, device, count, global_batch=batch, dtype=dtype).fits:
             return float(count)
         count *= 2
     return math.nan

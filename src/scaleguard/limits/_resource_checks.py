@@ -126,5 +126,5 @@ def memory_wall(*, fits: bool, bytes_per_device: float, device_bytes: float, par
             if math.isfinite(min_devices_that_fit) and min_devices_that_fit > devices:
                 changes.append(Change("devices", min_devices_that_fit / devices))
     return Finding("memory_wall", "memory and layout wall", severity, text, pressure, numbers,
-                   "Korthikanti et al. 2022 activations, mixed-precision Adam 16 B/param, "
-                   "layouts from scaleguard.resources", tuple(changes))
+                   "Korthikanti et al. 2022 activations, mixed-precision Adam 16 B/param; "
+                   "layouts from scaleguard.resources' planner", tuple(changes))

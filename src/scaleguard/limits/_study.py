@@ -114,6 +114,7 @@ class HardwareSpec(_Section):
     pue: float = Field(1.1, ge=1)  # Patterson et al. 2021 use 1.1 for Google data centres
     grid_intensity: float | str = 400.0  # gCO2e/kWh, or a region name the catalog knows
     seq_len: int = Field(4096, ge=1)
+    global_batch: int | None = Field(None, ge=1)  # sequences per step; default about 4M tokens
     model: str | dict[str, int] | None = None  # a preset name or a transformer shape
 
 
