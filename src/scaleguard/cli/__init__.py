@@ -8,6 +8,7 @@ from scaleguard.cli._app import app, main, run
 # Command modules: importing them registers their commands (one line each, keep sorted).
 from scaleguard.cli import assess as _assess  # noqa: E402,F401  isort: skip
 from scaleguard.cli import demo as _demo  # noqa: E402,F401  isort: skip
+from scaleguard.cli import fit as _fit  # noqa: E402,F401  isort: skip
 from scaleguard.cli import inspect as _inspect  # noqa: E402,F401  isort: skip
 from scaleguard.cli import ladder as _ladder  # noqa: E402,F401  isort: skip
 from scaleguard.cli import monitor as _monitor  # noqa: E402,F401  isort: skip

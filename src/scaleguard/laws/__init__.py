@@ -5,7 +5,20 @@
 'L = E + A/N^alpha + B/D^beta'
 """
 
+from scaleguard.laws._allocation import (
+    Allocation,
+    EpochAdvice,
+    Frontier,
+    IsoFlopAnalysis,
+    IsoFlopMinimum,
+    best_epochs,
+    efficient_frontier,
+    isoflop_curve,
+    isoflop_minima,
+    optimal_allocation,
+)
 from scaleguard.laws._bootstrap import BootstrapResult, PredictionInterval
+from scaleguard.laws._dimensions import DimensionEffect, DimensionReport, dimension_analysis
 from scaleguard.laws._families import (
     CHINCHILLA_GRID,
     FORMS,
@@ -19,6 +32,18 @@ from scaleguard.laws._families import (
     get_law,
 )
 from scaleguard.laws._fit import DEFAULT_DELTA, LawFit, LawFitResult
+from scaleguard.laws._validation import (
+    SelectionResult,
+    Split,
+    ValidationScores,
+    default_split,
+    holdout_split,
+    largest_group_split,
+    parse_holdout,
+    score_predictions,
+    select_form,
+    validate,
+)
 
 __all__ = [
     "CHINCHILLA_GRID",
@@ -26,14 +51,37 @@ __all__ = [
     "FORMS",
     "TOKENS_PER_PARAM_OPTIMAL",
     "AdditiveLaw",
+    "Allocation",
     "BootstrapResult",
     "BrokenLaw",
     "DataConstrainedLaw",
+    "DimensionEffect",
+    "DimensionReport",
+    "EpochAdvice",
+    "Frontier",
+    "IsoFlopAnalysis",
+    "IsoFlopMinimum",
     "Law",
     "LawFit",
     "LawFitResult",
     "PowerLaw",
     "PredictionInterval",
+    "SelectionResult",
     "SigmoidLaw",
+    "Split",
+    "ValidationScores",
+    "best_epochs",
+    "default_split",
+    "dimension_analysis",
+    "efficient_frontier",
     "get_law",
+    "holdout_split",
+    "isoflop_curve",
+    "isoflop_minima",
+    "largest_group_split",
+    "optimal_allocation",
+    "parse_holdout",
+    "score_predictions",
+    "select_form",
+    "validate",
 ]

@@ -17,7 +17,7 @@ from scaleguard.compute import Executor, Progress, get_executor
 from scaleguard.errors import FitError, InputError
 from scaleguard.laws._data import as_frame, points_matrix
 from scaleguard.laws._families import Law
-from scaleguard.laws._optimize import Objective, fit_from_starts
+from scaleguard.laws._optimize import Objective, batched_lbfgs
 
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
@@ -25,37 +25,55 @@ if TYPE_CHECKING:
 __all__ = ["BootstrapJob", "BootstrapResult", "PredictionInterval", "run_bootstrap",
            "run_bootstrap_job", "prediction_interval"]
 
-# Resample fits start from the full fit's best distinct minima; the polish refines the best two.
-_BOOT_POLISH: Final = 2
+# A resample is a small perturbation of the data, so its minimum lies near one of the full fit's
+# best distinct minima: each resample restarts from the best _BOOT_STARTS of them. A resample is
+# the data with integer row weights, so a whole chunk of resamples runs as one batched L-BFGS.
+_BOOT_STARTS: Final = 2
+_BOOT_CHUNK: Final = 25  # resamples per job: big batches, yet enough jobs to spread and report
+# Tighter than scipy's defaults: at Huber delta=1e-3 the gradient is tiny near the optimum and
+# pgtol=1e-5 would stop a warm start before it moves (every resample would echo the full fit).
+_BOOT_FTOL: Final = 1e-13
+_BOOT_GTOL: Final = 1e-10
+_BOOT_MAX_ITER: Final = 2000
 _MAX_FAILED_SHARE: Final = 0.5  # more failed resamples than this and the CIs mean nothing
 
 
 @dataclass(frozen=True)
 class BootstrapJob:
-    """One resample: the law, the data, the row indices drawn, and where to start."""
+    """A chunk of resamples: the law, the data, how often each row was drawn, where to start."""
 
     law: Law
-    X: np.ndarray
-    target: np.ndarray
-    y: np.ndarray
-    rows: np.ndarray
-    starts: np.ndarray
+    X: np.ndarray  # [k, n]
+    target: np.ndarray  # [n] in fit space
+    counts: np.ndarray  # [b, n] draws of each row in each resample
+    starts: np.ndarray  # [K, P] raw starting points shared by every resample
+    lower: np.ndarray
+    upper: np.ndarray
     loss: str
     delta: float
-    max_iter: int
 
 
 def run_bootstrap_job(job: BootstrapJob) -> np.ndarray:
-    """Refit on the resampled rows; the raw parameters, or NaNs when the resample cannot fit."""
-    X, target = job.X[:, job.rows], job.target[job.rows]
+    """Refit every resample of the chunk; raw parameters ``[b, P]`` (NaN where it cannot fit)."""
     law = job.law
-    if any(np.unique(X[i]).size < 2 for i, c in enumerate(law.inputs) if c != "unique_tokens"):
-        return np.full(law.n_params, np.nan)  # all drawn rows at one scale
-    objective = Objective(law, X, target, job.loss, job.delta)
-    lower, upper = law.bounds(X, job.y[job.rows])
-    outcome = fit_from_starts(objective, job.starts, lower, upper, n_polish=_BOOT_POLISH,
-                              max_iter=job.max_iter)
-    return outcome.theta
+    b, k = len(job.counts), min(len(job.starts), _BOOT_STARTS)
+    # A resample whose drawn rows all share one scale cannot pin a law down.
+    spread = np.ones(b, dtype=bool)
+    for i, column in enumerate(law.inputs):
+        if column == "unique_tokens":
+            continue
+        drawn = np.where(job.counts > 0, job.X[i][None, :], np.nan)
+        spread &= np.nanmax(drawn, axis=1) > np.nanmin(drawn, axis=1)
+    theta0 = np.repeat(job.starts[None, :k], b, axis=0).reshape(b * k, -1)
+    weights = np.repeat(job.counts.astype(float), k, axis=0)
+    objective = Objective(law, job.X, job.target, job.loss, job.delta, weights=weights)
+    result = batched_lbfgs(objective, theta0, job.lower, job.upper, max_iter=_BOOT_MAX_ITER,
+                           ftol=_BOOT_FTOL, gtol=_BOOT_GTOL)
+    values = np.where(np.isfinite(result.value), result.value, np.inf).reshape(b, k)
+    best = np.argmin(values, axis=1)
+    theta = result.theta.reshape(b, k, -1)[np.arange(b), best]
+    theta[~spread | ~np.isfinite(values.min(axis=1))] = np.nan
+    return theta
 
 
 @dataclass(frozen=True)
@@ -142,11 +160,20 @@ def run_bootstrap(fit: LawFit, *, n_boot: int, seed: int, executor: str | Execut
     n = fit.X_.shape[1]
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n, size=(int(n_boot), n))
+    counts = np.zeros((int(n_boot), n), dtype=np.int32)
+    np.add.at(counts, (np.arange(int(n_boot))[:, None], draws), 1)
     target = np.log(fit.y_values_) if law.log_target else fit.y_values_
-    jobs = [BootstrapJob(law, fit.X_, target, fit.y_values_, rows, fit.candidates_, fit.loss,
-                         fit.delta, fit.max_iter) for rows in draws]
+    lower, upper = law.bounds(fit.X_, fit.y_values_)
+    jobs = [BootstrapJob(law, fit.X_, target, counts[i:i + _BOOT_CHUNK], fit.candidates_,
+                         lower, upper, fit.loss, fit.delta)
+            for i in range(0, int(n_boot), _BOOT_CHUNK)]
     backend = get_executor(executor, workers=workers)
-    raw = np.array(backend.map(run_bootstrap_job, jobs, progress=progress))
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(min(done * _BOOT_CHUNK, int(n_boot)), int(n_boot))
+
+    raw = np.concatenate(backend.map(run_bootstrap_job, jobs, progress=report))
     ok = np.all(np.isfinite(raw), axis=1)
     if ok.sum() < max(2, (1.0 - _MAX_FAILED_SHARE) * n_boot):
         raise FitError(f"bootstrap: only {int(ok.sum())} of {n_boot} resamples could be "

@@ -586,7 +586,10 @@ class SigmoidLaw(Law):
         return np.array(lo), np.array(hi)
 
     def to_public(self, theta: np.ndarray) -> dict[str, float]:
-        return self._public_dict(list(theta))
+        lo, hi, k, x0 = (float(v) for v in theta)
+        if lo > hi:  # the same curve with the plateaus named the other way round
+            lo, hi, k = hi, lo, -k
+        return self._public_dict([lo, hi, k, x0])
 
     def to_raw(self, params: Mapping[str, float]) -> np.ndarray:
         return np.array(self._require(params))

@@ -1,0 +1,192 @@
+"""``scaleguard fit FILE``: fit a scaling law, validate it, extrapolate it, budget the next run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from scaleguard.cli._app import app
+from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.errors import InputError
+from scaleguard.io import parse_column_map, prepare_ladder, read_table
+from scaleguard.laws import FORMS, LawFit, holdout_split, largest_group_split, parse_holdout
+from scaleguard.laws._report import FitReport, build_report
+from scaleguard.units import format_quantity, parse_quantity
+
+_DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
+
+
+def parse_point(text: str) -> dict[str, float]:
+    """``"params=70B,tokens=1.4T"`` -> ``{"params": 7e10, "tokens": 1.4e12}``."""
+    point: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InputError(f"--predict {text!r}: expected COLUMN=VALUE[,COLUMN=VALUE...], "
+                             "e.g. params=70B,tokens=1.4T")
+        point[name.strip()] = parse_quantity(value.strip(), name=f"--predict {name.strip()}")
+    return point
+
+
+def _read(file: Path, columns: dict[str, str], form: str, y: str) -> Any:
+    frame = read_table(file, columns)
+    ladder_form = form in ("chinchilla", "data_constrained")
+    looks_like_ladder = "params" in frame.columns and (
+        "tokens" in frame.columns or "flops" in frame.columns)
+    if ladder_form or looks_like_ladder:
+        if "params" not in frame.columns:
+            raise InputError(f"{file}: the {form} law needs a 'params' column; columns are "
+                             f"{', '.join(map(repr, frame.columns))}; map yours with --col "
+                             "params=Header")
+        frame = prepare_ladder(frame, require_loss=(y == "loss"))
+    return frame
+
+
+def _fmt(value: float, column: str) -> str:
+    dimension = _DIMENSION_OF.get(column)
+    return format_quantity(value, dimension, digits=4) if dimension else f"{value:.4g}"
+
+
+def _print_report(report: FitReport) -> None:
+    fit = report.fit
+    table = Table(title=f"{report.source}: {fit.form} law, {fit.n_points} runs — {fit.formula}")
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    if fit.bootstrap is not None:
+        table.add_column(f"{fit.bootstrap.level:.0%} CI ({fit.bootstrap.n_boot} resamples)",
+                         justify="right")
+    cis = fit.bootstrap.ci if fit.bootstrap is not None else {}
+    for name, value in fit.params.items():
+        row = [name, f"{value:.5g}"]
+        if cis:
+            lo, hi = cis[name]
+            row.append(f"{lo:.5g} – {hi:.5g}")
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"objective {fit.objective:.6g} ({fit.loss}"
+                  f"{f', delta={fit.delta:g}' if fit.loss == 'huber' else ''}, summed); "
+                  f"{'converged' if fit.converged else 'NOT converged'}; "
+                  f"{fit.n_starts} starting points")
+    for note in fit.warnings:
+        console.print(f"[yellow]warning:[/yellow] {note}")
+    if fit.selection is not None:
+        scores = ", ".join(f"{s.form} {getattr(s, fit.selection.criterion):.4g}"
+                           for s in fit.selection.scores)
+        console.print(f"form chosen by held-out {fit.selection.criterion} "
+                      f"({fit.selection.scores[0].description}): {scores}")
+    if report.predictions:
+        pred = Table(title="predictions")
+        keys = [k for k in report.predictions[0] if k not in ("estimate", "lower", "upper",
+                                                             "level")]
+        for k in [*keys, fit.target]:
+            pred.add_column(k, justify="right")
+        for p in report.predictions:
+            shown = f"{p['estimate']:.4g}"
+            if "lower" in p:
+                shown += f" [{p['lower']:.4g}, {p['upper']:.4g}]"
+            pred.add_row(*[_fmt(p[k], k) for k in keys], shown)
+        console.print(pred)
+    for a in report.allocations:
+        console.print(f"budget {format_quantity(a.budget, 'flop', digits=3)}: N* = "
+                      f"{format_quantity(a.params, digits=4)}, D* = "
+                      f"{format_quantity(a.tokens, digits=4)} "
+                      f"({a.tokens_per_param:.1f} tokens/param), loss {a.loss:.4g}")
+    for e in report.epochs:
+        console.print(f"  with {format_quantity(e.unique_tokens, digits=4)} unique tokens: "
+                      f"{e.epochs:.2f} epochs, loss {e.loss:.4g} "
+                      f"(best single-epoch loss {e.loss_one_epoch:.4g})")
+    if report.validation is not None:
+        v = report.validation
+        console.print(f"held out {v.description}: {v.n_test} runs scored, fitted on "
+                      f"{v.n_train}: MARE {v.mare:.4g}, log RMSE {v.log_rmse:.4g}")
+
+
+@app.command("fit")
+def fit_command(
+    file: Path = typer.Argument(..., help="Ladder or scale table: .csv, .tsv, .parquet, .jsonl."),
+    form: str = typer.Option("chinchilla", "--form",
+                             help=f"Law family: {', '.join(FORMS)} or auto."),
+    x: list[str] | None = typer.Option(None, "--x", help="Scale column(s) of 1-D/multi laws."),
+    y: str = typer.Option("loss", "--y", help="Metric column."),
+    col: list[str] | None = COL_OPTION,
+    bootstrap: int = typer.Option(0, "--bootstrap", help="Bootstrap resamples (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
+    executor: str = typer.Option("serial", "--executor", help="serial or process."),
+    workers: int | None = typer.Option(None, "--workers", help="Processes for --executor."),
+    holdout_above: str | None = typer.Option(
+        None, "--holdout-above", help="Fit below COL=VALUE, score the runs above it."),
+    leave_largest_group_out: bool = typer.Option(
+        False, "--leave-largest-group-out", help="Score on the largest 'group' of runs."),
+    predict: list[str] | None = typer.Option(
+        None, "--predict", help="Point to predict, e.g. params=70B,tokens=1.4T. Repeatable."),
+    budget: list[str] | None = typer.Option(
+        None, "--budget", help="FLOP budget for the compute-optimal split. Repeatable."),
+    unique_tokens: str | None = typer.Option(
+        None, "--unique-tokens", help="Unique tokens available (data_constrained laws)."),
+    breaks: int = typer.Option(1, "--breaks", help="Breaks of the broken law."),
+    loss: str = typer.Option("huber", "--loss", help="huber or squared."),
+    delta: float = typer.Option(1e-3, "--delta", help="Huber threshold on log values."),
+    level: float = typer.Option(0.95, "--level", help="Interval level."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a self-contained HTML plot."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fit a scaling law (Huber on log values, grid of L-BFGS starts), validate, extrapolate."""
+    if form != "auto" and form not in FORMS:
+        raise InputError(f"--form: unknown law {form!r}; expected one of {', '.join(FORMS)} "
+                         "or auto")
+    if bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"--bootstrap: expected 0 (none) or at least 2 resamples, got "
+                         f"{bootstrap}")
+    frame = _read(file, parse_column_map(col), form, y)
+    points = [parse_point(p) for p in predict or []]
+    budgets = [parse_quantity(b, "flop", name="--budget") for b in budget or []]
+    unique = parse_quantity(unique_tokens, name="--unique-tokens") if unique_tokens else None
+    split = None
+    if holdout_above and leave_largest_group_out:
+        raise InputError("--holdout-above and --leave-largest-group-out: choose one split")
+    if holdout_above:
+        column, threshold = parse_holdout(holdout_above)
+        split = holdout_split(frame, column, threshold)
+    elif leave_largest_group_out:
+        split = largest_group_split(frame)
+    x_cols: str | list[str] | None = (x[0] if len(x) == 1 else list(x)) if x else None
+    fitter = LawFit(form=form, loss=loss, delta=delta, x=x_cols, y=y, breaks=breaks)
+    with console.status(f"fitting the {form} law…", spinner="dots") if not as_json else \
+            _nothing():
+        fitter.fit(frame)
+    if bootstrap:
+        with Progress(TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err_console,
+                      disable=as_json) as bar:
+            task = bar.add_task("bootstrap", total=bootstrap)
+            fitter.bootstrap(n_boot=bootstrap, seed=seed, executor=executor, level=level,
+                             workers=workers,
+                             progress=lambda done, total: bar.update(task, completed=done))
+    report = build_report(fitter, frame, source=str(file), points=points, budgets=budgets,
+                          unique_tokens=unique, split=split, level=level)
+    if plot is not None:
+        from scaleguard.laws._plot import law_figure
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        law_figure(fitter, level=level, budgets=budgets).write_html(
+            plot, include_plotlyjs=True, full_html=True)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    _print_report(report)
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+class _nothing:
+    """A do-nothing context manager (no spinner when printing JSON)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

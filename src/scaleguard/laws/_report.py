@@ -1,0 +1,75 @@
+"""One result object for everything ``scaleguard fit`` computes about a table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scaleguard.laws._allocation import Allocation, EpochAdvice, optimal_allocation
+from scaleguard.laws._fit import LawFit, LawFitResult
+from scaleguard.laws._validation import Split, ValidationScores, validate
+
+__all__ = ["FitReport", "build_report"]
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """A fit with its predictions, compute-optimal allocations and held-out validation."""
+
+    source: str
+    fit: LawFitResult
+    predictions: tuple[dict[str, float], ...] = ()
+    allocations: tuple[Allocation, ...] = ()
+    epochs: tuple[EpochAdvice, ...] = ()
+    validation: ValidationScores | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"source": self.source, **self.fit.as_dict()}
+        out["predictions"] = [dict(p) for p in self.predictions]
+        out["allocation"] = [a.as_dict() for a in self.allocations]
+        out["best_epochs"] = [e.as_dict() for e in self.epochs]
+        out["validation"] = None if self.validation is None else self.validation.as_dict()
+        return out
+
+    def __repr__(self) -> str:
+        extra = []
+        if self.predictions:
+            extra.append(f"{len(self.predictions)} predictions")
+        if self.allocations:
+            extra.append(f"{len(self.allocations)} allocations")
+        if self.validation is not None:
+            extra.append(f"held-out MARE {self.validation.mare:.3g}")
+        return f"FitReport({self.source}: {self.fit!r}{'; ' if extra else ''}{', '.join(extra)})"
+
+
+def build_report(fitter: LawFit, frame: Any, *, source: str,
+                 points: Sequence[Mapping[str, float]] = (), budgets: Sequence[float] = (),
+                 unique_tokens: float | None = None, split: Split | None = None,
+                 level: float = 0.95) -> FitReport:
+    """Predictions at ``points`` (with bootstrap intervals when the fit has them), allocations
+    at ``budgets``, best epochs for data-constrained fits, and the held-out score on ``split``.
+    """
+    from scaleguard.laws._allocation import best_epochs
+
+    predictions: list[dict[str, float]] = []
+    for point in points:
+        row = {k: float(v) for k, v in point.items()}
+        if fitter.bootstrap_ is not None:
+            interval = fitter.predict_interval({k: [v] for k, v in row.items()}, level)
+            predictions.append({**row, "estimate": float(interval.estimate[0]),
+                                "lower": float(interval.lower[0]),
+                                "upper": float(interval.upper[0]), "level": level})
+        else:
+            value = fitter.predict({k: [v] for k, v in row.items()})
+            predictions.append({**row, "estimate": float(np.asarray(value)[0])})
+    allocations = tuple(optimal_allocation(fitter, c, unique_tokens=unique_tokens)
+                        for c in budgets)
+    epochs: tuple[EpochAdvice, ...] = ()
+    if fitter.law_.name == "data_constrained" and unique_tokens is not None:
+        epochs = tuple(best_epochs(fitter, c, unique_tokens) for c in budgets)
+    validation = validate(fitter, frame, split) if split is not None else None
+    return FitReport(source=source, fit=fitter.result_, predictions=tuple(predictions),
+                     allocations=allocations, epochs=epochs, validation=validation)

@@ -1,0 +1,230 @@
+"""Honest validation: fit on the small runs, score on the large ones, and choose a family so.
+
+In-sample fit always favours the family with more parameters; what matters is how well a law
+fitted on the runs we have predicts the bigger run we have not made. Two splits do that:
+holdout above a scale (``--holdout-above params=1e9``) and leave-largest-group-out (the ladder's
+largest budget group is held out).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from scaleguard.errors import FitError, InputError
+from scaleguard.laws._data import as_frame
+from scaleguard.units import parse_quantity
+
+if TYPE_CHECKING:
+    from scaleguard.laws._fit import LawFit
+
+__all__ = ["ValidationScores", "SelectionResult", "Split", "score_predictions",
+           "parse_holdout", "holdout_split", "largest_group_split", "default_split",
+           "validate", "select_form", "candidate_forms", "SELECTION_CRITERIA"]
+
+# With no split asked for, the largest 20% of runs by scale are held out (at least one row).
+DEFAULT_HOLDOUT_SHARE: Final = 0.2
+MIN_GROUPS: Final = 3  # leave-largest-group-out needs at least two groups left to fit on
+SELECTION_CRITERIA: Final = ("mare", "log_rmse")
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/test split of a table and how it was made."""
+
+    method: str  # "holdout" or "largest_group"
+    description: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ValidationScores:
+    """Held-out error of one fitted form on one split."""
+
+    form: str
+    method: str
+    description: str
+    n_train: int
+    n_test: int
+    mare: float  # mean |predicted - actual| / |actual|
+    log_rmse: float  # sqrt(mean (log predicted - log actual)^2)
+    max_relative_error: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"form": self.form, "method": self.method, "description": self.description,
+                "n_train": self.n_train, "n_test": self.n_test, "mare": self.mare,
+                "log_rmse": self.log_rmse, "max_relative_error": self.max_relative_error}
+
+    def __repr__(self) -> str:
+        return (f"ValidationScores({self.form}, {self.description}: MARE={self.mare:.4g}, "
+                f"log RMSE={self.log_rmse:.4g}, train {self.n_train} / test {self.n_test})")
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Held-out scores of each candidate family and the one chosen."""
+
+    best: str
+    criterion: str
+    scores: tuple[ValidationScores, ...]
+    failed: dict[str, str]  # form -> why it could not be fitted on the training split
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "criterion": self.criterion,
+                "scores": [s.as_dict() for s in self.scores], "failed": dict(self.failed)}
+
+    def __repr__(self) -> str:
+        table = ", ".join(f"{s.form}={getattr(s, self.criterion):.4g}" for s in self.scores)
+        return f"SelectionResult(best={self.best!r} by held-out {self.criterion}: {table})"
+
+
+def score_predictions(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float, float]:
+    """(MARE, log RMSE, max relative error) of predictions against positive actual values.
+
+    >>> [round(v, 4) for v in score_predictions(np.array([1.1, 2.0]), np.array([1.0, 2.0]))]
+    [0.05, 0.0674, 0.1]
+    """
+    predicted, actual = np.asarray(predicted, float), np.asarray(actual, float)
+    rel = np.abs(predicted - actual) / np.abs(actual)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(predicted) - np.log(actual)
+    log_rmse = float(np.sqrt(np.mean(logs**2))) if np.all(predicted > 0) else math.inf
+    return float(rel.mean()), log_rmse, float(rel.max())
+
+
+def parse_holdout(text: str) -> tuple[str, float]:
+    """``"params=1e9"`` or ``"params=1B"`` -> ``("params", 1e9)``."""
+    column, sep, value = str(text).partition("=")
+    if not sep or not column.strip() or not value.strip():
+        raise InputError(f"--holdout-above {text!r}: expected COLUMN=VALUE, e.g. params=1e9")
+    return column.strip(), parse_quantity(value.strip(), name="--holdout-above")
+
+
+def holdout_split(frame: pd.DataFrame, column: str, threshold: float) -> Split:
+    """Train on rows with ``column <= threshold``, test on the rows above it."""
+    if column not in frame.columns:
+        raise InputError(f"--holdout-above: no column {column!r}; columns are "
+                         f"{', '.join(map(repr, frame.columns))}")
+    values = pd.to_numeric(frame[column], errors="coerce")
+    above = (values > threshold).to_numpy()
+    if not above.any() or above.all():
+        raise InputError(f"--holdout-above {column}={threshold:g}: "
+                         f"{'no' if not above.any() else 'every'} row lies above it; "
+                         f"{column} spans {values.min():g} to {values.max():g}")
+    return Split("holdout", f"{column} > {threshold:g}", frame[~above], frame[above])
+
+
+def largest_group_split(frame: pd.DataFrame, group: str = "group",
+                        scale: str | None = None) -> Split:
+    """Hold out the group whose runs are largest (by median ``scale``, e.g. ``flops``)."""
+    if group not in frame.columns:
+        raise InputError(f"leave-largest-group-out: no column {group!r} to group runs by")
+    groups = frame[group].astype(str)
+    if groups.nunique() < MIN_GROUPS:
+        raise InputError(f"leave-largest-group-out: {group!r} has {groups.nunique()} groups; "
+                         f"need at least {MIN_GROUPS}")
+    scale = scale or _scale_column(frame)
+    size = pd.to_numeric(frame[scale], errors="coerce").groupby(groups).median()
+    largest = str(size.idxmax())
+    test = (groups == largest).to_numpy()
+    return Split("largest_group", f"{group} = {largest} (largest {scale})", frame[~test],
+                 frame[test])
+
+
+def _scale_column(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> str:
+    for name in ("flops", *inputs, "params", "x"):
+        if name in frame.columns:
+            return name
+    raise InputError("validation: no scale column (flops, params or x) to order runs by")
+
+
+def default_split(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> Split:
+    """Leave-largest-group-out when a ``group`` column has enough groups, else hold out the
+    largest :data:`DEFAULT_HOLDOUT_SHARE` of the runs by scale."""
+    if "group" in frame.columns and frame["group"].astype(str).nunique() >= MIN_GROUPS:
+        return largest_group_split(frame, "group")
+    scale = _scale_column(frame, inputs)
+    values = pd.to_numeric(frame[scale], errors="coerce").to_numpy()
+    n_test = max(1, int(round(DEFAULT_HOLDOUT_SHARE * len(values))))
+    distinct = np.unique(values)
+    if distinct.size < 2:
+        raise FitError(f"validation: every run has the same {scale}; nothing to hold out")
+    threshold = np.sort(values)[len(values) - n_test - 1]
+    threshold = min(threshold, distinct[-2])  # keep at least one run above
+    return holdout_split(frame, scale, float(threshold))
+
+
+def validate(fitter: LawFit, table: Any, split: Split | None = None) -> ValidationScores:
+    """Fit a copy of ``fitter`` on the split's training rows and score it on the test rows."""
+    frame = as_frame(table)
+    if split is None:
+        split = default_split(frame, _inputs_hint(fitter, frame))
+    fitted = replace(fitter).fit(split.train)
+    predicted = fitted.predict(split.test)
+    actual = pd.to_numeric(split.test[fitter.y], errors="coerce").to_numpy(dtype=float)
+    mare, log_rmse, worst = score_predictions(predicted, actual)
+    return ValidationScores(form=fitted.result_.form, method=split.method,
+                            description=split.description, n_train=len(split.train),
+                            n_test=len(split.test), mare=mare, log_rmse=log_rmse,
+                            max_relative_error=worst)
+
+
+def _inputs_hint(fitter: LawFit, frame: pd.DataFrame) -> tuple[str, ...]:
+    if fitter.form == "auto":
+        return ()
+    return fitter.make_law(frame).inputs
+
+
+def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The families ``auto`` compares: 1-D ones along ``x``, or the ladder laws."""
+    if x is not None:
+        return ("power", "saturating", "broken")
+    forms = ["chinchilla"]
+    if "unique_tokens" in frame.columns:
+        forms.append("data_constrained")
+    return (*forms, "power", "saturating")
+
+
+def select_form(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = None,
+                split: Split | None = None, criterion: str = "mare") -> SelectionResult:
+    """Fit each candidate on the training rows and pick the lowest held-out error.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from scaleguard.laws import LawFit
+    >>> x = np.geomspace(1, 1e4, 12)
+    >>> table = pd.DataFrame({"x": x, "y": 2.0 + 5.0 * x**-0.5})
+    >>> select_form(table, LawFit(x="x", y="y"), forms=["power", "saturating"]).best
+    'saturating'
+    """
+    if criterion not in SELECTION_CRITERIA:
+        raise InputError(f"criterion: expected one of {', '.join(SELECTION_CRITERIA)}, "
+                         f"got {criterion!r}")
+    frame = as_frame(table)
+    forms = tuple(forms) if forms else candidate_forms(frame, fitter.x)
+    if split is None:
+        split = default_split(frame, () if fitter.x is None else (
+            (fitter.x,) if isinstance(fitter.x, str) else tuple(fitter.x)))
+    scores, failed = [], {}
+    for form in forms:
+        if form == "auto":
+            raise InputError("forms: 'auto' cannot be one of its own candidates")
+        try:
+            scores.append(validate(replace(fitter, form=form), frame, split))
+        except (FitError, InputError) as exc:
+            failed[form] = str(exc)
+    usable = [s for s in scores if math.isfinite(getattr(s, criterion))]
+    if not usable:
+        raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted and "
+                       f"scored on {split.description}: " + "; ".join(
+                           f"{k}: {v}" for k, v in failed.items()))
+    best = min(usable, key=lambda s: getattr(s, criterion))
+    return SelectionResult(best=best.form, criterion=criterion, scores=tuple(scores),
+                           failed=failed)
