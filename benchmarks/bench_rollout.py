@@ -78,7 +78,8 @@ def main() -> None:
     single = one_at_a_time(args.reference_runs, weak, 2)
     se = math.sqrt(max(detected * (1 - detected), 1e-4) / args.reference_runs)
     agree = abs(detected - single) <= 3 * se + 1e-9
-    print(f"  check: 1.5x harm detection {detected:.3f} (vectorised) vs {single:.3f} (one at a time): "
+    print(f"  check: 1.5x harm detection {detected:.3f} (vectorised) vs {single:.3f} "
+          "(one at a time): "
           f"{'agree' if agree else 'DISAGREE'} within 3 s.e.")
 
     print()
