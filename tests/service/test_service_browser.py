@@ -91,8 +91,11 @@ def test_dashboard_renders_runs_charts_and_the_planted_alert(chromium, settings)
         with page.expect_response(lambda r: "start=" in r.url and "series" in r.url):
             page.evaluate("Plotly.relayout(document.getElementById('chart-loss'),"
                           " {'xaxis.range': [2990, 3010]})")
-        page.wait_for_function("document.querySelector('#chart-loss .gtitle').textContent"
-                               " === 'loss'")
+        # Polled from here: the page's CSP (no eval) also forbids Playwright's string predicates.
+        deadline = time.monotonic() + 20
+        while page.locator("#chart-loss .gtitle").text_content() != "loss":
+            assert time.monotonic() < deadline, "the zoomed chart was not redrawn"
+            page.wait_for_timeout(50)
 
         page.goto(server.url + "/alerts")
         page.wait_for_selector("body[data-loaded='1']", timeout=20_000)
@@ -115,3 +118,43 @@ def test_dashboard_asks_for_a_token_when_reads_are_closed(chromium, settings):
         page.wait_for_selector("#runs-table", timeout=20_000)
         assert page.locator("#runs-table tbody tr").count() == 2
         page.close()
+
+
+def test_rollout_pages_show_stage_gates_and_history(chromium, settings):
+    plan = {"name": "browser-plan", "alpha": 0.05,
+            "metrics": [{"name": "harm", "guardrail": 0.05, "margin": 0.005}],
+            "segments": {"region": ["us", "eu"]},
+            "stages": [{"name": "pilot", "traffic": 0.05, "min_duration": "1h"},
+                       {"name": "all", "traffic": 1.0}]}
+    rows = [{"stage": "pilot", "arm": arm, "metric": "harm", "region": region,
+             "exposures": 200_000, "events": 2_000}
+            for arm in ("control", "treatment") for region in ("us", "eu")]
+    app = create_app(settings(open_reads=True))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url,
+                                                       headers=AUTH) as client:
+        now = time.time()
+        client.post("/api/v1/rollouts", json={"plan": plan, "rollout_id": "ro-browser",
+                                              "started_at": now - 7200})
+        # Half an hour in: gates pass but the stage's minimum hour has not passed; then an
+        # hour and a half in, with no new rows: advance to "all".
+        for when, new_rows in ((now - 5400, rows), (now - 1800, [])):
+            client.post("/api/v1/rollouts/ro-browser/observations",
+                        json={"rows": new_rows, "now": when})
+        page = chromium.new_page(viewport={"width": 1300, "height": 900})
+        problems = _watch(page)
+        page.goto(server.url + "/rollouts")
+        page.wait_for_selector("#rollouts-table", timeout=20_000)
+        assert "browser-plan" in page.locator("#rollouts-table").inner_text()
+        page.click("a.rollout-link:text-is('ro-browser')")
+        page.wait_for_selector("#traffic-chart .scatterlayer .trace", timeout=20_000)
+        gates = page.locator("#gates-table").inner_text()
+        assert "region=eu" in gates and "pass" in gates
+        history = page.locator("#history-table").inner_text()
+        assert "continue" in history and "advancing to 'all'" in history
+        assert page.locator("#history-table tbody tr").count() == 2
+        meta = page.locator("#rollout-meta").inner_text()
+        assert "stage all" in meta and "traffic 100%" in meta
+        page.screenshot(path=str(SCREENSHOT_DIR / "scaleguard-dashboard-rollout.png"),
+                        full_page=True)
+        page.close()
+    assert problems == []

@@ -221,15 +221,71 @@ async function drawAlerts() {
   drawAlertTable(section("alerts", ""), await api("/alerts"), true);
 }
 
-// ---- rollouts -----------------------------------------------------------------------------
+// ---- rollouts: stage, traffic, gate evidence and decision history ------------------------
+function pct(v) {
+  if (v === null || v === undefined) return "";
+  const t = (100 * v).toPrecision(3);  // "100", "5.00", "0.500": trim zeros after a point only
+  return (t.includes(".") ? t.replace(/0+$/, "").replace(/\.$/, "") : t) + "%";
+}
+
+function table(id, heads, rowsOfCells) {
+  const tbody = el("tbody");
+  for (const cells of rowsOfCells) tbody.append(el("tr", {}, ...cells.map((c) => (c instanceof Node && c.tagName === "TD") ? c : el("td", {}, c))));
+  return el("table", { id }, el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { text: h })))), tbody);
+}
+
 async function drawRollouts() {
-  if (typeof window.scaleguardRollouts !== "object") return;
-  await window.scaleguardRollouts.list(api, section, el, badge, when);
+  const rollouts = await api("/rollouts");
+  const box = section("rollouts", "");
+  if (!rollouts.length) { box.replaceChildren(el("p", { class: "empty", text: "No rollouts yet." })); return; }
+  box.replaceChildren(table("rollouts-table",
+    ["rollout", "plan", "stage", "traffic", "status", "last decision", "decisions", "updated"],
+    rollouts.map((r) => [
+      el("a", { href: "/rollouts/" + encodeURIComponent(r.rollout_id), class: "rollout-link", text: r.rollout_id }),
+      r.plan, `${r.stage} (${r.stage_index + 1} of ${r.stages.length})`, pct(r.traffic),
+      badge(r.status), r.last_action ? badge(r.last_action) : "", String(r.decisions), when(r.updated_at),
+    ])));
 }
 
 async function drawRollout() {
-  if (typeof window.scaleguardRollouts !== "object") return;
-  await window.scaleguardRollouts.one(KEY, api, section, el, badge, when, num);
+  const [r, audit] = await Promise.all([api(`/rollouts/${encodeURIComponent(KEY)}`),
+                                         api(`/rollouts/${encodeURIComponent(KEY)}/audit`)]);
+  main().querySelector("h1").textContent = "Rollout " + r.rollout_id;
+  section("rollout-meta", "").replaceChildren(el("div", { class: "meta" }, badge(r.status),
+    ` plan ${r.plan} · stage ${r.stage} · traffic ${pct(r.traffic)} · ${r.decisions} decisions`));
+  section("stages", "Stages").replaceChildren(table("stages-table", ["", "stage", "traffic", "manual approval"],
+    r.stages.map((s, i) => [i < r.stage_index ? "✓" : i === r.stage_index ? "▶" : "",
+      el("b", { text: s.name }), pct(s.traffic), s.manual_approval ? "yes" : ""])));
+  const last = audit.length ? audit[audit.length - 1] : null;
+  const gates = section("gates", "Gate evidence (latest decision)");
+  if (!last || !last.gates.length) {
+    gates.replaceChildren(el("p", { class: "empty", text: last ? "No gate evaluated yet." : "No decision yet." }));
+  } else {
+    gates.replaceChildren(table("gates-table",
+      ["metric", "segment", "test", "verdict", "estimate", "interval", "limit", "p", "adjusted p", "exposures"],
+      last.gates.map((g) => [g.metric, g.segment, g.test, badge(g.verdict, g.verdict === "fail" ? "critical" : g.verdict === "pass" ? "ok" : "continue"),
+        num(g.estimate), `[${num(g.lower)}, ${num(g.upper)}]`, num(g.limit), num(g.p_value), num(g.adjusted_p),
+        num(g.treatment_exposures) + (g.comparator_exposures !== null ? " vs " + num(g.comparator_exposures) : "")])));
+  }
+  if (audit.length) {
+    let chart = document.getElementById("traffic-chart");
+    if (!chart) {
+      chart = el("div", { id: "traffic-chart", class: "chart" });
+      section("traffic", "Traffic over decisions").append(chart);
+    }
+    const colour = { advance: "#2f855a", continue: "#718096", hold: "#dd6b20", roll_back: "#c53030" };
+    await Plotly.react(chart, [{
+      x: audit.map((a) => new Date(a.time * 1000)), y: audit.map((a) => a.traffic),
+      text: audit.map((a) => `${a.action} at ${a.stage}: ${a.reasons.join("; ")}`), hoverinfo: "text",
+      mode: "lines+markers", line: { shape: "hv", color: "#2b6cb0" },
+      marker: { size: 9, color: audit.map((a) => colour[a.action] || "#2b6cb0") } }],
+      { margin: { l: 55, r: 15, t: 15, b: 40 }, yaxis: { title: { text: "traffic share" }, rangemode: "tozero" },
+        showlegend: false, uirevision: "traffic" }, { responsive: true, displaylogo: false });
+  }
+  section("history", "Decision history").replaceChildren(audit.length ? table("history-table",
+    ["#", "time", "action", "stage", "traffic", "reasons"],
+    audit.slice().reverse().map((a) => [String(a.state.decisions), when(a.time), badge(a.action), a.stage,
+      pct(a.traffic), a.reasons.join("; ")])) : el("p", { class: "empty", text: "No decision yet." }));
 }
 
 // ---- refresh loop -------------------------------------------------------------------------
