@@ -164,3 +164,26 @@ def test_watcher_raises_alerts_as_lines_arrive(tmp_path):
     (alert,) = watcher.poll()
     assert (alert.metric, alert.step, alert.severity) == ("loss", 301, "critical")
     assert watcher.state.bad_count == 1 and watcher.state.latest["loss"][0] == 301
+
+
+@pytest.mark.parametrize("text", [
+    "step,time,loss,grad_norm\n0,1700000000000,3.0,1.0\n1,1700000000500,nan,\n2,,2.5,inf\n",
+    "Step,run-a - loss,run-a - loss__MIN,run-b - loss\n0,3.0,2.9,3.1\n1,2.5,2.4,\n",
+    "key,value,step,run_id\nloss,3.0,0,a\nloss,-inf,1,a\nacc,0.5,1,b\n",
+    "loss,acc\n3.0,0.1\n\n2.0,0.2\n",  # no step column: the row's index
+])
+def test_vectorised_csv_reader_agrees_with_the_line_reader(tmp_path, monkeypatch, text):
+    import scaleguard.monitor._ingest as ingest
+
+    path = _write(tmp_path / "log.csv", text)
+    assert ingest._read_csv_fast(path, ",", RowParser(text.splitlines()[0].split(","))) \
+        is not None  # the vectorised path took this file
+    fast = read_metric_log(path).frame
+    monkeypatch.setattr(ingest, "_read_csv_fast", lambda *args: None)
+    slow = read_metric_log(path).frame
+    key = ["run", "name", "step"]
+    fast = fast.sort_values(key).reset_index(drop=True)
+    slow = slow.sort_values(key).reset_index(drop=True)
+    assert fast[key].equals(slow[key])
+    np.testing.assert_array_equal(fast["value"].to_numpy(), slow["value"].to_numpy())
+    np.testing.assert_array_equal(fast["time"].to_numpy(), slow["time"].to_numpy())

@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import InputError, TableError
-from scaleguard.monitor._parse import BadLine, LineError, Point, RowParser, parse_json_line
+from scaleguard.monitor._parse import (
+    MS_THRESHOLD,
+    NAN_WORDS,
+    BadLine,
+    LineError,
+    Point,
+    RowParser,
+    parse_json_line,
+)
 from scaleguard.monitor._store import Batch, RunInfo, Sink
 
 __all__ = ["ON_BAD", "MetricLog", "ingest_log", "read_metric_log"]
@@ -88,6 +96,7 @@ class _Collector:
     def __init__(self, path: Path, on_bad: str) -> None:
         self.path, self.on_bad = path, on_bad
         self.points: list[Point] = []
+        self.frames: list[pd.DataFrame] = []  # whole files read by the vectorised CSV path
         self.bad: list[BadLine] = []
 
     def bad_line(self, line: int, reason: str) -> None:
@@ -108,6 +117,66 @@ def _read_jsonl(path: Path, out: _Collector) -> None:
                 out.bad_line(lineno, str(exc))
 
 
+def _numbers(column: pd.Series) -> pd.Series | None:
+    """The column as float64, or None if a non-empty cell is not a number."""
+    text = column.str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & (text != "") & ~text.str.lower().isin(NAN_WORDS)
+    return None if bool(bad.any()) else values.astype("float64")
+
+
+def _read_csv_fast(path: Path, delimiter: str, parser: RowParser) -> pd.DataFrame | None:
+    """The whole file through pandas' C parser, or None at the first doubt (a bad row, a
+    non-number), in which case the line-by-line reader finds and names the bad lines."""
+    try:
+        raw = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False,
+                          na_filter=False, engine="c", encoding="utf-8")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+        return None
+    if [str(c).strip() for c in raw.columns] != parser.header or raw.empty:
+        return None
+    n = len(raw)
+    if parser.step_index is not None:
+        steps = _numbers(raw.iloc[:, parser.step_index])
+        if steps is None or steps.isna().any() or (steps < 0).any() \
+                or (steps != np.floor(steps)).any():
+            return None
+        step_values = steps.to_numpy(dtype=np.int64)
+    else:
+        step_values = np.arange(n, dtype=np.int64)
+    times = np.full(n, np.nan)
+    if parser.time_index is not None:
+        parsed = _numbers(raw.iloc[:, parser.time_index])
+        if parsed is None or np.isinf(parsed).any():
+            return None
+        times = parsed.to_numpy(dtype=np.float64)
+        times = np.where(times > MS_THRESHOLD, times / 1000.0, times)
+    runs = (raw.iloc[:, parser.run_index].str.strip().to_numpy(dtype=object)
+            if parser.run_index is not None else np.full(n, "", dtype=object))
+    if parser.long:
+        assert parser.name_index is not None and parser.value_index is not None
+        names = raw.iloc[:, parser.name_index].str.strip()
+        values = _numbers(raw.iloc[:, parser.value_index])
+        if values is None or (names == "").any() \
+                or (raw.iloc[:, parser.value_index].str.strip() == "").any():
+            return None
+        return pd.DataFrame({"run": runs, "step": step_values, "time": times,
+                             "name": names.to_numpy(dtype=object),
+                             "value": values.to_numpy()})
+    parts = []
+    for index, metric, column_run in parser.metrics:
+        cells = raw.iloc[:, index]
+        values = _numbers(cells)
+        if values is None:
+            return None
+        present = (cells.str.strip() != "").to_numpy()  # an empty cell: not logged
+        parts.append(pd.DataFrame({
+            "run": np.full(int(present.sum()), column_run, dtype=object) if column_run
+            else runs[present], "step": step_values[present], "time": times[present],
+            "name": metric, "value": values.to_numpy()[present]}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _read_csv(path: Path, out: _Collector, delimiter: str) -> None:
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
@@ -121,6 +190,10 @@ def _read_csv(path: Path, out: _Collector, delimiter: str) -> None:
             parser = RowParser(header)
         except LineError as exc:
             raise TableError(f"{path}: line 1: {exc}") from None
+        fast = _read_csv_fast(path, delimiter, parser)
+        if fast is not None:
+            out.frames.append(fast)
+            return
         row_index = 0
         while True:
             try:
@@ -225,11 +298,13 @@ def read_metric_log(path: str | Path, *, on_bad: str = "skip") -> MetricLog:
         _read_jsonl(path, out)
     else:
         _read_csv(path, out, "," if fmt == "csv" else "\t")
-    if not out.points:
+    frame = pd.concat([_frame(out.points), *out.frames], ignore_index=True) if out.frames \
+        else _frame(out.points)
+    if frame.empty:
         reason = f" ({len(out.bad)} malformed lines, first: line {out.bad[0].line}: " \
                  f"{out.bad[0].reason})" if out.bad else ""
         raise TableError(f"{path}: no metric points found{reason}")
-    return MetricLog(str(path), fmt, _frame(out.points), tuple(out.bad))
+    return MetricLog(str(path), fmt, frame, tuple(out.bad))
 
 
 def _chunks(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:

