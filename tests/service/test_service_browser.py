@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from scaleguard.service import create_app
 from scaleguard.service._background import BackgroundServer

@@ -51,7 +51,8 @@ def serve_command(
                                max_body_bytes=int(limit))
     if not settings.is_loopback:
         err_console.print(f"[yellow]warning:[/] listening on {host}, reachable from other "
-                          "machines; put TLS in front of it (a reverse proxy) before sending tokens")
+                          "machines; put TLS in front of it (a reverse proxy) before sending "
+                          "tokens")
     web_app = create_app(settings)
     console.print(f"scaleguard service on http://{host}:{port}/  (API docs: /api/v1/docs; "
                   f"store: {db})")

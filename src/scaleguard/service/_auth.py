@@ -71,7 +71,8 @@ def load_tokens(path: Path) -> tuple[bytes, ...]:
         else:
             digests.append(hashlib.sha256(line.encode("utf-8")).digest())
     if not digests:
-        raise ConfigError(f"{path}: no token in the file; expected one token or sha256: hash a line")
+        raise ConfigError(f"{path}: no token in the file; expected one token or sha256: hash "
+                          "a line")
     return tuple(digests)
 
 

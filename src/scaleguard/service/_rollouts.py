@@ -143,7 +143,7 @@ def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
         con.execute("INSERT INTO service_rollouts VALUES (?, ?, ?, ?, ?, ?)",
                     [rollout_id, plan.name, json.dumps(raw), json.dumps(state.as_dict()), now,
                      now])
-    return jsonable(_summary(rollout_id, plan, state, None, now))  # type: ignore[no-any-return]
+    return jsonable(_summary(rollout_id, plan, state, None, now))
 
 
 @router.get("/rollouts", dependencies=[Depends(require_read)],
@@ -158,7 +158,7 @@ def list_rollouts(request: Request) -> list[dict[str, Any]]:
         plan, state = _load(store, rollout_id)
         last = _audit(store, rollout_id, last=1)
         out.append(_summary(rollout_id, plan, state, last[-1] if last else None, updated_at))
-    return jsonable(out)  # type: ignore[no-any-return]
+    return jsonable(out)
 
 
 @router.get("/rollouts/{rollout}", dependencies=[Depends(require_read)],
@@ -172,7 +172,7 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
                               [rollout]).fetchone()[0]
     return jsonable({**_summary(rollout, plan, state, last[-1] if last else None, updated),
                      "state": state.as_dict(),
-                     "plan_spec": plan.model_dump(mode="json")})  # type: ignore[no-any-return]
+                     "plan_spec": plan.model_dump(mode="json")})
 
 
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
@@ -214,7 +214,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
             con.execute("INSERT INTO service_rollout_audit VALUES (?, ?, ?, ?)",
                         [rollout, decision.state.decisions, now,
                          json.dumps(jsonable(record), default=str)])
-    return jsonable(decision.as_dict())  # type: ignore[no-any-return]
+    return jsonable(decision.as_dict())
 
 
 @router.get("/rollouts/{rollout}/decision", dependencies=[Depends(require_read)],

@@ -95,7 +95,7 @@ def create_run(body: RunCreate, request: Request) -> dict[str, Any]:
     run_id = body.run_id or uuid.uuid4().hex[:16]
     started = body.started_at if body.started_at is not None else time.time()
     store.open_run(RunInfo(run_id, body.name, body.status, started, None, body.config))
-    return store.resolve(run_id).as_dict()  # type: ignore[no-any-return]
+    return store.resolve(run_id).as_dict()
 
 
 @router.get("/runs", dependencies=[Depends(require_read)],
@@ -104,7 +104,7 @@ def list_runs(request: Request) -> list[dict[str, Any]]:
     store = _store(request)
     latest, alerts = _latest(store), _alert_counts(store)
     return jsonable([_run_summary(info, latest.get(info.run_id, {}), alerts.get(info.run_id, {}))
-                     for info in store.runs()])  # type: ignore[no-any-return]
+                     for info in store.runs()])
 
 
 @router.get("/runs/{run}", dependencies=[Depends(require_read)],
@@ -113,7 +113,7 @@ def get_run(run: str, request: Request) -> dict[str, Any]:
     store = _store(request)
     info = find_run(store, run)
     return jsonable(_run_summary(info, _latest(store, info.run_id).get(info.run_id, {}),
-                                 _alert_counts(store).get(info.run_id, {})))  # type: ignore[no-any-return]
+                                 _alert_counts(store).get(info.run_id, {})))
 
 
 @router.post("/runs/{run}/finish", dependencies=[Depends(require_write)],
@@ -123,7 +123,7 @@ def finish_run(run: str, body: RunFinish, request: Request) -> dict[str, Any]:
     info = find_run(store, run)
     finished = body.finished_at if body.finished_at is not None else time.time()
     store.close_run(info.run_id, body.status, finished)
-    return store.resolve(info.run_id).as_dict()  # type: ignore[no-any-return]
+    return store.resolve(info.run_id).as_dict()
 
 
 @router.post("/runs/{run}/batches", status_code=201, dependencies=[Depends(require_write)],
@@ -177,7 +177,7 @@ def post_batch(run: str, body: BatchIn, request: Request, response: Response,
             summary="Metric names of a run")
 def list_metrics(run: str, request: Request) -> list[str]:
     store = _store(request)
-    return store.metrics(find_run(store, run).run_id)  # type: ignore[no-any-return]
+    return store.metrics(find_run(store, run).run_id)
 
 
 @router.get("/runs/{run}/series", dependencies=[Depends(require_read)],
@@ -196,7 +196,7 @@ def get_series(
         raise NotFound(f"metric {metric!r}: run {info.name!r} has no such metric")
     if start is None and end is None:
         series = store.series(info.run_id, metric, max_points=max_points, method=method)
-        return jsonable({**series.as_dict(), "start": None, "end": None})  # type: ignore[no-any-return]
+        return jsonable({**series.as_dict(), "start": None, "end": None})
     if start is not None and end is not None and end < start:
         raise InputError(f"end: expected a step >= start ({start}), got {end}")
     # A zoomed view: the visible range only, downsampled on its own so that detail appears.
@@ -205,7 +205,7 @@ def get_series(
     hi = np.searchsorted(full.steps, end, "right") if end is not None else len(full.steps)
     steps, values, times = full.steps[lo:hi], full.values[lo:hi], full.times[lo:hi]
     keep = downsample(steps, values, max_points, method)
-    return jsonable({"run_id": info.run_id, "metric": metric,  # type: ignore[no-any-return]
+    return jsonable({"run_id": info.run_id, "metric": metric,
                      "raw_points": int(hi - lo), "steps": steps[keep].tolist(),
                      "times": times[keep].tolist(), "values": values[keep].tolist(),
                      "start": start, "end": end})
@@ -221,7 +221,7 @@ def list_events(run: str, request: Request,
     events = store.events(info.run_id, kind)
     if kind is None:  # batch receipts are bookkeeping; ask for kind=service. to see them
         events = [e for e in events if e.kind != _RECEIPT]
-    return jsonable([e.as_dict() for e in events])  # type: ignore[no-any-return]
+    return jsonable([e.as_dict() for e in events])
 
 
 @router.get("/alerts", dependencies=[Depends(require_read)],
@@ -232,7 +232,7 @@ def list_alerts(request: Request, run: str | None = Query(None),
     store = _store(request)
     run_id = find_run(store, run).run_id if run is not None else None
     names = {info.run_id: info.name for info in store.runs()}
-    floor = SEVERITIES.index(severity)  # type: ignore[arg-type]
+    floor = SEVERITIES.index(severity)
     alerts = [a for a in store.alerts(run_id) if SEVERITIES.index(a.severity) >= floor]
-    return jsonable([{**a.as_dict(), "run_name": names.get(a.run, a.run)}  # type: ignore[no-any-return]
+    return jsonable([{**a.as_dict(), "run_name": names.get(a.run, a.run)}
                      for a in reversed(alerts[-limit:])])

@@ -52,6 +52,8 @@ function num(v) {
   return String(Number(v.toPrecision(5)));
 }
 
+function count(v) { return typeof v === "number" ? Math.round(v).toLocaleString("en-US") : num(v); }
+
 function asNumber(v) { return typeof v === "string" ? Number(v) : v; }
 
 function when(seconds) {
@@ -265,7 +267,7 @@ async function drawRollout() {
       ["metric", "segment", "test", "verdict", "estimate", "interval", "limit", "p", "adjusted p", "exposures"],
       last.gates.map((g) => [g.metric, g.segment, g.test, badge(g.verdict, g.verdict === "fail" ? "critical" : g.verdict === "pass" ? "ok" : "continue"),
         num(g.estimate), `[${num(g.lower)}, ${num(g.upper)}]`, num(g.limit), num(g.p_value), num(g.adjusted_p),
-        num(g.treatment_exposures) + (g.comparator_exposures !== null ? " vs " + num(g.comparator_exposures) : "")])));
+        count(g.treatment_exposures) + (g.comparator_exposures !== null ? " vs " + count(g.comparator_exposures) : "")])));
   }
   if (audit.length) {
     let chart = document.getElementById("traffic-chart");
