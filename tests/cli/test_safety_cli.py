@@ -155,3 +155,20 @@ def test_demo_step_writes_a_plan_the_commands_accept(tmp_path, capsys):
                    "--now", "2026-01-01T02:30:00Z")
     # A fresh state starts at the first row (01:00): 1.5 h is short of the 2 h minimum.
     assert out["action"] == "continue" and "minimum duration" in out["reasons"][-1]
+
+
+def test_decide_appends_to_a_monitor_store(tmp_path, capsys):
+    from scaleguard.monitor import open_store
+
+    clean = observations(tmp_path / "clean.csv")
+    db = tmp_path / "runs.duckdb"
+    assert main(["rollout", "decide", PLAN, "--observations", clean, "--state",
+                 str(tmp_path / "s"), "--audit-store", str(db),
+                 "--now", "2026-11-23T13:30:00Z"]) == 0
+    store = open_store(db)
+    events = store.events(kind="rollout.audit")
+    store.close()
+    assert len(events) == 1 and events[0].payload["action"] == "continue"
+    assert main(["rollout", "decide", PLAN, "--observations", clean, "--audit-store",
+                 str(db)]) == 2
+    assert "--audit-store: needs --state" in capsys.readouterr().err

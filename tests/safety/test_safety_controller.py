@@ -235,3 +235,25 @@ def test_missing_count_column_is_refused():
     with pytest.raises(TableError, match="missing column 'events'"):
         check_observations(pd.DataFrame([{"stage": "pilot", "arm": "control", "metric": "harm",
                                           "exposures": 5}]), plan)
+
+
+def test_audit_log_goes_to_the_monitor_store_too(tmp_path):
+    from scaleguard.monitor import open_store
+    from scaleguard.safety import MonitorAuditStore
+
+    plan = make_plan()
+    data = frame(plan, rows("pilot", CLEAN))
+    store = MonitorAuditStore(tmp_path / "rollout", open_store(tmp_path / "runs.duckdb"),
+                              plan.name)
+    decision = decide(plan, initial_state(plan, 0.0), data, now=0.5 * HOUR)
+    store.append_audit(audit_record(plan.name, decision, "obs.csv"))
+    store.save_state(decision.state)
+    store.store.close()
+    reopened = MonitorAuditStore(tmp_path / "rollout", open_store(tmp_path / "runs.duckdb"),
+                                 plan.name)
+    assert reopened.load_state() == decision.state
+    records = reopened.audit()
+    assert [r["action"] for r in records] == ["continue"]
+    assert records[0]["gates"][0]["metric"] == "harm"
+    assert FileRolloutStore(tmp_path / "rollout").audit() == records  # the JSONL copy agrees
+    reopened.store.close()

@@ -109,6 +109,9 @@ def decide_command(
                                       "n/mean/var, optional time."),
     state_dir: Path | None = typer.Option(None, "--state", help="Folder keeping the rollout's "
                                           "state.json and audit.jsonl (read, then updated)."),
+    audit_store: str | None = typer.Option(None, "--audit-store", help="Also append each "
+                                           "decision to this scaleguard monitor store "
+                                           "(.duckdb); needs --state."),
     now: str | None = typer.Option(None, "--now", help="Decision time (ISO 8601 or Unix "
                                    "seconds; default: now)."),
     approve: list[str] | None = typer.Option(None, "--approve", help="Stage a person approved "
@@ -120,6 +123,7 @@ def decide_command(
     from scaleguard.io import parse_column_map
     from scaleguard.safety import (
         FileRolloutStore,
+        MonitorAuditStore,
         audit_record,
         decide,
         initial_state,
@@ -130,7 +134,15 @@ def decide_command(
     plan = load_plan(plan_path)
     rows = read_observations(observations, plan, parse_column_map(col))
     when = _time(now)
-    store = FileRolloutStore(state_dir) if state_dir is not None else None
+    if audit_store is not None and state_dir is None:
+        raise InputError("--audit-store: needs --state DIR (where the rollout's state is kept)")
+    store: FileRolloutStore | MonitorAuditStore | None = None
+    if state_dir is not None and audit_store is not None:
+        from scaleguard.monitor import open_store
+
+        store = MonitorAuditStore(state_dir, open_store(audit_store), plan.name)
+    elif state_dir is not None:
+        store = FileRolloutStore(state_dir)
     state = store.load_state() if store is not None else None
     if state is not None and state.plan != plan.name:
         raise InputError(f"--state {state_dir}: holds rollout {state.plan!r}, not plan "
@@ -141,14 +153,20 @@ def decide_command(
         state = initial_state(plan, min(started, when))
     decision = decide(plan, state, rows, when, frozenset(approve or ()))
     if store is not None:
-        store.append_audit(audit_record(plan.name, decision, str(observations)))
-        store.save_state(decision.state)
+        try:
+            store.append_audit(audit_record(plan.name, decision, str(observations)))
+            store.save_state(decision.state)
+        finally:
+            if isinstance(store, MonitorAuditStore):
+                store.store.close()
     if as_json:
         print_json(decision.as_dict())
         return
     _print_decision(decision)
-    if store is not None:
-        console.print(f"state and audit log: {store.state_path}, {store.audit_path}")
+    if state_dir is not None:
+        files = FileRolloutStore(state_dir)
+        extra = f" and store {audit_store}" if audit_store is not None else ""
+        console.print(f"state and audit log: {files.state_path}, {files.audit_path}{extra}")
 
 
 def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:

@@ -38,7 +38,12 @@ from scaleguard.safety._sequential import (
 )
 from scaleguard.safety._simulate import PolicyOutcome, Scenario, SimulationResult, simulate
 from scaleguard.safety._spending import alpha_spent, spending_boundaries
-from scaleguard.safety._store import FileRolloutStore, RolloutStore, audit_record
+from scaleguard.safety._store import (
+    FileRolloutStore,
+    MonitorAuditStore,
+    RolloutStore,
+    audit_record,
+)
 
 EXAMPLE_PLAN = Path(__file__).resolve().parent / "examples" / "rollout.yaml"
 
@@ -50,6 +55,7 @@ __all__ = [
     "FeatureDrift",
     "FileRolloutStore",
     "GateResult",
+    "MonitorAuditStore",
     "PolicyOutcome",
     "RateBound",
     "RolloutPlan",

@@ -9,6 +9,7 @@ seconds) is optional and, when present, lets the controller refuse late data.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,9 @@ def _where(frame: pd.DataFrame, position: int) -> str:
 def _first_bad(frame: pd.DataFrame, mask: np.ndarray, column: str, problem: str) -> None:
     bad = np.flatnonzero(mask)
     if bad.size:
-        value = frame[column].iloc[bad[0]] if column in frame.columns else None
-        value = value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
+        value: Any = frame[column].iloc[bad[0]] if column in frame.columns else None
+        if hasattr(value, "item"):
+            value = value.item()  # numpy scalar -> Python, for a readable message
         more = f" ({bad.size - 1} more bad rows)" if bad.size > 1 else ""
         raise TableError(f"{_where(frame, int(bad[0]))}: column {column!r} is {value!r}, "
                          f"{problem}{more}")
