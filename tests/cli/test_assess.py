@@ -123,3 +123,16 @@ def test_any_limit_value_is_accepted_or_refused_with_a_config_error(field, value
 def test_load_study_resolves_paths_beside_the_file(folder):
     study = load_study(write(folder, BASE))
     assert study.resolve(study.ladder.path) == folder / "ladder.csv"
+
+
+def test_demo_step_assesses_the_example_study_end_to_end(tmp_path):
+    from scaleguard.cli.assess import demo_step
+
+    written = {item.path.name: item for item in demo_step(tmp_path)}
+    assert {"study.yaml", "report.html", "assessment.json", "monitor.duckdb"} <= set(written)
+    payload = json.loads((tmp_path / "report" / "assessment.json").read_text())
+    assert payload["verdict"]["readiness"] == "not ready"
+    assert payload["verdict"]["binding_constraint"] == "data_wall"
+    assert payload["rollout"]["plan"] == "assistant-v2"  # the example plan, observed
+    assert [a["metric"] for a in payload["alerts"]] == ["loss"]  # the planted spike, found
+    assert "open in a browser" in written["report.html"].what

@@ -22,7 +22,7 @@ _EXECUTORS = ("serial", "process")
 # What the demo adds to the example study: the evidence its step writes beside it.
 _DEMO_EVIDENCE = """
 rollout:
-  plan: rollout.yaml
+  plan: rollout_plan.yaml
   observations: rollout_observations.csv
 
 monitoring:
@@ -66,8 +66,10 @@ def assess_study(study_path: Path, out: Path | None, *, executor: str = "process
 
 
 def _demo_evidence(out: Path) -> list[Any]:
-    """Synthetic safety evidence for the demo: a pilot run logged to a monitoring store (with a
-    planted loss spike) and the first stage of the example rollout plan, observed clean."""
+    """Safety evidence for the demo study: a pilot run logged to a monitoring store (with a
+    planted loss spike), and the rollout plan and observations the safety step wrote — or, when
+    that step did not run, the example plan with clean synthetic observations of its first stage.
+    """
     import numpy as np
     import pandas as pd
 
@@ -82,7 +84,10 @@ def _demo_evidence(out: Path) -> list[Any]:
         for step in range(300):
             loss = 2.6 + 3.0 * (step + 10) ** -0.5 + rng.normal(0.0, 0.01)
             run.log({"loss": float(loss + (1.0 if step == 200 else 0.0))}, step=step)
-    plan_path = out / "rollout.yaml"
+    written = [Written(store, "synthetic pilot run with a planted loss spike (monitoring store)")]
+    plan_path, observations = out / "rollout_plan.yaml", out / "rollout_observations.csv"
+    if plan_path.exists() and observations.exists():
+        return written  # the safety step's plan and observations
     plan_path.write_text(EXAMPLE_PLAN.read_text(encoding="utf-8"), encoding="utf-8")
     plan = load_plan(plan_path)
     stage = plan.stages[0]
@@ -91,18 +96,14 @@ def _demo_evidence(out: Path) -> list[Any]:
     for window in range(12):  # twelve hourly windows of the first stage, no regression
         for metric in plan.metrics:
             for arm in ("control", "treatment"):
-                exposures = 5_000
                 rows.append({"stage": stage.name, "arm": arm, "metric": metric.name,
-                             **segments, "exposures": exposures,
-                             "events": int(rng.binomial(exposures, metric.baseline or 0.01)),
+                             **segments, "exposures": 5_000,
+                             "events": int(rng.binomial(5_000, metric.baseline or 0.01)),
                              "time": 1_767_225_600 + 3600 * window})
-    observations = out / "rollout_observations.csv"
     pd.DataFrame(rows).to_csv(observations, index=False)
-    return [
-        Written(store, "synthetic pilot run with a planted loss spike (monitoring store)"),
-        Written(plan_path, "example rollout plan (scaleguard rollout validate)"),
-        Written(observations, f"synthetic observations of stage {stage.name!r}, no regression"),
-    ]
+    return [*written,
+            Written(plan_path, "example rollout plan (scaleguard rollout validate)"),
+            Written(observations, f"synthetic observations of stage {stage.name!r}")]
 
 
 def demo_step(out: Path) -> list[Any]:
