@@ -30,6 +30,7 @@ from scaleguard.monitor._check import CheckResult, check_frame, check_series
 from scaleguard.monitor._detector import Detector
 from scaleguard.monitor._downsample import downsample, lttb, minmax_buckets
 from scaleguard.monitor._events import Alert, Event
+from scaleguard.monitor._forecast import ForecastDeviationDetector
 from scaleguard.monitor._ingest import MetricLog, ingest_log, read_metric_log
 from scaleguard.monitor._integrations import hf_callback, lightning_callback
 from scaleguard.monitor._registry import detector_classes, detector_from_state, make_detector
@@ -62,6 +63,7 @@ __all__ = [
     "DivergenceDetector",
     "DuckDBStore",
     "Event",
+    "ForecastDeviationDetector",
     "JsonlAlertSink",
     "LogFollower",
     "LossRatioDetector",

@@ -12,13 +12,13 @@ __all__ = ["detector_classes", "detector_from_state", "make_detector"]
 
 def detector_classes() -> dict[str, type[Detector]]:
     """Every detector class by its ``name``."""
-    from scaleguard.monitor import _burnrate, _changepoint, _spikes, _trend
+    from scaleguard.monitor import _burnrate, _changepoint, _forecast, _spikes, _trend
 
     classes: list[type[Detector]] = [
         _spikes.NonFiniteDetector, _spikes.SpikeDetector, _spikes.LossRatioDetector,
         _trend.DivergenceDetector, _trend.PlateauDetector, _trend.ThroughputDropDetector,
         _changepoint.PageHinkleyDetector, _changepoint.CusumDetector,
-        _burnrate.BurnRateDetector,
+        _burnrate.BurnRateDetector, _forecast.ForecastDeviationDetector,
     ]
     return {cls.name: cls for cls in classes}
 
