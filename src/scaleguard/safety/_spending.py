@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from scaleguard.errors import InputError
 
@@ -77,7 +77,7 @@ def spending_boundaries(fractions: Sequence[float] | np.ndarray, alpha: float,
 
         def crossing(z: float, grid: np.ndarray = grid, weights: np.ndarray = weights,
                      k: int = k, step_sd: float = step_sd) -> float:
-            tail = stats.norm.sf((z * np.sqrt(t[k]) - grid) / step_sd)
+            tail = special.ndtr((grid - z * np.sqrt(t[k])) / step_sd)  # = sf, without overhead
             return float(weights @ tail) - increments[k]
 
         if increments[k] <= 0:
@@ -87,7 +87,8 @@ def spending_boundaries(fractions: Sequence[float] | np.ndarray, alpha: float,
         upper = bounds[k] * np.sqrt(t[k]) if np.isfinite(bounds[k]) else \
             _LOWER_SD * np.sqrt(t[-1])
         new_grid = np.linspace(lo, upper, _GRID_POINTS)
-        kernel = stats.norm.pdf((new_grid[:, None] - grid[None, :]) / step_sd) / step_sd
+        diff = (new_grid[:, None] - grid[None, :]) / step_sd
+        kernel = np.exp(-0.5 * diff * diff) / (np.sqrt(2 * np.pi) * step_sd)
         density = kernel @ weights
         grid = new_grid
     return bounds
