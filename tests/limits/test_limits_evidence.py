@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from scaleguard.errors import ConfigError
+from scaleguard.errors import ConfigError, TableError
 from scaleguard.limits import Readiness, gather_evidence, study_from_dict
 
 PLAN = {
@@ -82,8 +83,9 @@ def test_alerts_from_a_jsonl_log_and_its_errors(tmp_path):
     log.write_text('{"run": "r", "severity": "warning", "title": "slow"}\n\n', encoding="utf-8")
     ev = evidence(tmp_path, monitoring={"alerts": log.name})
     assert [(a.run, a.severity, a.metric) for a in ev.alerts] == [("r", "warning", "slow")]
+    assert math.isnan(ev.alerts[0].step)
     log.write_text('{"run": "r", "severity": "warning"}\nnot json\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"alerts.jsonl: line 2: not valid JSON"):
+    with pytest.raises(TableError, match=r"alerts.jsonl: line 2: not valid JSON"):
         evidence(tmp_path, monitoring={"alerts": log.name})
     with pytest.raises(ConfigError, match="monitoring.store: .* does not exist"):
         evidence(tmp_path, monitoring={"store": "absent.duckdb"})

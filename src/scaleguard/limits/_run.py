@@ -6,7 +6,6 @@ and fits the law (``scaleguard.laws``); everything after is :func:`assess`, whic
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ import pandas as pd
 
 from scaleguard.compute import Executor, Progress
 from scaleguard.errors import ConfigError
-from scaleguard.io import read_ladder
+from scaleguard.io import read_ladder, read_table
 from scaleguard.laws import LawFit
 from scaleguard.limits._assess import Evidence, assess
 from scaleguard.limits._assessment import Assessment
@@ -55,23 +54,9 @@ def _alert_from_dict(row: dict[str, Any]) -> OpenAlert:
 
 def read_alert_log(path: Path) -> list[OpenAlert]:
     """Alerts from a JSONL alert log (what ``scaleguard.monitor``'s JSONL sink writes)."""
-    alerts = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"monitoring.alerts: cannot read {path} ({exc.strerror})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "severity" not in row:
-            raise ConfigError(f"{path}: line {number}: expected an alert object with a "
-                              "'severity' field")
-        alerts.append(_alert_from_dict(row))
-    return alerts
+    frame = read_table(path, required=["severity"])
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [_alert_from_dict({str(k): v for k, v in row.items()}) for row in rows]
 
 
 def _store_alerts(spec: MonitoringSpec, path: Path) -> list[OpenAlert]:
