@@ -186,7 +186,9 @@ class LadderSpec(_Strict):
 
 
 def _where(error: Any) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "spec"
+    """``rungs.1.width: `` for a field's error, nothing for a whole-spec check."""
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: " if where else ""
 
 
 def load_spec(path: str | Path) -> LadderSpec:
@@ -210,4 +212,4 @@ def load_spec(path: str | Path) -> LadderSpec:
         first = exc.errors()[0]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}: {_where(first)}: {message}{more}") from None
+        raise ConfigError(f"{path}: {_where(first)}{message}{more}") from None
