@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scaleguard._version import __version__
+from scaleguard.service._committer import GroupCommitter
 from scaleguard.service._dashboard import router as dashboard_router
 from scaleguard.service._errors import install_error_handlers
 from scaleguard.service._guards import require_read
@@ -53,6 +54,7 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.committer.close()  # commits what is queued before the store closes
         if owned:
             store.close()
 
@@ -72,7 +74,10 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     app.state.metrics = ServiceMetrics(store)
     ensure_schema(store)
     app.state.started_at = time.time()
-    app.state.write_lock = threading.Lock()
+    app.state.write_lock = threading.Lock()  # rollouts: read state, decide, write state
+    app.state.committer = GroupCommitter(store)
+    app.state.key_lock = threading.Lock()  # idempotency keys: check and claim as one
+    app.state.in_flight = {}  # (run id, key) -> the future of the request storing it
     install_error_handlers(app)
 
     @app.middleware("http")

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import time
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,10 @@ _MIN_SERIES_POINTS = 3  # LTTB keeps the first and the last point and needs one 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
 _FIND_RUN = """
-SELECT run_id FROM runs WHERE run_id = ? OR name = ?
-ORDER BY (run_id = ?) DESC, started_at DESC LIMIT 1
+SELECT run_id, name, status, started_at, finished_at, config FROM runs
+WHERE run_id = ? OR name = ? ORDER BY (run_id = ?) DESC, started_at DESC LIMIT 1
 """
+_COUNT_POINTS = "SELECT count(*) FROM points WHERE run_id = ?"
 _LATEST = """
 SELECT run_id, name, arg_max(value, step), max(step), count(*) FROM points
 {where} GROUP BY run_id, name ORDER BY run_id, name
@@ -55,13 +57,17 @@ def _store(request: Request) -> Any:
     return request.app.state.store
 
 
-def find_run(store: Any, run: str) -> RunInfo:
-    """The run with id ``run``, else the newest run named ``run``; 404 when there is none."""
+def find_run(store: Any, run: str, *, count: bool = False) -> RunInfo:
+    """The run with id ``run``, else the newest run named ``run``; 404 when there is none.
+
+    Its points are counted only when ``count`` is true: a batch must not pay for a scan.
+    """
     with store.transaction() as con:
         row = con.execute(_FIND_RUN, [run, run, run]).fetchone()
-    if row is None:
-        raise NotFound(f"run {run!r}: no run with this id or name")
-    return store.resolve(row[0])
+        if row is None:
+            raise NotFound(f"run {run!r}: no run with this id or name")
+        points = int(con.execute(_COUNT_POINTS, [row[0]]).fetchone()[0]) if count else None
+    return RunInfo(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), points)
 
 
 def _latest(store: Any, run_id: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -95,7 +101,7 @@ def create_run(body: RunCreate, request: Request) -> dict[str, Any]:
     run_id = body.run_id or uuid.uuid4().hex[:16]
     started = body.started_at if body.started_at is not None else time.time()
     store.open_run(RunInfo(run_id, body.name, body.status, started, None, body.config))
-    return store.resolve(run_id).as_dict()
+    return find_run(store, run_id, count=True).as_dict()
 
 
 @router.get("/runs", dependencies=[Depends(require_read)],
@@ -111,7 +117,7 @@ def list_runs(request: Request) -> list[dict[str, Any]]:
             summary="One run (by id, or the newest of that name)")
 def get_run(run: str, request: Request) -> dict[str, Any]:
     store = _store(request)
-    info = find_run(store, run)
+    info = find_run(store, run, count=True)
     return jsonable(_run_summary(info, _latest(store, info.run_id).get(info.run_id, {}),
                                  _alert_counts(store).get(info.run_id, {})))
 
@@ -123,7 +129,7 @@ def finish_run(run: str, body: RunFinish, request: Request) -> dict[str, Any]:
     info = find_run(store, run)
     finished = body.finished_at if body.finished_at is not None else time.time()
     store.close_run(info.run_id, body.status, finished)
-    return store.resolve(info.run_id).as_dict()
+    return find_run(store, info.run_id, count=True).as_dict()
 
 
 @router.post("/runs/{run}/batches", status_code=201, dependencies=[Depends(require_write)],
@@ -152,25 +158,60 @@ def post_batch(run: str, body: BatchIn, request: Request, response: Response,
         alerts=[Alert(info.run_id, a.time, a.severity, a.title, a.message, a.metric, a.step,
                       a.value, a.detector, a.action, a.extra) for a in body.alerts],
     )
-    with request.app.state.write_lock:  # check-then-write of one key must not interleave
-        if idempotency_key is not None:
-            with store.transaction() as con:
-                seen = con.execute(_SEEN_BATCH, [info.run_id, idempotency_key]).fetchone()
-            if seen is not None:
-                response.status_code = 200
-                return {**json.loads(seen[0]), "duplicate": True}
-            # The receipt is written in the batch's own transaction: both or neither.
-            receipt = {"run_id": info.run_id, "points": count, "events": len(body.events),
-                       "alerts": len(body.alerts), "key": idempotency_key}
-            batch = dataclasses.replace(batch, events=[
-                *batch.events, StoredEvent(_RECEIPT, now, receipt, "service", None, info.run_id)])
-        store.write(batch)  # commits before we answer: an acknowledged batch is durable
+    committer = request.app.state.committer
+    if idempotency_key is None:
+        committer.write(batch)  # returns once committed: an acknowledged batch is durable
+    else:
+        stored, other, mine = _claim_key(request, info.run_id, idempotency_key)
+        if stored is not None:
+            response.status_code = 200
+            return stored
+        if other is not None:  # the same batch is being stored right now: share its outcome
+            other.result()
+            response.status_code = 200
+            return {**_ack(info.run_id, body, idempotency_key), "duplicate": True}
+        # The receipt is written in the batch's own transaction: both or neither.
+        receipt = StoredEvent(_RECEIPT, now, _ack(info.run_id, body, idempotency_key),
+                              "service", None, info.run_id)
+        batch = dataclasses.replace(batch, events=[*batch.events, receipt])
+        try:
+            committer.write(batch)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(None)
+        finally:
+            with request.app.state.key_lock:
+                request.app.state.in_flight.pop((info.run_id, idempotency_key), None)
     metrics = request.app.state.metrics
     metrics.points.inc(count)
     metrics.batches.inc()
     metrics.alerts_received.inc(len(body.alerts))
     return {"run_id": info.run_id, "points": count, "events": len(body.events),
             "alerts": len(body.alerts)}
+
+
+def _ack(run_id: str, body: BatchIn, key: str) -> dict[str, Any]:
+    return {"run_id": run_id, "points": len(body.values), "events": len(body.events),
+            "alerts": len(body.alerts), "key": key}
+
+
+def _claim_key(request: Request, run_id: str, key: str
+               ) -> tuple[dict[str, Any] | None, Future[None] | None, Future[None]]:
+    """For a batch with this key: its acknowledgement if it is stored already, else the future
+    of the request storing it right now, else a new future that makes this request the one
+    (checked and claimed under one lock, so that two retries cannot both store it)."""
+    mine: Future[None] = Future()
+    with request.app.state.key_lock:
+        with request.app.state.store.transaction() as con:
+            seen = con.execute(_SEEN_BATCH, [run_id, key]).fetchone()
+        if seen is not None:
+            return {**json.loads(seen[0]), "duplicate": True}, None, mine
+        other = request.app.state.in_flight.get((run_id, key))
+        if other is None:
+            request.app.state.in_flight[(run_id, key)] = mine
+        return None, other, mine
 
 
 @router.get("/runs/{run}/metrics", dependencies=[Depends(require_read)],
