@@ -74,6 +74,13 @@ def safety_step(out: Path) -> list[Written]:
     return demo_step(out)
 
 
+def monitor_step(out: Path) -> list[Written]:
+    """A synthetic training log with planted faults, tracked into a store and checked."""
+    from scaleguard.cli.monitor import demo_step  # lazily: that module imports this one
+
+    return demo_step(out)
+
+
 def assess_step(out: Path) -> list[Written]:
     """The example study assessed end to end: verdict, report.html and assessment.json."""
     from scaleguard.cli.assess import demo_step  # lazily: that module imports this one
@@ -85,6 +92,7 @@ DEMO_STEPS: list[tuple[str, DemoStep]] = [
     ("ladder", ladder_step),
     ("resources", resources_step),
     ("safety", safety_step),
+    ("monitor", monitor_step),
     ("assess", assess_step),  # keep last: the end-to-end verdict on what the steps above wrote
 ]
 

@@ -269,3 +269,41 @@ def runs_command(
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.started_at))
         table.add_row(info.name, info.run_id, info.status, started + " UTC", str(info.points))
     console.print(table)
+
+
+def demo_step(out: Path) -> list[Any]:
+    """The demo's monitoring part: a synthetic training log with planted faults, logged through
+    the tracking API into a store (alerts to a JSONL file as they happen), then checked."""
+    import json
+
+    from scaleguard.cli.demo import Written
+    from scaleguard.monitor import DuckDBStore, JsonlAlertSink, start
+    from scaleguard.monitor._check import check_frame
+    from scaleguard.monitor._synthetic import Fault, synthetic_training_log
+
+    faults = (Fault("spike", 1500, 0.3), Fault("nan", 2200), Fault("throughput_drop", 2600, 0.3))
+    frame = synthetic_training_log(3000, seed=0, faults=faults)
+    log_path = out / "monitor_training_log.csv"
+    wide = frame.pivot(index="step", columns="name", values="value").reset_index()
+    wide.to_csv(log_path, index=False, na_rep="nan")
+    store_path, alerts_path = out / "monitor_runs.duckdb", out / "monitor_alerts.jsonl"
+    for stale in (store_path, Path(f"{store_path}.wal"), alerts_path):
+        stale.unlink(missing_ok=True)  # a rerun starts afresh
+    with DuckDBStore(store_path) as store:
+        with start("demo-train", {"synthetic": True, "faults": [f.kind for f in faults]},
+                   store=store, alert_sinks=[JsonlAlertSink(alerts_path)]) as run:
+            columns = ("loss", "grad_norm", "tokens_per_s")
+            values = wide[list(columns)].to_numpy(dtype=float).tolist()
+            for step, row in zip(wide["step"].tolist(), values, strict=True):
+                run.log(dict(zip(columns, row, strict=True)), step=int(step))
+        alerts = len(store.alerts(run.run_id))
+    check_path = out / "monitor_check.json"
+    result = check_frame(frame, source=str(log_path))
+    check_path.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+    planted = ", ".join(f"{f.kind}@{f.step}" for f in faults)
+    return [
+        Written(log_path, f"synthetic training log, 3000 steps, planted: {planted}"),
+        Written(store_path, "the run logged through scaleguard.monitor.start (DuckDB store)"),
+        Written(alerts_path, f"{alerts} alerts raised while logging"),
+        Written(check_path, f"scaleguard monitor check --json: {len(result.events)} events"),
+    ]
