@@ -104,10 +104,18 @@ def diminishing_returns(*, target_compute: float, loss_at_target: float, irreduc
                          if energy_per_doubling > 0 else math.nan),
         "compute_at_fraction_flop": compute_at_fraction,
     }
-    per_doubling = (f"a doubling of compute buys {gain_per_doubling:.3g} of loss "
-                    f"({relative:.0%} of what it buys at the top of the ladder)"
-                    if math.isfinite(relative) else
-                    f"a doubling of compute buys {gain_per_doubling:.3g} of loss")
+    per_doubling = f"a doubling of compute buys {gain_per_doubling:.3g} of loss"
+    if math.isfinite(relative):
+        per_doubling += f" ({relative:.0%} of what it buys at the top of the ladder)"
+    costs = [f"${cost_per_doubling:,.0f}" if cost_per_doubling > 0 else "",
+             format_quantity(energy_per_doubling, "energy", digits=3)
+             if energy_per_doubling > 0 else ""]
+    if any(costs):
+        per_doubling += " for " + " and ".join(c for c in costs if c)
+    where = ""
+    if math.isfinite(compute_at_fraction) and compute_at_fraction > target_compute:
+        where = (f"; it falls to {fraction:.0%} of E at "
+                 f"{format_quantity(compute_at_fraction, 'flop', digits=2)}")
     changes: list[Change] = []
     if pressure > 1:
         severity = Severity.WARN
@@ -121,7 +129,7 @@ def diminishing_returns(*, target_compute: float, loss_at_target: float, irreduc
         severity = Severity.OK
         message = (f"the reducible loss at the target is {reducible:.3g} "
                    f"({reducible / irreducible:.0%} of the irreducible {irreducible:.3g}); "
-                   f"{per_doubling}")
+                   f"{per_doubling}{where}")
     return Finding("diminishing_returns", "diminishing returns", severity, message, pressure,
                    numbers, "reducible part of the fitted law against a set fraction "
                    f"({fraction:g}) of its irreducible loss", tuple(changes))
