@@ -175,3 +175,21 @@ def test_prediction_interval_comes_from_the_resamples(make_study, ladder, known_
     assert t.low < t.loss < t.high
     assert t.high - t.low < 0.5  # the study's tolerance: no extrapolation warning
     assert math.isfinite(a.frontier.low[0]) and len(a.frontier.compute) == len(a.frontier.low)
+
+
+def test_hardware_model_preset_shape_and_intensity_text(make_study, ladder, known_law):
+    a = run(ladder, known_law, make_study(hardware={"model": "llama-3-8b",
+                                                    "grid_intensity": "0.429kg/kWh"}))
+    memory = next(f for f in a.verdict.findings if f.check == "memory_wall")
+    assert memory.numbers["params"] == pytest.approx(8.03e9, rel=1e-3)
+    assert any("memory checked for hardware.model" in note for note in a.notes)
+    carbon = next(r for r in a.resources if r.name == "carbon")
+    energy = next(r for r in a.resources if r.name == "energy")
+    assert carbon.value == pytest.approx(energy.value / 3.6e6 * 429)  # g = kWh x g/kWh
+    shape = {"layers": 32, "hidden": 4096, "heads": 32, "kv_heads": 8, "ffn": 14336,
+             "vocab": 128256}
+    b = run(ladder, known_law, make_study(hardware={"model": shape}))
+    memory = next(f for f in b.verdict.findings if f.check == "memory_wall")
+    assert memory.numbers["params"] == pytest.approx(8.03e9, rel=1e-3)
+    with pytest.raises(ConfigError, match="hardware.model"):
+        run(ladder, known_law, make_study(hardware={"model": {"layers": 2, "width": 3}}))

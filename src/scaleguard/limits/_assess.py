@@ -271,6 +271,10 @@ def assess(study: Study, ladder: pd.DataFrame, view: LawView, evidence: Evidence
     say("searching parallel layouts")
     memory, memory_line = _memory_finding(study, params)
     findings.append(memory)
+    shape_params = memory.numbers["params"]
+    if abs(math.log(shape_params / params)) > math.log(1.1):
+        notes.append(f"memory checked for hardware.model ({format_quantity(shape_params, digits=3)}"
+                     f" parameters), not for the target's {format_quantity(params, digits=3)}")
 
     limits = study.limits
     less = "stay within the limit"
