@@ -207,10 +207,11 @@ class PowerLaw(Law):
 
     def forward(self, theta: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, Backward]:
         lx = np.log(X)  # [k, n]
-        f = theta[:, :1] - theta[:, 1:] @ lx
+        f = theta[:, :1] - np.einsum("sk,kn->sn", theta[:, 1:], lx)
 
         def backward(w: np.ndarray) -> np.ndarray:
-            return np.concatenate([w.sum(axis=1, keepdims=True), -(w @ lx.T)], axis=1)
+            return np.concatenate([w.sum(axis=1, keepdims=True),
+                                   -np.einsum("sn,kn->sk", w, lx)], axis=1)
 
         return f, backward
 
@@ -286,7 +287,9 @@ class AdditiveLaw(Law):
         def backward(w: np.ndarray) -> np.ndarray:
             wp = [w * pj for pj in p]  # [S, n] each
             g_coef = [wj.sum(axis=1) for wj in wp]  # d/de and d/da_j
-            g_exp = [-(wp[j + 1] @ lx[j]) for j in range(k)]
+            # einsum, not @: a BLAS call here wakes OpenBLAS's thread pool on every
+            # evaluation, which costs more than the product itself at these sizes.
+            g_exp = [-np.einsum("sn,n->s", wp[j + 1], lx[j]) for j in range(k)]
             return np.column_stack([*g_coef, *g_exp])
 
         return f, backward

@@ -127,7 +127,7 @@ class LawFit:
     starts: np.ndarray | Mapping[str, Sequence[float]] | None = None
     n_polish: int = 5
     forms: Sequence[str] | None = None
-    max_iter: int = 500
+    max_iter: int = 200
 
     # Learned attributes (set by fit).
     law_: Law = field(init=False, repr=False)
