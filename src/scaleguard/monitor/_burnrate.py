@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaleguard.errors import InputError
-from scaleguard.monitor._detector import Detector, as_steps
+from scaleguard.monitor._detector import Detector, as_steps, run_starts
 from scaleguard.monitor._events import Event, Severity
 
 __all__ = ["BURN_RATE_RULES", "BurnRateDetector", "BurnRule", "detection_time"]
@@ -187,9 +187,10 @@ class BurnRateDetector(Detector):
             firing.append((long_burn >= rule.factor) & (short_burn >= rule.factor))
         starts = []
         for r, fire in enumerate(firing):
-            before = np.concatenate([[self._inside[r]], fire[:-1]])
-            starts.append(fire & ~before)
-            self._inside[r] = bool(fire[-1])
+            begins, self._inside[r] = run_starts(fire, self._inside[r])
+            mark = np.zeros(len(fire), dtype=bool)
+            mark[begins] = True
+            starts.append(mark)
         found: list[Event] = []
         any_start = np.any(starts, axis=0)
         for j in np.flatnonzero(any_start):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from scaleguard.errors import InputError
-from scaleguard.monitor._detector import Detector, as_steps, check_positive
+from scaleguard.monitor._detector import Detector, check_positive, finite_points
 from scaleguard.monitor._events import Event
 
 __all__ = ["CusumDetector", "PageHinkleyDetector"]
@@ -104,10 +104,7 @@ class PageHinkleyDetector(Detector):
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
         """Vectorised between alarms with discounted cumulative sums."""
-        array = np.asarray(values, dtype=np.float64)
-        steps = as_steps(array, steps)
-        keep = np.isfinite(array)
-        array, steps = array[keep], steps[keep]
+        array, steps = finite_points(values, steps)
         found: list[Event] = []
         i = 0
         while i < len(array):
@@ -219,10 +216,7 @@ class CusumDetector(Detector):
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
         """Vectorised (Lindley's recursion as a running minimum) between alarms."""
-        array = np.asarray(values, dtype=np.float64)
-        steps = as_steps(array, steps)
-        keep = np.isfinite(array)
-        array, steps = array[keep], steps[keep]
+        array, steps = finite_points(values, steps)
         found: list[Event] = []
         i = 0
         while i < len(array):

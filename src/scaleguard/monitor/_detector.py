@@ -18,7 +18,7 @@ import numpy as np
 from scaleguard.errors import InputError
 from scaleguard.monitor._events import Event
 
-__all__ = ["Detector", "as_steps", "restart_action"]
+__all__ = ["Detector", "as_steps", "finite_points", "restart_action", "run_starts"]
 
 
 def restart_action(step: int) -> str:
@@ -37,6 +37,23 @@ def as_steps(values: np.ndarray, steps: Sequence[int] | np.ndarray | None) -> np
         raise InputError(f"steps: expected {len(values)} steps for {len(values)} values, "
                          f"got {out.size}")
     return out
+
+
+def finite_points(values: Sequence[float] | np.ndarray,
+                  steps: Sequence[int] | np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, steps)`` as arrays without the non-finite values (for detectors that leave
+    NaN/Inf to :class:`~scaleguard.monitor.NonFiniteDetector`)."""
+    array = np.asarray(values, dtype=np.float64)
+    steps = as_steps(array, steps)
+    keep = np.isfinite(array)
+    return array[keep], steps[keep]
+
+
+def run_starts(flags: np.ndarray, inside: bool) -> tuple[np.ndarray, bool]:
+    """Indices where a run of True ``flags`` starts (``inside``: the previous value was True),
+    and whether the last value is True: one event per run, not one per flagged value."""
+    before = np.concatenate([[inside], flags[:-1]])
+    return np.flatnonzero(flags & ~before), bool(flags[-1]) if len(flags) else inside
 
 
 class Detector:

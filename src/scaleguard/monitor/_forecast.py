@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from scaleguard.errors import FitError, InputError
-from scaleguard.monitor._detector import Detector, as_steps, check_positive
+from scaleguard.monitor._detector import Detector, check_positive, finite_points, run_starts
 from scaleguard.monitor._events import Event
 
 __all__ = ["ForecastDeviationDetector"]
@@ -158,10 +158,7 @@ class ForecastDeviationDetector(Detector):
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
         """Vectorised once the law is fitted: rolling means from cumulative sums."""
-        array = np.asarray(values, dtype=np.float64)
-        steps = as_steps(array, steps)
-        keep = np.isfinite(array)
-        array, steps = array[keep], steps[keep]
+        array, steps = finite_points(values, steps)
         found: list[Event] = []
         if self._failed:
             return found
@@ -188,12 +185,12 @@ class ForecastDeviationDetector(Detector):
         full = (idx - lo) >= self.smooth
         with np.errstate(invalid="ignore"):
             cond = full & (mean > self._threshold())
-        before = np.concatenate([[self._inside], cond[:-1]])
-        for j in np.flatnonzero(cond & ~before):
+        begins, inside = run_starts(cond, self._inside)
+        for j in begins:
             if steps[j] < self._quiet_until:
                 continue
             self._quiet_until = int(steps[j]) + self.fit_points
             found.append(self._event(float(array[j]), int(steps[j]), float(mean[j])))
-        self._inside = bool(cond[-1])
+        self._inside = inside
         self._recent.extend(excess[-self.smooth:].tolist())
         return found

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scaleguard.monitor._detector import Detector, as_steps, check_positive, restart_action
+from scaleguard.monitor._detector import (
+    Detector,
+    as_steps,
+    check_positive,
+    restart_action,
+    run_starts,
+)
 from scaleguard.monitor._events import Event
 
 __all__ = ["LossRatioDetector", "NonFiniteDetector", "SpikeDetector"]
@@ -65,9 +71,8 @@ class NonFiniteDetector(Detector):
         if array.size == 0:
             return []
         bad = ~np.isfinite(array)
-        before = np.concatenate([[self._inside], bad[:-1]])
-        self._inside = bool(bad[-1])
-        return [self._event(array[i], steps[i]) for i in np.flatnonzero(bad & ~before)]
+        begins, self._inside = run_starts(bad, self._inside)
+        return [self._event(array[i], steps[i]) for i in begins]
 
 
 class SpikeDetector(Detector):
@@ -276,6 +281,5 @@ class LossRatioDetector(Detector):
         if rest.size == 0:
             return []
         flagged = np.abs(array[rest]) >= self.factor * self._max
-        before = np.concatenate([[self._inside], flagged[:-1]])
-        self._inside = bool(flagged[-1])
-        return [self._event(array[j], steps[j]) for j in rest[flagged & ~before]]
+        begins, self._inside = run_starts(flagged, self._inside)
+        return [self._event(array[j], steps[j]) for j in rest[begins]]

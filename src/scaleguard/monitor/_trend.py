@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from scaleguard.monitor._detector import Detector, as_steps, check_positive, restart_action
+from scaleguard.monitor._detector import (
+    Detector,
+    as_steps,
+    check_positive,
+    finite_points,
+    restart_action,
+    run_starts,
+)
 from scaleguard.monitor._events import Event
 
 __all__ = ["DivergenceDetector", "PlateauDetector", "ThroughputDropDetector"]
@@ -148,10 +155,7 @@ class _TrendDetector(Detector):
     def scan(self, values: Sequence[float] | np.ndarray,
              steps: Sequence[int] | np.ndarray | None = None) -> list[Event]:
         """Vectorised with cumulative sums, block by block; same events as ``update``."""
-        array = np.asarray(values, dtype=np.float64)
-        steps = as_steps(array, steps)
-        finite = np.isfinite(array)
-        array, steps = array[finite], steps[finite]
+        array, steps = finite_points(values, steps)
         found: list[Event] = []
         for start in range(0, len(array), _BLOCK):
             block, block_steps = array[start:start + _BLOCK], steps[start:start + _BLOCK]
@@ -163,14 +167,14 @@ class _TrendDetector(Detector):
             span = xs[k:] - xs[lo]
             with np.errstate(invalid="ignore"):
                 cond = self._condition(n, slope, t, mean, span)
-            before = np.concatenate([[self._inside], cond[:-1]])
-            for j in np.flatnonzero(cond & ~before):
+            begins, inside = run_starts(cond, self._inside)
+            for j in begins:
                 if block_steps[j] < self._quiet_until:
                     continue
                 self._quiet_until = int(block_steps[j]) + self.window
                 found.append(self._event(float(block[j]), int(block_steps[j]), float(slope[j]),
                                          float(t[j]), float(mean[j])))
-            self._inside = bool(cond[-1])
+            self._inside = inside
             self._steps.extend(block_steps.tolist())
             self._values.extend(block.tolist())
         self._sums = None
