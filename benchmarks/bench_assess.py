@@ -76,7 +76,6 @@ def main() -> None:
     ref_times, ref_params = timed(reference, args.repeat)
     full_times, full_params = timed(assessed, args.repeat)
     same = all(abs(full_params[k] / ref_params[k] - 1) < 1e-9 for k in ref_params)
-
     print(f"  same fitted parameters: {same}")
     ref = show("fit + bootstrap (reference)", ref_times)
     full = show("assess + report", full_times)
