@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,34 +30,9 @@ import httpx
 import numpy as np
 
 from scaleguard.monitor import Batch, DuckDBStore, RunInfo
+from scaleguard.service._background import free_port, serve_process
 
 TOKEN = "bench-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(db: Path, tokens: Path, port: int) -> subprocess.Popen[bytes]:
-    code = ("import sys; from scaleguard.cli import main; "
-            f"sys.exit(main(['serve', '--db', {str(db)!r}, '--port', '{port}', "
-            f"'--token-file', {str(tokens)!r}]))")
-    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("scaleguard serve exited during start-up")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("scaleguard serve did not start within 60 s")
 
 
 def client(url: str, run: str, index: int, batch: int, stop_at: float,
@@ -86,7 +58,7 @@ def service_run(clients: int, seconds: float, batch: int) -> dict[str, float]:
         db, tokens = Path(folder) / "load.duckdb", Path(folder) / "tokens"
         tokens.write_text(TOKEN + "\n")
         port = free_port()
-        server = start_server(db, tokens, port)
+        server = serve_process(str(db), str(tokens), port)
         url = f"http://127.0.0.1:{port}"
         try:
             run = httpx.post(url + "/api/v1/runs", json={"name": "load"},

@@ -107,7 +107,8 @@ def test_dashboard_renders_runs_charts_and_the_planted_alert(chromium, settings)
 def test_dashboard_asks_for_a_token_when_reads_are_closed(chromium, settings):
     app = create_app(settings())
     with BackgroundServer(app) as server:
-        _seed(server.url)
+        for name in ("first", "second"):
+            httpx.post(server.url + "/api/v1/runs", json={"name": name}, headers=AUTH)
         page = chromium.new_page()
         page.goto(server.url + "/")
         page.wait_for_selector("#login:not([hidden])", timeout=20_000)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from types import TracebackType
 from typing import Any
 
-__all__ = ["BackgroundServer"]
+__all__ = ["BackgroundServer", "free_port", "serve_process"]
 
 _START_TIMEOUT_S = 30.0  # uvicorn starts in well under a second; a slow CI box gets slack
 
@@ -57,3 +59,36 @@ class BackgroundServer:
         self._server.should_exit = True
         self._thread.join(timeout=_START_TIMEOUT_S)
         self._socket.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (another process may take it before you do)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def serve_process(db: str, token_file: str, port: int,
+                  timeout: float = 60.0) -> subprocess.Popen[bytes]:
+    """``scaleguard serve`` on ``127.0.0.1:port`` in a child process, returned once
+    ``/healthz`` answers (the caller stops it). For crash tests and load tests."""
+    import httpx
+
+    code = ("import sys; from scaleguard.cli import main; "
+            f"sys.exit(main(['serve', '--db', {db!r}, '--port', '{port}', "
+            f"'--token-file', {token_file!r}]))")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            error = child.stderr.read().decode(errors="replace") if child.stderr else ""
+            raise RuntimeError(f"scaleguard serve exited during start-up: {error.strip()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return child
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    child.kill()
+    child.wait()
+    raise RuntimeError(f"scaleguard serve did not answer on port {port} within {timeout:g} s")

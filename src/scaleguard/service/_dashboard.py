@@ -8,6 +8,7 @@ kept in the browser's session storage, when reads are closed) and refreshes by p
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -71,24 +72,25 @@ def _page(title: str, page: str, key: str = "") -> HTMLResponse:
                                        "Cache-Control": "no-store"})
 
 
-@router.get("/", response_class=HTMLResponse)
-def runs_page() -> HTMLResponse:
-    return _page("Runs", "runs")
+# Pages without a key: path -> (title, page name the script draws).
+_PAGES = {"/": ("Runs", "runs"), "/alerts": ("Alerts", "alerts"),
+          "/rollouts": ("Rollouts", "rollouts")}
+
+
+def _fixed_page(title: str, page: str) -> Callable[[], HTMLResponse]:
+    def show() -> HTMLResponse:  # no parameters: nothing from the request reaches the page
+        return _page(title, page)
+    return show
+
+
+for _path, (_title, _name) in _PAGES.items():
+    router.add_api_route(_path, _fixed_page(_title, _name), methods=["GET"],
+                         response_class=HTMLResponse, name=f"{_name}_page")
 
 
 @router.get("/runs/{run}", response_class=HTMLResponse)
 def run_page(run: str) -> HTMLResponse:
     return _page(f"Run {run}", "run", run)
-
-
-@router.get("/alerts", response_class=HTMLResponse)
-def alerts_page() -> HTMLResponse:
-    return _page("Alerts", "alerts")
-
-
-@router.get("/rollouts", response_class=HTMLResponse)
-def rollouts_page() -> HTMLResponse:
-    return _page("Rollouts", "rollouts")
 
 
 @router.get("/rollouts/{rollout}", response_class=HTMLResponse)
