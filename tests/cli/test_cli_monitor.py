@@ -154,3 +154,49 @@ def test_webhook_posts_with_retries():
         assert dead.failures == 1 and dead.last_error
     finally:
         server.shutdown()
+
+
+def test_burn_rate_from_the_cli_uses_the_log_times(tmp_path, capsys):
+    # One request outcome every 10 s for a day; from 20h on, every one fails.
+    lines = ["time,step,errors"]
+    for i in range(8640):
+        lines.append(f"{1.7e9 + 10 * i},{i},{1.0 if i >= 7200 else 0.0}")
+    path = tmp_path / "errors.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["monitor", "check", str(path), "--no-defaults", "--add",
+                 "burn_rate:errors,slo=0.999", "--json"]) == 0
+    events = json.loads(capsys.readouterr().out)["events"]
+    first = events[0]
+    # 14.4x over 1h needs 1h x 14.4 x 0.001 = 52 s of failures: the 6th failed sample.
+    assert first["severity"] == "critical" and first["step"] == int(1.7e9 + 10 * 7205)
+
+
+def test_demo_step_finds_every_planted_fault(tmp_path):
+    from scaleguard.cli.monitor import demo_step
+
+    written = demo_step(tmp_path)
+    assert [w.path.name for w in written] == ["monitor_training_log.csv", "monitor_runs.duckdb",
+                                             "monitor_alerts.jsonl", "monitor_check.json"]
+    check = json.loads((tmp_path / "monitor_check.json").read_text())
+    assert {(e["kind"], e["step"]) for e in check["events"] if e["metric"] == "loss"} == \
+        {("spike", 1500), ("nonfinite", 2200)}
+    alerts = [json.loads(x) for x in (tmp_path / "monitor_alerts.jsonl").read_text().splitlines()]
+    assert len(alerts) == len(check["events"])
+    assert demo_step(tmp_path)[2].what == written[2].what  # a rerun starts afresh
+
+
+def test_terminal_sink_prints_one_line_per_alert():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from scaleguard.monitor import TerminalAlertSink
+
+    buffer = StringIO()
+    sink = TerminalAlertSink(min_severity="warning", console=Console(file=buffer, width=200))
+    sink.emit(Alert("run", 1.0, "info", "ignored"))
+    sink.emit(Alert("run", 1.0, "critical", "nonfinite in loss", "value is nan", step=7,
+                    action="restart"))
+    sink.close()
+    assert buffer.getvalue() == "[critical] run: nonfinite in loss at step 7 — value is nan. " \
+                                "Action: restart\n"

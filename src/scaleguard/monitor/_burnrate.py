@@ -88,6 +88,7 @@ class BurnRateDetector(Detector):
     """
 
     name = "burn_rate"
+    uses_time = True
     _params = ("slo",)
     _state = ("_times", "_values", "_inside")
 

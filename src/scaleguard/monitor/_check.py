@@ -48,8 +48,12 @@ class CheckResult:
 
 def check_series(values: Sequence[float] | np.ndarray, metric: str = "",
                  steps: Sequence[int] | np.ndarray | None = None,
-                 detectors: Sequence[Detector] | None = None) -> list[Event]:
+                 detectors: Sequence[Detector] | None = None,
+                 times: Sequence[float] | np.ndarray | None = None) -> list[Event]:
     """Events of ``detectors`` (default: chosen from ``metric``'s name) over one series.
+
+    ``times`` (seconds), when given and finite, go to time-based detectors (burn rate) in place
+    of the steps.
 
     Examples
     --------
@@ -59,7 +63,12 @@ def check_series(values: Sequence[float] | np.ndarray, metric: str = "",
     """
     chosen = list(detectors) if detectors is not None else default_detectors(metric)
     array = np.asarray(values, dtype=np.float64)
-    found = [e.with_metric(metric) for d in chosen for e in d.scan(array, steps)]
+    clock = None
+    if times is not None:
+        clock = np.asarray(times, dtype=np.float64)
+        clock = clock if clock.size and np.isfinite(clock).all() else None
+    found = [e.with_metric(metric) for d in chosen
+             for e in d.scan(array, clock if d.uses_time and clock is not None else steps)]
     return sorted(found, key=lambda e: (e.step, -severity_rank(e.severity), e.detector))
 
 
@@ -95,7 +104,9 @@ def check_frame(frame: pd.DataFrame, *, source: str = "<frame>",
         chosen = default_detectors(name) if defaults else []
         chosen += [d for factory in (extra or {}).get(name, ()) for d in factory(name)]
         used[name] = [d.name for d in chosen]
-        events += check_series(part["value"].to_numpy(), name, part["step"].to_numpy(), chosen)
+        times = part["time"].to_numpy() if "time" in part.columns else None
+        events += check_series(part["value"].to_numpy(), name, part["step"].to_numpy(), chosen,
+                               times)
     events.sort(key=lambda e: (e.step, -severity_rank(e.severity), e.metric, e.detector))
     return CheckResult(source, int(frame["name"].isin(names).sum()), tuple(names), used,
                        tuple(events))

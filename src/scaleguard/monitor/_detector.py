@@ -65,6 +65,9 @@ class Detector:
     """
 
     name: ClassVar[str] = "detector"
+    # True for detectors whose "step" is a time in seconds (burn rate over 1h/5m windows):
+    # callers pass the points' times, when they have them, instead of their steps.
+    uses_time: ClassVar[bool] = False
     _params: ClassVar[tuple[str, ...]] = ()
     _state: ClassVar[tuple[str, ...]] = ()
 

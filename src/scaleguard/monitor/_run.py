@@ -120,7 +120,8 @@ class Run:
                     detectors = self._detectors[name] = default_detectors(name)
                 if detectors:
                     for detector in detectors:
-                        event = detector.update(value, step)
+                        clock = now if detector.uses_time else step  # seconds or steps
+                        event = detector.update(value, clock)  # type: ignore[arg-type]
                         if event is not None:
                             found.append(event.with_metric(name))
             self.points_logged += len(metrics)

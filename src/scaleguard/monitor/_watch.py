@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -139,7 +140,9 @@ class Watcher:
             self.state.latest[name] = (p.step, p.value)
             self.state.points[name] = self.state.points.get(name, 0) + 1
             for detector in self._for(name):
-                event: Event | None = detector.update(p.value, p.step)
+                clock = p.time if detector.uses_time and math.isfinite(p.time) else p.step
+                # A time-based detector takes seconds where the others take steps.
+                event: Event | None = detector.update(p.value, clock)  # type: ignore[arg-type]
                 if event is not None:
                     alerts.append(Alert.from_event(event.with_metric(name), self.run,
                                                    p.time if p.time == p.time else now))
