@@ -15,7 +15,7 @@ from scaleguard.limits._assessment import (
 )
 from scaleguard.limits._findings import Change, Finding, Severity
 from scaleguard.limits._law_view import LawView
-from scaleguard.limits._resource_checks import HEADROOM, MEMORY_HEADROOM, memory_wall, resource_wall
+from scaleguard.limits._resource_checks import HEADROOM, memory_wall, resource_wall
 from scaleguard.limits._run import fit_ladder, gather_evidence, read_alert_log, run_study
 from scaleguard.limits._safety_checks import (
     BLOCKING_ALERT_SEVERITIES,
@@ -51,7 +51,6 @@ __all__ = [
     "IRREDUCIBLE_FRACTION",
     "IsoFlopCurve",
     "LawView",
-    "MEMORY_HEADROOM",
     "MUENNIGHOFF_R_D",
     "MUENNIGHOFF_R_N",
     "OpenAlert",

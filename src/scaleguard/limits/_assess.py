@@ -42,6 +42,7 @@ from scaleguard.limits._study import Study
 from scaleguard.limits._verdict import decide
 from scaleguard.resources import (
     GridIntensity,
+    MemoryEstimate,
     ModelShape,
     TrainingEstimate,
     estimate_training,
@@ -155,8 +156,8 @@ def _training(study: Study, compute: float, params: float, tokens: float) -> Tra
 def _compute_change(view: LawView, compute: float, factor: float, why: str) -> Change:
     n, d, loss = view.allocation(compute * factor)
     return Change("training compute", factor,
-                  f"{why}: {format_quantity(float(n), digits=2)} parameters on "
-                  f"{format_quantity(float(d), digits=2)} tokens, loss {float(loss):.3f}")
+                  f"{why}: {format_quantity(float(n), digits=3)} parameters on "
+                  f"{format_quantity(float(d), digits=3)} tokens, loss {float(loss):.3f}")
 
 
 def _memory_finding(study: Study, params: float) -> tuple[Finding, ResourceLine]:
@@ -165,25 +166,26 @@ def _memory_finding(study: Study, params: float) -> tuple[Finding, ResourceLine]
     model = _model_shape(study, params)
     batch = hw.global_batch or default_global_batch(hw.devices, model.seq)
     search = search_layouts(model, device, hw.devices, batch, hw.dtype)
-    best = search.memory
-    layout = (f"tp={best.layout.tp} × pp={best.layout.pp} × dp={best.layout.dp}, "
-              f"ZeRO-{best.layout.zero}, micro-batch {best.layout.micro_batch}, "
-              f"{best.layout.recompute} recomputation")
-    usable = best.usable or device.memory_bytes
+    shown = search.fastest or search.leanest
+
+    def describe(m: MemoryEstimate) -> str:
+        return (f"tp={m.layout.tp} × pp={m.layout.pp} × dp={m.layout.dp}, ZeRO-{m.layout.zero}, "
+                f"micro-batch {m.layout.micro_batch}, {m.layout.recompute} recomputation")
+
+    usable = shown.usable or device.memory_bytes
     max_params = min_devices = math.nan
     if not search.fits:
         max_params = largest_fitting_params(params, hw.seq_len, device, hw.devices, hw.dtype)
         min_devices = fewest_fitting_devices(model, device, hw.devices, hw.dtype)
-    elif best.total > 0.9 * usable:
-        min_devices = fewest_fitting_devices(model, device, hw.devices, hw.dtype)
-    finding = memory_wall(fits=search.fits, bytes_per_device=best.total, device_bytes=usable,
-                          params=model.params, devices=hw.devices, layout=layout,
-                          max_params_that_fit=max_params, min_devices_that_fit=min_devices,
-                          reason=f"{len(search.plan.rejected)} layouts tried")
-    chosen = "fastest layout that fits" if search.fits else "least memory of any layout"
-    line = ResourceLine("memory per device", best.total,
-                        format_quantity(best.total, "bytes", digits=3),
-                        usable, f"{chosen}: {layout}; global batch {batch} sequences; "
+    finding = memory_wall(fits=search.fits, bytes_per_device=search.leanest.total,
+                          device_bytes=usable, params=model.params, devices=hw.devices,
+                          layout=describe(shown), max_params_that_fit=max_params,
+                          min_devices_that_fit=min_devices,
+                          reason=f"{len(search.plan.rejected)} layouts rejected")
+    chosen = "fastest layout that fits" if search.fits else "leanest layout (does not fit)"
+    line = ResourceLine("memory per device", shown.total,
+                        format_quantity(shown.total, "bytes", digits=3),
+                        usable, f"{chosen}: {describe(shown)}; global batch {batch} sequences; "
                                 f"{format_quantity(usable, 'bytes', digits=3)} usable of "
                                 f"{device.key}; {model!r}")
     return finding, line

@@ -56,10 +56,11 @@ def default_global_batch(devices: int, seq: int) -> int:
 
 @dataclass(frozen=True)
 class LayoutSearch:
-    """The planner's answer: the fastest layout that fits, or the least-bad one that does not."""
+    """The planner's answer: the leanest layout (fitting or not) and the fastest that fits."""
 
     fits: bool
-    memory: MemoryEstimate  # of the fastest fitting layout, or of the smallest non-fitting one
+    leanest: MemoryEstimate  # the layout needing least memory per device
+    fastest: MemoryEstimate | None  # the planner's first choice; None when nothing fits
     plan: LayoutPlan
 
 
@@ -68,7 +69,8 @@ def search_layouts(model: ModelShape, device: Device, devices: int, global_batch
     """Every tp × pp × dp layout the planner tries; when none fits, the one needing least memory."""
     plan = plan_layouts(model, device, devices, global_batch=global_batch, dtype=dtype)
     if plan.best is not None:
-        return LayoutSearch(True, plan.best.memory, plan)
+        leanest = min((c.memory for c in plan.candidates), key=lambda m: m.total)
+        return LayoutSearch(True, leanest, plan.best.memory, plan)
     least: MemoryEstimate | None = None
     for r in plan.rejected:
         if not r.reason.startswith("memory") or r.zero is None or r.micro_batch is None:
@@ -82,7 +84,7 @@ def search_layouts(model: ModelShape, device: Device, devices: int, global_batch
         reasons = "; ".join(sorted(plan.rejection_counts()))
         raise InputError(f"hardware.devices: no layout of {devices} devices can split "
                          f"{model.name} ({reasons})")
-    return LayoutSearch(False, least, plan)
+    return LayoutSearch(False, least, None, plan)
 
 
 def _fits(params: float, seq: int, device: Device, devices: int, dtype: str) -> bool:

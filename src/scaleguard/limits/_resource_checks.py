@@ -11,15 +11,12 @@ from scaleguard.errors import InputError
 from scaleguard.limits._findings import Change, Finding, Severity
 from scaleguard.units import format_quantity
 
-__all__ = ["HEADROOM", "MEMORY_HEADROOM", "memory_wall", "resource_wall"]
+__all__ = ["HEADROOM", "memory_wall", "resource_wall"]
 
 # A plan that needs more than 90% of a limit is ready only with conditions: large runs lose about
 # a tenth of their time to failures and restarts (Llama 3 reported ~90% effective training time;
 # Dubey et al. 2024, section 3.3.4), so a plan without that margin will likely cross the limit.
 HEADROOM: Final = 0.9
-# Memory: a layout that fills more than 90% of device memory is fragile (allocator fragmentation,
-# communication buffers); PyTorch's caching allocator and NCCL take the rest.
-MEMORY_HEADROOM: Final = 0.9
 
 # What each wall measures, for messages: (unit dimension for format_quantity, limit's name).
 _WALLS: Final = {
@@ -81,16 +78,18 @@ def resource_wall(check: str, *, need: float, limit: float, source: str,
 
 def memory_wall(*, fits: bool, bytes_per_device: float, device_bytes: float, params: float,
                 devices: int, layout: str = "", max_params_that_fit: float = math.nan,
-                min_devices_that_fit: float = math.nan, reason: str = "",
-                headroom: float = MEMORY_HEADROOM) -> Finding:
+                min_devices_that_fit: float = math.nan, reason: str = "") -> Finding:
     """Whether any parallel layout fits the model in device memory.
 
-    ``bytes_per_device`` is the memory of the best layout found (or of the least-bad one when
-    none fits); ``layout`` describes it; ``reason`` says why the others were rejected.
+    ``device_bytes`` is the *usable* memory of a device (``scaleguard.resources`` keeps 10% back
+    for the CUDA context, communication buffers and allocator fragmentation, so no further
+    margin is taken here). ``bytes_per_device`` is what the leanest layout needs, fitting or not;
+    ``layout`` describes the layout to use (the planner's fastest that fits); ``reason`` says
+    how many layouts were tried.
 
     Examples
     --------
-    >>> f = memory_wall(fits=False, bytes_per_device=120e9, device_bytes=80e9, params=70e9,
+    >>> f = memory_wall(fits=False, bytes_per_device=120e9, device_bytes=72e9, params=70e9,
     ...                 devices=8, max_params_that_fit=52.5e9, min_devices_that_fit=16)
     >>> f.severity.value, f.cheapest_change.describe()
     ('block', '25% fewer parameters')
@@ -104,27 +103,23 @@ def memory_wall(*, fits: bool, bytes_per_device: float, device_bytes: float, par
                "min_devices_that_fit": min_devices_that_fit}
     model = f"{format_quantity(params, digits=3)} parameters on {devices} devices"
     memory = format_quantity(device_bytes, "bytes", digits=3)
+    need = format_quantity(bytes_per_device, "bytes", digits=3)
     changes: list[Change] = []
     if not fits:
         severity = Severity.BLOCK
-        text = (f"no parallel layout fits {model}: the best needs "
-                f"{format_quantity(bytes_per_device, 'bytes', digits=3)} of {memory} per device")
+        text = f"no parallel layout fits {model}: the leanest needs {need} of {memory} usable"
         if reason:
             text += f" ({reason})"
         if math.isfinite(max_params_that_fit) and max_params_that_fit > 0:
             changes.append(Change("parameters", max_params_that_fit / params))
         if math.isfinite(min_devices_that_fit) and min_devices_that_fit > devices:
             changes.append(Change("devices", min_devices_that_fit / devices))
-        pressure = max(pressure, 1.0 + 1e-9)  # crossed, whatever the least-bad layout needs
+        pressure = max(pressure, 1.0 + 1e-9)  # crossed, whatever the leanest layout needs
     else:
-        severity = Severity.WARN if pressure > headroom else Severity.OK
-        text = (f"{model} fit as {layout or 'the best layout'}: "
-                f"{format_quantity(bytes_per_device, 'bytes', digits=3)} of {memory} per device "
-                f"({pressure:.0%})")
-        if severity is Severity.WARN:
-            text += f", less than {1 - headroom:.0%} free for allocator and communication buffers"
-            if math.isfinite(min_devices_that_fit) and min_devices_that_fit > devices:
-                changes.append(Change("devices", min_devices_that_fit / devices))
+        severity = Severity.OK
+        text = (f"{model} fit: the leanest layout needs {need} of {memory} usable per device "
+                f"({pressure:.0%}); use {layout or 'the fastest layout that fits'}")
     return Finding("memory_wall", "memory and layout wall", severity, text, pressure, numbers,
                    "Korthikanti et al. 2022 activations, mixed-precision Adam 16 B/param; "
-                   "layouts from scaleguard.resources' planner", tuple(changes))
+                   "layouts from scaleguard.resources' planner (10% of memory kept back)",
+                   tuple(changes))

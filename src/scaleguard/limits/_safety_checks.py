@@ -80,6 +80,10 @@ def safety_gates(gates: Sequence[GateState], *, plan: str = "rollout plan") -> F
                    f"all {len(gates)} gates of the {plan} pass", 0.0, numbers, source)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"1 {noun} is" if n == 1 else f"{n} {noun}s are"
+
+
 def open_alerts(alerts: Sequence[OpenAlert]) -> Finding:
     """Open critical alerts block readiness; other open alerts are a condition.
 
@@ -105,10 +109,11 @@ def open_alerts(alerts: Sequence[OpenAlert]) -> Finding:
     more = "" if len(blocking or alerts) <= 3 else f" and {len(blocking or alerts) - 3} more"
     if blocking:
         return Finding("open_alerts", "monitoring alerts", Severity.BLOCK,
-                       f"{len(blocking)} critical alerts are open: {shown}{more}", math.inf,
+                       f"{_count(len(blocking), 'critical alert')} open: {shown}{more}",
+                       math.inf,
                        numbers, source,
                        (Change("open alerts", None, "resolve the critical alerts "
                                                    "(or show they are false alarms)"),))
     return Finding("open_alerts", "monitoring alerts", Severity.WARN,
-                   f"{len(alerts)} alerts are open: {shown}{more}", 1.0, numbers, source,
+                   f"{_count(len(alerts), 'alert')} open: {shown}{more}", 1.0, numbers, source,
                    (Change("open alerts", None, "review the open alerts"),))
