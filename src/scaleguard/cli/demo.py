@@ -60,6 +60,13 @@ def ladder_step(out: Path) -> list[Written]:
     ]
 
 
+def laws_step(out: Path) -> list[Written]:
+    """The scaling-law fit of the synthetic ladder, its CIs, validation and plot."""
+    from scaleguard.cli.fit import demo_step  # lazily: that module imports this one
+
+    return demo_step(out)
+
+
 def resources_step(out: Path) -> list[Written]:
     """The budget, layout and serving of a target run (``scaleguard resources``)."""
     from scaleguard.cli.resources import demo_step  # lazily: that module imports this one
@@ -90,6 +97,7 @@ def assess_step(out: Path) -> list[Written]:
 
 DEMO_STEPS: list[tuple[str, DemoStep]] = [
     ("ladder", ladder_step),
+    ("laws", laws_step),
     ("resources", resources_step),
     ("safety", safety_step),
     ("monitor", monitor_step),
