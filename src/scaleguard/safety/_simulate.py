@@ -11,6 +11,7 @@ runs the chunks, nor on how many workers it has.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ from scaleguard.compute import Executor, Progress, get_executor
 from scaleguard.errors import InputError
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
 from scaleguard.safety._plan import MetricSpec, RolloutPlan
-from scaleguard.safety._spending import spending_boundaries
+from scaleguard.safety._spending import SpendingName, spending_boundaries
 
 __all__ = [
     "CHUNK_RUNS",
@@ -247,6 +248,12 @@ def _holm_reject(p: np.ndarray, active: np.ndarray, alpha: float, correction: st
     return active & (out <= alpha)
 
 
+@functools.lru_cache(maxsize=256)
+def _boundaries(fractions: tuple[float, ...], alpha: float, spending: SpendingName) -> np.ndarray:
+    """Spending boundaries, computed once per process for a plan's looks (they cost ~0.1 s)."""
+    return spending_boundaries(fractions, alpha, spending)
+
+
 def _arm_counts(cum: dict[str, np.ndarray], prefix: str, j: int, mask: np.ndarray,
                 binary: bool) -> Counts:
     """Cumulative counts of one arm (``t``, ``c`` or ``p`` = previous stage) in a segment."""
@@ -350,13 +357,17 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
                         here = live & (stage == s_idx)
                         if not here.any():
                             continue
-                        frac = np.minimum(1.0, (np.arange(1, int(model.looks_max[s_idx]) + 1)
-                                                * per_look * s.traffic)
-                                          / float(s.max_exposures or 1.0))
+                        # Information fraction of each look, as the controller measures it:
+                        # treatment exposures so far over the stage's planned maximum. Past
+                        # the maximum the last boundary is reused.
+                        per_stage_look = np.round(per_look * s.traffic * model.weights
+                                                  * model.admitted[s_idx]).sum()
+                        frac = np.minimum(1.0, np.arange(1, int(model.looks_max[s_idx]) + 1)
+                                          * per_stage_look / float(s.max_exposures or 1.0))
                         frac = np.unique(frac)
                         for mm in np.unique(m[here]):
-                            bounds = spending_boundaries(frac, alpha / mm,
-                                                         plan.error_control.spending)
+                            bounds = _boundaries(tuple(frac), alpha / mm,
+                                                 plan.error_control.spending)
                             rows = here & (m == mm)
                             k = np.minimum(looks[rows] - 1, bounds.size - 1)
                             fail[rows] = z[rows] > bounds[k][:, None]
