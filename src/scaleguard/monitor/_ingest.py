@@ -118,62 +118,95 @@ def _read_jsonl(path: Path, out: _Collector) -> None:
 
 
 def _numbers(column: pd.Series) -> pd.Series | None:
-    """The column as float64, or None if a non-empty cell is not a number."""
+    """The text column as float64, or None if a non-empty cell is not a number."""
     text = column.str.strip()
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna() & (text != "") & ~text.str.lower().isin(NAN_WORDS)
     return None if bool(bad.any()) else values.astype("float64")
 
 
+class _CsvColumns:
+    """A CSV file read once by pandas' C parser (numbers parsed natively), and again as text
+    only for the columns where that is needed: a column with NaN (an empty cell means "not
+    logged", "nan" means NaN) or with text in it."""
+
+    def __init__(self, path: Path, delimiter: str) -> None:
+        self.path, self.delimiter = path, delimiter
+        self.parsed = pd.read_csv(path, sep=delimiter, engine="c", encoding="utf-8",
+                                  low_memory=False)
+        self._text: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.parsed)
+
+    def header(self) -> list[str]:
+        return [str(c).strip() for c in self.parsed.columns]
+
+    def text(self, index: int) -> pd.Series:
+        if self._text is None:
+            self._text = pd.read_csv(self.path, sep=self.delimiter, engine="c", dtype=str,
+                                     keep_default_na=False, na_filter=False, encoding="utf-8")
+        return self._text.iloc[:, index]
+
+    def numbers(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values, present) of a numeric column, or None if a cell is not a number."""
+        column = self.parsed.iloc[:, index]
+        if column.dtype.kind in "fiu":
+            values = column.to_numpy(dtype=np.float64)
+            if not np.isnan(values).any():
+                return values, np.ones(len(values), dtype=bool)
+        text = self.text(index)
+        parsed = _numbers(text)
+        if parsed is None:
+            return None
+        return parsed.to_numpy(), (text.str.strip() != "").to_numpy()
+
+
 def _read_csv_fast(path: Path, delimiter: str, parser: RowParser) -> pd.DataFrame | None:
     """The whole file through pandas' C parser, or None at the first doubt (a bad row, a
     non-number), in which case the line-by-line reader finds and names the bad lines."""
     try:
-        raw = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False,
-                          na_filter=False, engine="c", encoding="utf-8")
+        cols = _CsvColumns(path, delimiter)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
         return None
-    if [str(c).strip() for c in raw.columns] != parser.header or raw.empty:
+    if cols.header() != parser.header or len(cols) == 0:
         return None
-    n = len(raw)
+    n = len(cols)
     if parser.step_index is not None:
-        steps = _numbers(raw.iloc[:, parser.step_index])
-        if steps is None or steps.isna().any() or (steps < 0).any() \
-                or (steps != np.floor(steps)).any():
+        steps = cols.numbers(parser.step_index)
+        if steps is None or not steps[1].all() or np.isnan(steps[0]).any() \
+                or (steps[0] < 0).any() or (steps[0] != np.floor(steps[0])).any():
             return None
-        step_values = steps.to_numpy(dtype=np.int64)
+        step_values = steps[0].astype(np.int64)
     else:
         step_values = np.arange(n, dtype=np.int64)
     times = np.full(n, np.nan)
     if parser.time_index is not None:
-        parsed = _numbers(raw.iloc[:, parser.time_index])
-        if parsed is None or np.isinf(parsed).any():
+        parsed = cols.numbers(parser.time_index)
+        if parsed is None or np.isinf(parsed[0]).any() or \
+                np.isnan(parsed[0][parsed[1]]).any():
             return None
-        times = parsed.to_numpy(dtype=np.float64)
-        times = np.where(times > MS_THRESHOLD, times / 1000.0, times)
-    runs = (raw.iloc[:, parser.run_index].str.strip().to_numpy(dtype=object)
+        times = np.where(parsed[0] > MS_THRESHOLD, parsed[0] / 1000.0, parsed[0])
+    runs = (cols.text(parser.run_index).str.strip().to_numpy(dtype=object)
             if parser.run_index is not None else np.full(n, "", dtype=object))
     if parser.long:
         assert parser.name_index is not None and parser.value_index is not None
-        names = raw.iloc[:, parser.name_index].str.strip()
-        values = _numbers(raw.iloc[:, parser.value_index])
-        if values is None or (names == "").any() \
-                or (raw.iloc[:, parser.value_index].str.strip() == "").any():
+        names = cols.text(parser.name_index).str.strip()
+        values = cols.numbers(parser.value_index)
+        if values is None or (names == "").any() or not values[1].all():
             return None
         return pd.DataFrame({"run": runs, "step": step_values, "time": times,
-                             "name": names.to_numpy(dtype=object),
-                             "value": values.to_numpy()})
+                             "name": names.to_numpy(dtype=object), "value": values[0]})
     parts = []
     for index, metric, column_run in parser.metrics:
-        cells = raw.iloc[:, index]
-        values = _numbers(cells)
-        if values is None:
+        found = cols.numbers(index)
+        if found is None:
             return None
-        present = (cells.str.strip() != "").to_numpy()  # an empty cell: not logged
+        numbers, present = found  # an empty cell: not logged at that step
         parts.append(pd.DataFrame({
             "run": np.full(int(present.sum()), column_run, dtype=object) if column_run
             else runs[present], "step": step_values[present], "time": times[present],
-            "name": metric, "value": values.to_numpy()[present]}))
+            "name": metric, "value": numbers[present]}))
     return pd.concat(parts, ignore_index=True)
 
 
