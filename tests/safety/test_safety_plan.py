@@ -103,3 +103,36 @@ def test_json_schema_is_exported_from_the_models():
     stage = schema["$defs"]["StageSpec"]
     assert stage["properties"]["traffic"]["exclusiveMinimum"] == 0
     assert set(schema["required"]) == {"name", "metrics", "stages"}
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TRAFFIC = st.floats(min_value=0.001, max_value=1.0, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(TRAFFIC, min_size=1, max_size=6))
+def test_any_decrease_in_traffic_is_named_at_its_first_stage(shares):
+    data = {"name": "p", "metrics": [{"name": "harm", "guardrail": 0.01}],
+            "stages": [{"name": f"s{i}", "traffic": t} for i, t in enumerate(shares)]}
+    first_drop = next((i for i in range(1, len(shares)) if shares[i] < shares[i - 1]), None)
+    if first_drop is None:
+        assert len(parse_plan(data).stages) == len(shares)
+    else:
+        with pytest.raises(ConfigError, match=rf"^plan: stages\[{first_drop}\]\.traffic: "):
+            parse_plan(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.floats(allow_nan=True), st.integers(-5, 5),
+                st.sampled_from(["", "five", "5%", None, [], {}])))
+def test_alpha_outside_the_unit_interval_is_always_refused(alpha):
+    data = {"name": "p", "alpha": alpha, "metrics": [{"name": "harm", "guardrail": 0.01}],
+            "stages": [{"name": "s", "traffic": 0.5}]}
+    ok = isinstance(alpha, int | float) and 0 < float(alpha) < 1
+    if ok:
+        assert parse_plan(data).alpha == float(alpha)
+    else:
+        with pytest.raises(ConfigError, match=r"^plan: alpha: "):
+            parse_plan(data)
