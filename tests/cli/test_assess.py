@@ -129,7 +129,7 @@ def test_demo_step_assesses_the_example_study_end_to_end(tmp_path):
     from scaleguard.cli.assess import demo_step
 
     written = {item.path.name: item for item in demo_step(tmp_path)}
-    assert {"study.yaml", "report.html", "assessment.json", "monitor.duckdb"} <= set(written)
+    assert {"study.yaml", "report.html", "assessment.json", "pilot_run.duckdb"} <= set(written)
     payload = json.loads((tmp_path / "report" / "assessment.json").read_text())
     assert payload["verdict"]["readiness"] == "not ready"
     assert payload["verdict"]["binding_constraint"] == "data_wall"

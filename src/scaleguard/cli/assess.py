@@ -26,7 +26,7 @@ rollout:
   observations: rollout_observations.csv
 
 monitoring:
-  store: monitor.duckdb
+  store: pilot_run.duckdb
 """
 
 
@@ -78,7 +78,9 @@ def _demo_evidence(out: Path) -> list[Any]:
     from scaleguard.safety import EXAMPLE_PLAN, load_plan
 
     rng = np.random.default_rng(0)
-    store = out / "monitor.duckdb"
+    # The pilot run at the top of the ladder; the monitor step's own store is a showcase of
+    # planted faults (NaN included), not a run of this study.
+    store = out / "pilot_run.duckdb"
     store.unlink(missing_ok=True)
     with start("pilot-1e20", store=str(store)) as run:
         for step in range(300):
