@@ -81,7 +81,8 @@ def _demo_evidence(out: Path) -> list[Any]:
     # The pilot run at the top of the ladder; the monitor step's own store is a showcase of
     # planted faults (NaN included), not a run of this study.
     store = out / "pilot_run.duckdb"
-    store.unlink(missing_ok=True)
+    for stale in (store, Path(f"{store}.wal")):
+        stale.unlink(missing_ok=True)  # a rerun starts afresh
     with start("pilot-1e20", store=str(store)) as run:
         for step in range(300):
             loss = 2.6 + 3.0 * (step + 10) ** -0.5 + rng.normal(0.0, 0.01)
