@@ -78,42 +78,47 @@ def _money(value: float) -> str:
     return f"${value:,.0f}"
 
 
-def _locate_target(study: Study, view: LawView) -> tuple[float, float, float, float]:
-    """(compute, params, tokens, loss) of the step the study describes."""
-    t = study.target
-    if t.compute is not None:
-        n, d, loss = view.allocation(t.compute)
-        return t.compute, float(n), float(d), float(loss)
-    if t.loss is not None:
-        floor = view.irreducible
-        goal = float(t.loss)
-        if goal <= floor:
-            raise InputError(f"target.loss: {goal:g} is at or below the fitted irreducible "
-                             f"loss E = {floor:.4g}; no amount of compute reaches it")
-
-        def gap(log_c: float) -> float:
-            return float(view.allocation(10.0**log_c)[2]) - goal
-
-        if gap(40.0) > 0:
-            raise InputError(f"target.loss: {goal:g} needs more than 1e40 FLOP on the fitted law")
-        log_c = brentq(gap, 0.0, 40.0, xtol=1e-9) if gap(0.0) > 0 else 0.0
-        compute = 10.0**log_c
-        n, d, loss = view.allocation(compute)
-        return compute, float(n), float(d), float(loss)
-    size, data = float(t.params or math.nan), float(t.tokens or math.nan)  # the schema sets both
-    return 6.0 * size * data, size, data, float(view.loss(size, data))
+_LOG_COMPUTE_RANGE: Final = (0.0, 45.0)  # 1 to 1e45 FLOP: where targets are searched
 
 
-def _compute_at_fraction(view: LawView, fraction: float) -> float:
-    """Compute where the optimal loss's reducible part falls to ``fraction · E``."""
-    goal = view.irreducible * (1.0 + fraction)
+def _compute_reaching(view: LawView, goal: float) -> float:
+    """Compute (FLOP) at which the compute-optimal loss falls to ``goal``; nan if not in range."""
 
     def gap(log_c: float) -> float:
         return float(view.allocation(10.0**log_c)[2]) - goal
 
-    if gap(0.0) <= 0 or gap(45.0) > 0:
+    lo, hi = _LOG_COMPUTE_RANGE
+    if gap(lo) <= 0:
+        return 10.0**lo
+    if gap(hi) > 0:
         return math.nan
-    return 10.0 ** brentq(gap, 0.0, 45.0, xtol=1e-9)
+    return 10.0 ** brentq(gap, lo, hi, xtol=1e-9)
+
+
+def _locate_target(study: Study, view: LawView) -> tuple[float, float, float, float]:
+    """(compute, params, tokens, loss) of the step the study describes."""
+    t = study.target
+    if t.compute is not None:
+        compute = t.compute
+    elif t.loss is not None:
+        if t.loss <= view.irreducible:
+            raise InputError(f"target.loss: {t.loss:g} is at or below the fitted irreducible "
+                             f"loss E = {view.irreducible:.4g}; no amount of compute reaches it")
+        compute = _compute_reaching(view, t.loss)
+        if math.isnan(compute):
+            raise InputError(f"target.loss: {t.loss:g} needs more than 1e45 FLOP on the "
+                             "fitted law")
+    else:
+        size, data = float(t.params or math.nan), float(t.tokens or math.nan)  # both set
+        return 6.0 * size * data, size, data, float(view.loss(size, data))
+    n, d, loss = view.allocation(compute)
+    return compute, float(n), float(d), float(loss)
+
+
+def _compute_at_fraction(view: LawView, fraction: float) -> float:
+    """Compute where the optimal loss's reducible part falls to ``fraction · E`` (nan: never)."""
+    compute = _compute_reaching(view, view.irreducible * (1.0 + fraction))
+    return math.nan if compute == 10.0 ** _LOG_COMPUTE_RANGE[0] else compute
 
 
 def _intensity(value: float | str) -> float | GridIntensity:
