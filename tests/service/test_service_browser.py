@@ -17,13 +17,14 @@ from scaleguard.service._background import BackgroundServer
 
 TOKEN = "test-token-0123456789abcdef"  # conftest's token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SLOW = 60.0  # seconds an answer may take on a loaded CI machine
 SCREENSHOT_DIR = Path("/tmp")
 SPIKE_STEP = 3_000
 
 
 def _seed(url: str) -> str:
     """Two runs of 5,000 steps; the second has a loss spike and a planted critical alert."""
-    with httpx.Client(base_url=url, headers=AUTH) as client:
+    with httpx.Client(base_url=url, headers=AUTH, timeout=SLOW) as client:
         run_ids = []
         for name in ("baseline", "spiky"):
             run_id = client.post("/api/v1/runs", json={"name": name,
@@ -111,7 +112,8 @@ def test_dashboard_asks_for_a_token_when_reads_are_closed(chromium, settings):
     app = create_app(settings())
     with BackgroundServer(app) as server:
         for name in ("first", "second"):
-            httpx.post(server.url + "/api/v1/runs", json={"name": name}, headers=AUTH)
+            httpx.post(server.url + "/api/v1/runs", json={"name": name}, headers=AUTH,
+                       timeout=SLOW)
         page = chromium.new_page()
         page.goto(server.url + "/")
         page.wait_for_selector("#login:not([hidden])", timeout=20_000)
@@ -134,7 +136,7 @@ def test_rollout_pages_show_stage_gates_and_history(chromium, settings):
             for arm in ("control", "treatment") for region in ("us", "eu")]
     app = create_app(settings(open_reads=True))
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url,
-                                                       headers=AUTH) as client:
+                                                       headers=AUTH, timeout=SLOW) as client:
         now = time.time()
         client.post("/api/v1/rollouts", json={"plan": plan, "rollout_id": "ro-browser",
                                               "started_at": now - 7200})

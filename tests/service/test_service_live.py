@@ -21,11 +21,12 @@ from scaleguard.service.client import RemoteSink, ServiceUnavailable
 
 TOKEN = "test-token-0123456789abcdef"  # conftest's token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SLOW = 60.0  # seconds an answer may take on a loaded CI machine
 
 
 def _post_batches(url: str, run: str, thread: int, batches: int, size: int,
                   acked: list[str], errors: list[str]) -> None:
-    with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+    with httpx.Client(base_url=url, headers=AUTH, timeout=SLOW) as client:
         for b in range(batches):
             key = f"t{thread}-b{b}-{uuid.uuid4().hex[:6]}"
             steps = list(range((thread * batches + b) * size, (thread * batches + b + 1) * size))
@@ -51,7 +52,7 @@ def test_concurrent_writers_lose_no_point(tmp_path, settings):
     errors: list[str] = []
     with BackgroundServer(app) as server:
         run = httpx.post(server.url + "/api/v1/runs", json={"name": "many"},
-                         headers=AUTH).json()["run_id"]
+                         headers=AUTH, timeout=SLOW).json()["run_id"]
         workers = [threading.Thread(target=_post_batches,
                                     args=(server.url, run, t, batches, size, acked, errors))
                    for t in range(threads)]
@@ -59,7 +60,7 @@ def test_concurrent_writers_lose_no_point(tmp_path, settings):
             worker.start()
         for worker in workers:
             worker.join()
-        listed = httpx.get(f"{server.url}/api/v1/runs/{run}", headers=AUTH).json()
+        listed = httpx.get(f"{server.url}/api/v1/runs/{run}", headers=AUTH, timeout=SLOW).json()
     assert errors == []
     assert len(acked) == threads * batches
     assert listed["points"] == threads * batches * size
@@ -78,8 +79,8 @@ def test_tracking_api_sends_to_the_service(settings):
                 spike = 40.0 if step == 700 else 0.0
                 run.log({"loss": 3.0 / (1 + step) ** 0.3 + spike, "grad_norm": 1.0}, step=step)
             run.alert("checkpoint saved", severity="info", step=999)
-        runs = httpx.get(server.url + "/api/v1/runs", headers=AUTH).json()
-        alerts = httpx.get(server.url + "/api/v1/alerts", headers=AUTH).json()
+        runs = httpx.get(server.url + "/api/v1/runs", headers=AUTH, timeout=SLOW).json()
+        alerts = httpx.get(server.url + "/api/v1/alerts", headers=AUTH, timeout=SLOW).json()
     assert [(r["name"], r["status"], r["points"]) for r in runs] \
         == [("remote-run", "finished", 2_000)]
     assert runs[0]["config"] == {"lr": 3e-4}
@@ -110,7 +111,8 @@ def test_remote_sink_retries_through_outages_and_refuses_bad_requests(settings):
 
         sink.write(Batch("r1", np.arange(3), np.zeros(3), ["loss"] * 3, np.ones(3)))
         assert sink.requests_retried == 3
-        assert httpx.get(server.url + "/api/v1/runs/r1", headers=AUTH).json()["points"] == 3
+        stored = httpx.get(server.url + "/api/v1/runs/r1", headers=AUTH, timeout=SLOW).json()
+        assert stored["points"] == 3
         bad = RemoteSink(server.url, "wrong-token-0123456789", backoff=0.01)
         with pytest.raises(InputError, match="401"):
             bad.open_run(RunInfo("r2", "nope", "running", time.time()))
@@ -135,7 +137,8 @@ def test_sigkilled_server_keeps_every_acknowledged_batch(tmp_path):
     url = f"http://127.0.0.1:{port}"
     server = serve_process(str(db), str(tokens), port)
     try:
-        run = httpx.post(url + "/api/v1/runs", json={"name": "killed"}, headers=AUTH).json()
+        run = httpx.post(url + "/api/v1/runs", json={"name": "killed"}, headers=AUTH,
+                         timeout=SLOW).json()
         acked: list[str] = []
         errors: list[str] = []
         workers = [threading.Thread(target=_post_batches,
