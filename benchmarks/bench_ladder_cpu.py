@@ -1,0 +1,86 @@
+"""A real ladder on CPU: fit the smaller rungs, predict the largest rung's final validation loss.
+
+Five byte-level GPTs (6.6k to 200k non-embedding parameters, 20 tokens per parameter, the
+Python standard library's source as text) are trained with ``scaleguard.ladder``. A law is fitted
+to the four smaller rungs (``saturating`` in compute, as ``scaleguard ladder predict`` does) and
+its forecast of the largest rung is scored against what that rung then measured: the absolute
+relative error. The reference forecast, measured in the same run, is persistence (the largest
+fitted rung's loss, i.e. "scaling buys nothing"); the ratio of the two errors says how much the
+law adds. Per rung: steps, time, tokens/s, energy (RAPL where readable, else estimated from CPU
+time) and detector alerts.
+
+Not in CI (minutes of training). Run:
+    .venv/bin/python benchmarks/bench_ladder_cpu.py [--out DIR] [--backend local|process|ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from scaleguard.io import read_ladder
+from scaleguard.ladder import LadderSpec, forecast_rung, run_ladder
+
+SPEC = {
+    "name": "bench-cpu",
+    "rungs": [{"layers": 2, "width": 16}, {"layers": 2, "width": 24},
+              {"layers": 2, "width": 32}, {"layers": 3, "width": 48},
+              {"layers": 4, "width": 64}],
+    "model": {"block_size": 64, "head_dim": 8},
+    "batch_size": 16,
+    "tokens_per_param": 20,
+    "threads": 1,
+    "seed": 0,
+    "eval_every": 250,
+    "eval_batches": 16,
+    "log_every": 50,
+    "corpus": {"max_bytes": 8e6},
+    "optimizer": {"lr": 0.006, "base_width": 32},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="output folder (default: a temporary one)")
+    parser.add_argument("--backend", default="local")
+    args = parser.parse_args()
+    spec = LadderSpec.model_validate(SPEC)
+    out = args.out or tempfile.mkdtemp(prefix="scaleguard-ladder-bench-")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"backend {args.backend}; out {out}")
+    start = time.perf_counter()
+    result = run_ladder(spec, out, executor=args.backend,
+                        progress=lambda d, n: print(f"  rung {d}/{n} done "
+                                                    f"({time.perf_counter() - start:.0f}s)"))
+    wall = time.perf_counter() - start
+    print(f"{'rung':8} {'N':>8} {'D':>10} {'steps':>6} {'val loss':>9} {'time':>7} "
+          f"{'tok/s':>7} {'energy':>9} {'alerts':>6}")
+    for row in result.rows:
+        print(f"{row['name']:8} {row['params']:>8,} {row['tokens']:>10,} {row['steps']:>6} "
+              f"{row['loss']:>9.4f} {row['time_s']:>6.1f}s {row['tokens_per_s']:>7.0f} "
+              f"{row['energy_j']:>7.0f} J {row['alerts']:>6}"
+              + ("" if row["energy_status"] == "measured" else " (energy estimated)"))
+    print(f"ladder wall time: {wall:.0f}s")
+    table = read_ladder(result.table)
+    largest = spec.rungs[-1]
+    smaller = table[table["name"] != largest.name]
+    forecast = forecast_rung(smaller, spec, largest).observe(
+        float(table.loc[table["name"] == largest.name, "loss"].iloc[0]))
+    persistence = float(smaller["loss"].iloc[-1])
+    persistence_error = abs(persistence - forecast.observed_loss) / forecast.observed_loss
+    fit = forecast.fit
+    print(f"fit on {fit.n_points} rungs: {fit.form} {fit.formula}; "
+          + ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items()))
+    print(f"largest rung {largest.name}: predicted {forecast.predicted_loss:.4f}, "
+          f"observed {forecast.observed_loss:.4f}, "
+          f"absolute relative error {forecast.abs_rel_error:.2%}")
+    print(f"reference (persistence, {smaller['name'].iloc[-1]}'s loss {persistence:.4f}): "
+          f"absolute relative error {persistence_error:.2%}; "
+          f"ratio law/persistence {forecast.abs_rel_error / persistence_error:.3f}")
+    print(f"validation loss falls with size: {table['loss'].is_monotonic_decreasing}")
+
+
+if __name__ == "__main__":
+    main()
