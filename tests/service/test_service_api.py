@@ -405,3 +405,24 @@ def test_settings_are_checked():
         .is_loopback
     shown = ServiceSettings(token_hashes=(b"x" * 32,)).as_dict()
     assert shown["token_hashes"] == 1 and json.dumps(shown)
+
+
+def test_a_million_points_are_served_downsampled_with_their_spike(settings, auth):
+    import numpy as np
+
+    from scaleguard.monitor import Batch, RunInfo
+
+    store = DuckDBStore(":memory:")
+    n = 1_000_000
+    store.open_run(RunInfo("big", "big", "running", 0.0))
+    steps = np.arange(n)
+    values = 2 + 8 / np.sqrt(steps + 10)
+    values[654_321] = 50.0  # one spike among a million points
+    store.write(Batch("big", steps, np.zeros(n), ["loss"] * n, values))
+    with TestClient(create_app(settings(), store=store)) as client:
+        series = client.get("/api/v1/runs/big/series?metric=loss", headers=auth).json()
+        zoom = client.get("/api/v1/runs/big/series?metric=loss&start=654000&end=655000",
+                          headers=auth).json()
+    assert series["raw_points"] == n and len(series["steps"]) <= 2_000
+    assert 654_321 in series["steps"] and series["steps"][0] == 0 and series["steps"][-1] == n - 1
+    assert zoom["raw_points"] == 1_001 and zoom["steps"] == list(range(654_000, 655_001))
