@@ -114,3 +114,30 @@ def test_group_sequential_plans_keep_alpha_too():
     assert aa.rollback_rate == pytest.approx(ALPHA, abs=3 * math.sqrt(ALPHA * (1 - ALPHA) / RUNS))
     caught = simulate(plan, Scenario("metric", "harm", factor=2.0), runs=1000, seed=22)
     assert caught.outcome("always_valid").rollback_rate >= 0.9
+
+
+def test_adaptive_ramps_trade_time_to_full_for_fewer_harmed_exposures():
+    def plan(enabled):
+        return parse_plan({
+            "name": "ramp", "alpha": ALPHA,
+            "metrics": [{"name": "harm", "margin": 0.004, "baseline": 0.01}],
+            "segments": {"region": ["us", "eu"]},
+            "stages": [{"name": "pilot", "traffic": 0.1, "segments": {"region": ["us"]},
+                        "min_duration": "2h", "max_duration": "1d"},
+                       {"name": "all", "traffic": 1.0, "min_duration": "2h",
+                        "max_duration": "1d"}],
+            "adaptive": {"enabled": enabled, "initial_step": 2.0},
+            "simulation": {"exposures_per_look": 20_000, "look_interval": "1h"},
+        })
+
+    fixed_aa = simulate(plan(False), Scenario("aa"), runs=500, seed=31).outcome("always_valid")
+    ramp_aa = simulate(plan(True), Scenario("aa"), runs=500, seed=31).outcome("always_valid")
+    # 0.1 -> 0.2 -> 0.4 -> 0.8 -> 1.0: four more checked steps before full traffic.
+    assert ramp_aa.mean_time_to_full > fixed_aa.mean_time_to_full
+    # A harm only in the EU, which the pilot does not admit: the adaptive plan meets it at 20%
+    # of traffic, the fixed plan at 100%.
+    harm = Scenario("segment", "harm", "region=eu", factor=2.0)
+    fixed = simulate(plan(False), harm, runs=500, seed=32).outcome("always_valid")
+    ramp = simulate(plan(True), harm, runs=500, seed=32).outcome("always_valid")
+    assert ramp.rollback_rate >= 0.9 and fixed.rollback_rate >= 0.9
+    assert ramp.mean_exposures_before_rollback < fixed.mean_exposures_before_rollback

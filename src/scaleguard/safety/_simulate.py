@@ -231,21 +231,21 @@ def _draw(rng: np.random.Generator, metric: MetricSpec, n: np.ndarray, value: np
     return total, np.where(n > 0, (n - 1.0) * var + n * mean * mean, 0.0)
 
 
-def _holm_reject(p: np.ndarray, active: np.ndarray, alpha: float, correction: str) -> np.ndarray:
-    """Holm/Bonferroni over the active tests of each run (inactive tests never reject)."""
+def _family_adjusted(p: np.ndarray, active: np.ndarray, correction: str) -> np.ndarray:
+    """Holm/Bonferroni-adjusted p-values over the active tests of each run (inactive: 1)."""
     p = np.where(active, p, 1.0)
     m = active.sum(axis=1, keepdims=True).astype(float)
     if correction == "none":
-        return active & (p <= alpha)
+        return p
     if correction == "bonferroni":
-        return active & (p * m <= alpha)
+        return np.minimum(1.0, p * m)
     order = np.argsort(p, axis=1, kind="stable")
     ranked = np.take_along_axis(p, order, axis=1)
     mult = np.maximum(m - np.arange(p.shape[1]), 1.0)
     adjusted = np.minimum(1.0, np.maximum.accumulate(ranked * mult, axis=1))
     out = np.empty_like(adjusted)
     np.put_along_axis(out, order, adjusted, axis=1)
-    return active & (out <= alpha)
+    return np.where(active, out, 1.0)
 
 
 @functools.lru_cache(maxsize=256)
@@ -279,6 +279,7 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
              for kind in ("guardrail", "comparison")
              if (metric.guardrail if kind == "guardrail" else metric.margin) is not None]
     max_total = int(model.looks_max.sum())
+    planned = np.array([s.traffic for s in plan.stages])
     results: dict[str, np.ndarray] = {}
     # Each policy sees the same draws: one generator state per chunk, replayed per policy.
     state = rng.bit_generator.state
@@ -296,11 +297,16 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
         history_t = np.zeros((runs, int(model.looks_max.max()), n_metrics))
         history_c = np.zeros_like(history_t)
         min_p = np.ones((runs, len(tests)))
+        # The adaptive option (the plan's own policy only; the baselines widen as planned):
+        # current traffic, traffic step, and the stage's smallest adjusted p-value.
+        adaptive = plan.adaptive.enabled and policy == "always_valid"
+        traffic = np.full(runs, planned[0])
+        step_now = np.full(runs, plan.adaptive.initial_step)
+        stage_min_adjusted = np.ones(runs)
         for step in range(max_total):
             live = status == 0
             if not live.any():
                 break
-            traffic = np.array([s.traffic for s in plan.stages])[stage]
             n_cell = np.round(per_look * traffic[:, None] * model.weights[None, :]
                               * model.admitted[stage])  # (runs, cells)
             n_cell = np.where(live[:, None], n_cell, 0.0)
@@ -349,7 +355,8 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
             if policy == "always_valid":
                 min_p = np.where(active, np.minimum(min_p, p), min_p)
                 if plan.error_control.method == "msprt":
-                    fail = _holm_reject(min_p, active, alpha, plan.error_control.correction)
+                    adjusted = _family_adjusted(min_p, active, plan.error_control.correction)
+                    fail = active & (adjusted <= alpha)
                 else:
                     m = np.maximum(active.sum(axis=1), 1)
                     fail = np.zeros_like(active)
@@ -372,6 +379,10 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
                             k = np.minimum(looks[rows] - 1, bounds.size - 1)
                             fail[rows] = z[rows] > bounds[k][:, None]
                     fail &= active
+                    adjusted = np.where(active, np.minimum(1.0, min_p * m[:, None]), 1.0)
+                stage_min_adjusted = np.where(live, np.minimum(stage_min_adjusted,
+                                                               adjusted.min(axis=1)),
+                                              stage_min_adjusted)
                 ready_gates = np.all(passed | ~active, axis=1)
             elif policy == "naive_peeking":
                 # A fixed-horizon z-test at alpha, re-checked at every look, no correction:
@@ -403,16 +414,33 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
             status = np.where(failed_any & ~failed_critical, 2, status)
             status = np.where(stalled, 2, status)
             end_look = np.where(live & (failed_any | stalled), step + 1, end_look)
+            if adaptive:
+                # Ramp within the stage first: traffic x step, capped at the stage's share.
+                ramp = ready & (traffic < planned[stage])
+                traffic = np.where(ramp, np.minimum(planned[stage], traffic * step_now), traffic)
+                ready &= ~ramp
+                close = stage_min_adjusted < plan.adaptive.close_call
+                grown = np.where(close,
+                                 np.maximum(plan.adaptive.min_step,
+                                            step_now * plan.adaptive.shrink),
+                                 np.minimum(plan.adaptive.max_step,
+                                            step_now * plan.adaptive.grow))
+                step_now = np.where(ready, grown, step_now)
             last = stage == n_stages - 1
             done = ready & last
             status = np.where(done, 3, status)
             end_look = np.where(done, step + 1, end_look)
             move = ready & ~last
             stage = np.where(move, stage + 1, stage)
-            full_at = np.where(move & (stage == n_stages - 1), (step + 1) * interval, full_at)
+            traffic = np.where(move, np.minimum(planned[stage], traffic * step_now)
+                               if adaptive else planned[stage], traffic)
+            reached = (status == 0) & (stage == n_stages - 1) & \
+                (traffic >= planned[-1]) & np.isnan(full_at)
+            full_at = np.where(reached, (step + 1) * interval, full_at)
             if move.any():
                 looks[move] = 0
                 min_p[move] = 1.0
+                stage_min_adjusted[move] = 1.0
                 for prefix in ("n", "s", "q"):
                     cum["p" + prefix][move] = cum["t" + prefix][move]
                     cum["t" + prefix][move] = 0.0
