@@ -8,30 +8,15 @@ import pytest
 
 from scaleguard.errors import FitError, InputError, TableError
 from scaleguard.examples import SYNTHETIC_LAW, synthetic_ladder
-from scaleguard.io import read_ladder
 from scaleguard.laws import LawFit, get_law
 
 # Besiroglu et al. 2024, Table 1 / DESIGN.md: the replication's estimates and 95% bootstrap CIs.
 REPLICATION = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.348, "beta": 0.366}
 REPLICATION_CI = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
-COARSE = {"e": (-1.0, 0.0, 1.0), "a": (0.0, 10.0, 20.0), "b": (0.0, 10.0, 20.0),
-          "alpha": (0.0, 0.5, 1.0), "beta": (0.0, 0.5, 1.0)}
 
 
-@pytest.fixture(scope="module")
-def chinchilla_points() -> pd.DataFrame:
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "chinchilla_svg_extracted.csv"
-    if not path.is_file():
-        pytest.skip("../shared/data is absent")
-    ladder = read_ladder(path, ["params=Model Size", "flops=Training FLOP"])
-    # The replication drops the 5 highest-loss points and fits the 240 others.
-    return ladder.sort_values("loss").iloc[:-5].reset_index(drop=True)
-
-
-def test_chinchilla_replication_full_grid(chinchilla_points, shared_data):
-    fit = LawFit(form="chinchilla").fit(chinchilla_points)
+def test_chinchilla_replication_full_grid(chinchilla_fit):
+    fit = chinchilla_fit
     assert fit.n_points_ == 240
     assert fit.result_.n_starts == 4500
     for name, (lo, hi) in REPLICATION_CI.items():
@@ -53,9 +38,9 @@ def fit_objective_at(fit: LawFit, params: dict[str, float]) -> float:
     return objective.scalar(fit.law_.to_raw(params))[0]
 
 
-def test_recovers_known_chinchilla_law_from_noisy_synthetic_ladder():
+def test_recovers_known_chinchilla_law_from_noisy_synthetic_ladder(coarse_grid):
     ladder = synthetic_ladder(seed=3, noise=0.002, sizes_per_budget=12)
-    fit = LawFit(form="chinchilla", starts=COARSE).fit(ladder)
+    fit = LawFit(form="chinchilla", starts=coarse_grid).fit(ladder)
     for name in ("E", "alpha", "beta"):
         assert fit.params_[name] == pytest.approx(SYNTHETIC_LAW[name], rel=0.05), name
     truth = get_law("chinchilla").predict(SYNTHETIC_LAW, [[70e9], [1.4e12]])

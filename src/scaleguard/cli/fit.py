@@ -145,6 +145,9 @@ def fit_command(
     frame = _read(file, parse_column_map(col), form, y)
     points = [parse_point(p) for p in predict or []]
     budgets = [parse_quantity(b, "flop", name="--budget") for b in budget or []]
+    for value in budgets:
+        if value <= 0:
+            raise InputError(f"--budget: expected a positive number of FLOP, got {value:g}")
     unique = parse_quantity(unique_tokens, name="--unique-tokens") if unique_tokens else None
     split = None
     if holdout_above and leave_largest_group_out:
