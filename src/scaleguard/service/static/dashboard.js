@@ -198,7 +198,14 @@ async function drawRun() {
   if (Object.keys(run.config || {}).length) meta.append(el("pre", { text: JSON.stringify(run.config, null, 2) }));
   drawAlertTable(section("run-alerts", "Alerts"), alerts, false);
   const findings = findingsOf(alerts, events);
-  await Promise.all(metrics.map((m) => drawChart(run.run_id, m, findings)));
+  // Loss first, then the rest by name; boxes made up front so that the order is stable.
+  const ordered = [...PREFERRED.filter((m) => metrics.includes(m)), ...metrics.filter((m) => !PREFERRED.includes(m))];
+  for (const m of ordered) {
+    if (!document.getElementById(chartId(m))) {
+      section("charts", "Metrics").append(el("div", { id: chartId(m), class: "chart", "data-metric": m }));
+    }
+  }
+  await Promise.all(ordered.map((m) => drawChart(run.run_id, m, findings)));
 }
 
 // ---- alerts -------------------------------------------------------------------------------
