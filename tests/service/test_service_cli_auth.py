@@ -78,3 +78,22 @@ def test_token_command_appends_a_hash_and_prints_the_token_once(tmp_path, capsys
 def test_token_command_reports_an_unwritable_file(tmp_path, capsys):
     assert main(["token", str(tmp_path / "no-such-dir" / "tokens")]) == 2
     assert "cannot write the token file" in capsys.readouterr().err
+
+
+def test_serve_without_a_token_file_makes_one_for_the_process(monkeypatch, capsys):
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    assert main(["serve", "--db", ":memory:", "--port", "9999", "--host", "0.0.0.0"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    token = lines[[i for i, line in enumerate(lines) if "not stored anywhere" in line][0] + 1]
+    assert "reachable from other machines" in captured.err  # not loopback: warned
+    assert (started["host"], started["port"]) == ("0.0.0.0", 9999)
+    with TestClient(started["app"]) as client:
+        made = client.post("/api/v1/runs", json={"name": "x"},
+                           headers={"Authorization": f"Bearer {token}"})
+        assert made.status_code == 201
+        assert client.post("/api/v1/runs", json={"name": "x"}).status_code == 401

@@ -57,7 +57,8 @@ def serve_command(
     console.print(f"scaleguard service on http://{host}:{port}/  (API docs: /api/v1/docs; "
                   f"store: {db})")
     if made_token is not None:
-        console.print(f"write token for this process (not stored anywhere): {made_token}")
+        console.print("write token for this process (not stored anywhere):")
+        typer.echo(made_token)  # plain, on its own line: safe to copy or to parse
     uvicorn.run(web_app, host=host, port=port, log_level="info")
 
 
