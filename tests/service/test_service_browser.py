@@ -102,6 +102,12 @@ def test_dashboard_renders_runs_charts_and_the_planted_alert(chromium, settings)
         page.goto(server.url + "/alerts")
         page.wait_for_selector("body[data-loaded='1']", timeout=20_000)
         assert "planted loss spike" in page.locator("#alerts").inner_text()
+        # Live refresh: an alert posted now shows up on the open page by itself (polling).
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=SLOW) as client:
+            client.post(f"/api/v1/runs/{spiky}/batches", json={
+                "steps": [], "names": [], "values": [],
+                "alerts": [{"time": time.time(), "severity": "warning", "title": "late arrival"}]})
+        page.wait_for_selector("#alerts :text('late arrival')", timeout=20_000)
         seen = list(problems)
         page.close()
     assert seen == []
