@@ -1,6 +1,6 @@
 """A real ladder on CPU: fit the smaller rungs, predict the largest rung's final validation loss.
 
-Five byte-level GPTs (6.6k to 200k non-embedding parameters, 20 tokens per parameter, the
+Five byte-level GPTs (3.3k to 57k non-embedding parameters, 20 tokens per parameter, the
 Python standard library's source as text) are trained with ``scaleguard.ladder``. A law is fitted
 to the four smaller rungs (``saturating`` in compute, as ``scaleguard ladder predict`` does) and
 its forecast of the largest rung is scored against what that rung then measured: the absolute
@@ -25,9 +25,9 @@ from scaleguard.ladder import LadderSpec, forecast_rung, run_ladder
 
 SPEC = {
     "name": "bench-cpu",
-    "rungs": [{"layers": 2, "width": 16}, {"layers": 2, "width": 24},
-              {"layers": 2, "width": 32}, {"layers": 3, "width": 48},
-              {"layers": 4, "width": 64}],
+    "rungs": [{"layers": 1, "width": 16}, {"layers": 2, "width": 16},
+              {"layers": 2, "width": 24}, {"layers": 2, "width": 32},
+              {"layers": 2, "width": 48}],
     "model": {"block_size": 64, "head_dim": 8},
     "batch_size": 16,
     "tokens_per_param": 20,

@@ -93,3 +93,11 @@ def test_any_numbers_give_a_spec_or_a_config_error(tmp_path_factory, layers, wid
     else:
         assert spec.rungs[0].layers >= 1 and spec.rungs[0].width % spec.model.head_dim == 0
         assert 0 < spec.optimizer.lr <= 1
+
+
+def test_package_exports_what_all_says():
+    import scaleguard.ladder as ladder
+
+    public = {n for n, v in vars(ladder).items()
+              if not n.startswith("_") and type(v).__name__ != "module"}
+    assert public == set(ladder.__all__)

@@ -48,6 +48,13 @@ def _ladder() -> ModuleType:
     return ladder
 
 
+def _spec_and_folder(spec_path: Path, out: Path | None) -> tuple[ModuleType, Any, Path]:
+    """The ladder package, the checked spec, and the output folder (default ./<spec name>)."""
+    ladder = _ladder()
+    spec = ladder.load_spec(spec_path)
+    return ladder, spec, out if out is not None else Path(spec.name)
+
+
 @contextmanager
 def _rung_progress(label: str, total: int) -> Iterator[ProgressCallback]:
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -90,9 +97,7 @@ def run_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train every rung not yet recorded in --out and write the ladder table (ladder.csv)."""
-    ladder = _ladder()
-    spec = ladder.load_spec(spec_path)
-    folder = out if out is not None else Path(spec.name)
+    ladder, spec, folder = _spec_and_folder(spec_path, out)
     with _rung_progress("training rungs", len(spec.rungs)) as update:
         result = ladder.run_ladder(spec, folder, executor=backend, progress=update,
                                    workers=workers)
@@ -121,9 +126,7 @@ def predict_command(
     """Fit the ladder table and predict the next rung's validation loss before training it."""
     from scaleguard.io import read_ladder
 
-    ladder = _ladder()
-    spec = ladder.load_spec(spec_path)
-    folder = out if out is not None else Path(spec.name)
+    ladder, spec, folder = _spec_and_folder(spec_path, out)
     table_path = folder / ladder.TABLE_NAME
     if not table_path.is_file():
         raise ConfigError(f"{table_path}: no ladder table yet; run scaleguard ladder run "
