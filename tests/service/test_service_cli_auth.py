@@ -97,3 +97,14 @@ def test_serve_without_a_token_file_makes_one_for_the_process(monkeypatch, capsy
                            headers={"Authorization": f"Bearer {token}"})
         assert made.status_code == 201
         assert client.post("/api/v1/runs", json={"name": "x"}).status_code == 401
+
+
+def test_the_client_side_needs_no_web_framework():
+    import subprocess
+    import sys
+
+    code = ("import sys, scaleguard.service.client, scaleguard.monitor;"
+            "print(sorted({'fastapi', 'uvicorn', 'starlette'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
