@@ -360,6 +360,8 @@ def test_metrics_expose_ingest_latest_values_and_alerts(client, auth, run_id, ne
     assert float(samples["scaleguard_ingested_points_total"]) == 54
     assert float(samples["scaleguard_ingested_batches_total"]) == 3
     assert float(samples["scaleguard_ingested_alerts_total"]) == 1
+    assert float(samples["scaleguard_committed_batches_total"]) == 3
+    assert 1 <= float(samples["scaleguard_commit_transactions_total"]) <= 3
     latest = f'scaleguard_metric_latest{{metric="loss",run="run-a",run_id="{run_id}"}}'
     assert float(samples[latest]) == pytest.approx(10 / 50)
     assert math.isnan(float(samples[latest.replace("loss", "grad_norm")]))

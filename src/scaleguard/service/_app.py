@@ -76,6 +76,7 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     app.state.started_at = time.time()
     app.state.write_lock = threading.Lock()  # rollouts: read state, decide, write state
     app.state.committer = GroupCommitter(store)
+    app.state.metrics.watch_committer(app.state.committer)
     app.state.key_lock = threading.Lock()  # idempotency keys: check and claim as one
     app.state.in_flight = {}  # (run id, key) -> the future of the request storing it
     install_error_handlers(app)

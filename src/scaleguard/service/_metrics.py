@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 __all__ = ["ServiceMetrics"]
@@ -58,6 +58,21 @@ class _StoreCollector(Collector):
         yield alerts
 
 
+class _CommitCollector(Collector):
+    """How many transactions the group committer needed for how many batches."""
+
+    def __init__(self, committer: Any) -> None:
+        self.committer = committer
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("scaleguard_commit_transactions",
+                                  "Transactions that stored metric batches (group commit)",
+                                  value=self.committer.transactions)
+        yield CounterMetricFamily("scaleguard_committed_batches",
+                                  "Metric batches stored by those transactions",
+                                  value=self.committer.batches)
+
+
 class ServiceMetrics:
     """The counters and histograms one app updates, on a registry of its own."""
 
@@ -73,3 +88,7 @@ class ServiceMetrics:
         self.requests = Histogram("scaleguard_request_seconds", "Time to answer a request",
                                   ["method", "route", "status"], registry=self.registry)
         self.registry.register(_StoreCollector(store))
+
+    def watch_committer(self, committer: Any) -> None:
+        """Export the group committer's transaction and batch counts."""
+        self.registry.register(_CommitCollector(committer))
