@@ -50,6 +50,18 @@ def test_log_buffers_then_writes_one_batch_per_flush():
         run.log({"loss": 1.0})
 
 
+def test_timer_keeps_flushing_after_a_failed_write():
+    sink = RecordingSink(fail_first=1)
+    run = sgm.start("r", sink=sink, flush_every=0.05, detectors="none")
+    run.log({"loss": 2.0}, step=0)
+    deadline = time.time() + 5
+    while not sink.batches and time.time() < deadline:
+        time.sleep(0.01)
+    assert run.flush_errors == 1 and "service down" in run.last_flush_error
+    assert sink.batches[0].values.tolist() == [2.0]  # retried by the next timed flush
+    run.finish()
+
+
 def test_timer_flushes_in_the_background():
     sink = RecordingSink()
     run = sgm.start("r", sink=sink, flush_every=0.05)
@@ -93,7 +105,8 @@ def test_bad_input_is_refused_by_name():
         sgm.start("r", store=":memory:", sink=sink)
     run = sgm.start("r", sink=sink, flush_every=None)
     with pytest.raises(InputError, match="metric 'loss' is 'abc', expected a number"):
-        run.log({"loss": "abc"})
+        run.log({"lr": 1e-3, "loss": "abc"}, step=0)
+    assert run.flush() == 0  # nothing of the bad call was kept
     with pytest.raises(InputError, match="step: expected an integer"):
         run.log({"loss": 1.0}, step=1.5)
     with pytest.raises(InputError, match="severity: expected one of"):

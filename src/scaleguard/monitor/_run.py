@@ -78,6 +78,7 @@ class Run:
         self.points_logged = 0
         self.alerts_raised: list[Alert] = []
         self.flush_errors = 0
+        self.last_flush_error = ""
         sink.open_run(RunInfo(self.run_id, name, "running", self.started_at, None, self.config))
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -104,13 +105,13 @@ class Run:
         self._step = max(self._step, step)
         now = time.time()
         found: list[Event] = []
+        try:  # all or nothing: a bad value leaves no half-logged step behind
+            values = [(name, float(raw)) for name, raw in metrics.items()]
+        except (TypeError, ValueError):
+            name, raw = next((n, r) for n, r in metrics.items() if not _is_number(r))
+            raise InputError(f"log: metric {name!r} is {raw!r}, expected a number") from None
         with self._lock:
-            for name, raw in metrics.items():
-                try:
-                    value = float(raw)
-                except (TypeError, ValueError):
-                    raise InputError(f"log: metric {name!r} is {raw!r}, expected a number") \
-                        from None
+            for name, value in values:
                 self._steps.append(step)
                 self._times.append(now)
                 self._names.append(name)
@@ -233,6 +234,14 @@ class Run:
                 f"{self.points_logged} points, {len(self.alerts_raised)} alerts)")
 
 
+def _is_number(raw: object) -> bool:
+    try:
+        float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _flush_loop(ref: weakref.ref[Run], stop: threading.Event, every: float) -> None:
     # Holds only a weak reference, so an abandoned run can still be collected.
     while not stop.wait(every):
@@ -241,8 +250,9 @@ def _flush_loop(ref: weakref.ref[Run], stop: threading.Event, every: float) -> N
             return
         try:
             run.flush()
-        except Exception:  # a failed timed flush must not kill the thread; the batch went
-            run.flush_errors += 1  # back into the buffer and the next flush retries it
+        except Exception as exc:  # a failed timed flush must not kill the thread; the batch
+            run.flush_errors += 1  # went back into the buffer and the next flush retries it
+            run.last_flush_error = f"{type(exc).__name__}: {exc}"
         del run
 
 
