@@ -159,3 +159,24 @@ def test_result_as_dict_is_json_ready_and_repr_readable():
     assert set(payload["params"]) == {"E", "A", "alpha"}
     assert payload["n_points"] == 6
     assert repr(fit.result_).startswith("LawFitResult(saturating: E=")
+
+
+def test_a_parameter_on_its_bound_is_reported():
+    # A metric that grows with scale fitted as a decreasing saturating law: alpha hits 0.
+    x = np.geomspace(10, 1e5, 15)
+    frame = pd.DataFrame({"x": x, "y": 1.0 + 0.1 * x**0.3})
+    fit = LawFit(form="saturating", x="x", y="y").fit(frame)
+    assert any(w.startswith("alpha = 0 lies on its lower bound") for w in fit.warnings_), \
+        fit.warnings_
+    assert fit.result_.as_dict()["warnings"] == list(fit.warnings_)
+
+
+def test_a_fit_outside_the_starting_grid_is_reported(coarse_grid):
+    truth = dict(SYNTHETIC_LAW, alpha=1.5, A=3e12)  # alpha beyond the coarse grid's 0..1
+    law = get_law("chinchilla")
+    ladder = synthetic_ladder(seed=0, noise=0.0)
+    X = ladder[["params", "tokens"]].to_numpy().T
+    ladder["loss"] = law.predict(truth, X)
+    fit = LawFit(form="chinchilla", starts=coarse_grid).fit(ladder)
+    assert fit.params_["alpha"] == pytest.approx(1.5, rel=1e-3)
+    assert any("alpha = 1.5 lies outside the starting grid [0, 1]" in w for w in fit.warnings_)
