@@ -198,6 +198,9 @@ def test_sigkill_keeps_every_flushed_point(tmp_path):
             lines.append(line.strip())
             if line.strip() == "waiting":
                 break
+        # While the child holds the file read-write, another process is told so in one line.
+        with pytest.raises(InputError, match="opened by another process"):
+            DuckDBStore(path, read_only=True)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=30)
