@@ -257,3 +257,13 @@ def test_audit_log_goes_to_the_monitor_store_too(tmp_path):
     assert records[0]["gates"][0]["metric"] == "harm"
     assert FileRolloutStore(tmp_path / "rollout").audit() == records  # the JSONL copy agrees
     reopened.store.close()
+
+
+def test_decisions_are_strict_json_even_with_empty_arms():
+    plan = make_plan()
+    cells = dict(CLEAN)
+    cells[("treatment", "eu")] = (0, 0)  # an arm with no exposures yet: no evidence, no NaN
+    decision = decide(plan, initial_state(plan, 0.0), frame(plan, rows("pilot", cells)),
+                      now=2 * HOUR)
+    text = json.dumps(decision.as_dict(), allow_nan=False)
+    assert decision.action in ("continue", "hold") and '"region=eu"' in text
