@@ -267,3 +267,36 @@ def test_decisions_are_strict_json_even_with_empty_arms():
                       now=2 * HOUR)
     text = json.dumps(decision.as_dict(), allow_nan=False)
     assert decision.action in ("continue", "hold") and '"region=eu"' in text
+
+
+def test_mean_quantile_and_higher_is_better_metrics():
+    plan = parse_plan({
+        "name": "kinds", "metrics": [
+            {"name": "latency", "kind": "mean", "guardrail": 1.5, "margin": 0.05},
+            {"name": "p99", "kind": "quantile", "quantile": 0.99, "guardrail": 2.0,
+             "margin": 0.002},
+            {"name": "helpful", "direction": "higher_is_better", "guardrail": 0.6,
+             "margin": 0.01}],
+        "stages": [{"name": "pilot", "traffic": 0.1}, {"name": "all", "traffic": 1.0}]})
+
+    def records(latency_t, helpful_t):
+        out = []
+        for arm, latency, helpful in (("control", 1.0, 0.80), ("treatment", latency_t,
+                                                                 helpful_t)):
+            out.append({"stage": "pilot", "arm": arm, "metric": "latency", "n": 50_000,
+                        "mean": latency, "var": 0.25})
+            out.append({"stage": "pilot", "arm": arm, "metric": "p99", "exposures": 50_000,
+                        "events": 250})
+            out.append({"stage": "pilot", "arm": arm, "metric": "helpful",
+                        "exposures": 50_000, "events": int(helpful * 50_000)})
+        return check_observations(pd.DataFrame(out), plan)
+
+    good = decide(plan, initial_state(plan, 0.0), records(1.0, 0.80), now=HOUR)
+    assert good.action == "advance", good.reasons
+    slow = decide(plan, initial_state(plan, 0.0), records(1.1, 0.80), now=HOUR)
+    assert slow.action == "roll_back" and {g.metric for g in slow.failing} == {"latency"}
+    unhelpful = decide(plan, initial_state(plan, 0.0), records(1.0, 0.75), now=HOUR)
+    assert unhelpful.action == "roll_back"
+    assert {g.metric for g in unhelpful.failing} == {"helpful"}
+    gate = next(g for g in unhelpful.gates if g.metric == "helpful" and g.test == "comparison")
+    assert gate.estimate == pytest.approx(0.05)  # harm direction: 5 points less helpful
