@@ -105,6 +105,7 @@ def test_series_zooms_into_a_step_range(client, auth, run_id, batch):
     ("metric=loss&method=mean", "method"),
     ("metric=loss&start=x", "start"),
     ("max_points=100", "metric"),
+    ("metric=loss&start=100000000000000000000000", "start"),
 ])
 def test_series_refuses_bad_queries(client, auth, run_id, batch, query, field):
     client.post(f"/api/v1/runs/{run_id}/batches", json=batch(10), headers=auth)
@@ -275,6 +276,10 @@ def test_lying_content_length_is_refused(make_client, auth):
      "body.alerts.0.severity"),
     ({"steps": [1], "names": ["loss"], "values": [1.0], "run_id": "someone-else"}, "run_id"),
     ([1, 2, 3], "body"),
+    ({"steps": [2**70], "names": ["loss"], "values": [1.0]}, "body.steps.0"),  # past int64
+    ({"steps": [], "names": [], "values": [], "events": [{"kind": "k", "time": 1,
+                                                          "step": -(2**64)}]},
+     "body.events.0.step"),
 ])
 def test_malformed_batches_get_4xx_naming_the_field(client, auth, run_id, body, field):
     response = client.post(f"/api/v1/runs/{run_id}/batches", json=body, headers=auth)

@@ -24,7 +24,7 @@ from scaleguard.monitor._events import SEVERITIES
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import require_read, require_write
 from scaleguard.service._json import jsonable
-from scaleguard.service._schemas import BatchIn, RunCreate, RunFinish
+from scaleguard.service._schemas import INT64_MAX, INT64_MIN, BatchIn, RunCreate, RunFinish
 
 __all__ = ["DEFAULT_SERIES_POINTS", "MAX_SERIES_POINTS", "router"]
 
@@ -228,8 +228,10 @@ def get_series(
     metric: str = Query(..., min_length=1, description="Metric name, e.g. loss or train/loss"),
     max_points: int = Query(DEFAULT_SERIES_POINTS, ge=_MIN_SERIES_POINTS, le=MAX_SERIES_POINTS),
     method: str = Query("lttb", pattern="^(" + "|".join(DOWNSAMPLE_METHODS) + ")$"),
-    start: int | None = Query(None, description="First step to include"),
-    end: int | None = Query(None, description="Last step to include"),
+    start: int | None = Query(None, ge=INT64_MIN, le=INT64_MAX,
+                              description="First step to include"),
+    end: int | None = Query(None, ge=INT64_MIN, le=INT64_MAX,
+                            description="Last step to include"),
 ) -> dict[str, Any]:
     store = _store(request)
     info = find_run(store, run)

@@ -3,7 +3,7 @@ the field at fault."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +18,9 @@ MAX_NAME_CHARS = 200  # run and metric names; longer ones are almost surely a bu
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # safe in a URL path without escaping
 
 Severity = Literal["info", "warning", "critical"]
+# Steps are stored as BIGINT: a JSON integer outside int64 is refused here, not by the database.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Step = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class _Strict(BaseModel):
@@ -49,7 +52,7 @@ class EventIn(_Strict):
     time: float = Field(ge=0, allow_inf_nan=False)
     payload: dict[str, Any] = Field(default_factory=dict)
     source: str = Field(default="", max_length=MAX_NAME_CHARS)
-    step: int | None = None
+    step: Step | None = None
     run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
 
 
@@ -61,7 +64,7 @@ class AlertIn(_Strict):
     title: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     message: str = Field(default="", max_length=10_000)
     metric: str = Field(default="", max_length=MAX_NAME_CHARS)
-    step: int | None = None
+    step: Step | None = None
     value: float | None = None
     detector: str = Field(default="manual", max_length=MAX_NAME_CHARS)
     action: str = Field(default="", max_length=10_000)
@@ -76,7 +79,7 @@ class BatchIn(_Strict):
     are findings, and are stored as such. ``times`` defaults to the time of receipt.
     """
 
-    steps: list[int] = Field(max_length=MAX_BATCH_POINTS)
+    steps: list[Step] = Field(max_length=MAX_BATCH_POINTS)
     names: list[str] = Field(max_length=MAX_BATCH_POINTS)
     values: list[float] = Field(max_length=MAX_BATCH_POINTS)
     times: list[float] | None = Field(default=None, max_length=MAX_BATCH_POINTS)
