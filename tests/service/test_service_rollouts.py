@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from scaleguard.safety import EXAMPLE_PLAN
 from scaleguard.service import create_app
@@ -191,3 +194,25 @@ def test_unknown_rollout_is_404(client, auth):
 def test_decision_is_null_before_the_first(client, auth):
     create(client, auth, rollout_id="ro-new")
     assert client.get("/api/v1/rollouts/ro-new/decision", headers=auth).json() is None
+
+
+_VALUE = (st.none() | st.integers(-5, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+          | st.sampled_from(["pilot", "wide", "control", "treatment", "harm", "us", "eu", "x", ""]))
+_ROW = st.dictionaries(st.sampled_from(["stage", "arm", "metric", "region", "exposures",
+                                        "events", "n", "mean", "var", "time"]), _VALUE,
+                       max_size=10)
+
+
+@hypothesis_settings(max_examples=60, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_ROW, max_size=4), st.lists(st.sampled_from(["pilot", "wide", "all"]),
+                                            max_size=2),
+       st.none() | st.floats(0, 1e10))
+def test_no_observations_make_the_service_fail(client, auth, rows, approve, now):
+    if client.get("/api/v1/rollouts/ro-fuzz", headers=auth).status_code == 404:
+        create(client, auth, rollout_id="ro-fuzz")
+    response = client.post("/api/v1/rollouts/ro-fuzz/observations",
+                           json={"rows": rows, "approve": approve, "now": now}, headers=auth)
+    assert response.status_code in (200, 400, 422), response.text
+    if response.status_code == 200:
+        assert response.json()["action"] in ("advance", "continue", "hold", "roll_back")
