@@ -108,3 +108,13 @@ def test_the_client_side_needs_no_web_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_public_names_are_what_all_says():
+    import scaleguard.service as service
+
+    assert sorted(service.__all__) == list(service.__all__)
+    for name in service.__all__:
+        assert getattr(service, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = service.nope
