@@ -42,6 +42,8 @@ def test_fit_json_has_everything_asked_for(ladder_csv, tmp_path, capsys):
     assert set(out["bootstrap"]["ci"]["alpha"]) == {"low", "high", "median", "std"}
     prediction = out["predictions"][0]
     assert prediction["params"] == 70e9 and prediction["tokens"] == 1.4e12
+    assert set(prediction["elasticity"]) == {"params", "tokens"}
+    assert all(-1 < e < 0 for e in prediction["elasticity"].values())
     assert prediction["lower"] <= prediction["estimate"] <= prediction["upper"]
     allocation = out["allocation"][0]
     assert allocation["budget_flops"] == 1e22
@@ -57,6 +59,7 @@ def test_fit_prints_a_readable_table(curve_csv, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "saturating law, 20 runs" in out and "alpha" in out and "1e+06" in out
     assert "held out users > 10000" in out and "MARE" in out
+    assert "elasticities" in out and "grow first" in out
 
 
 def test_fit_auto_on_a_scale_table_with_plot(curve_csv, tmp_path, capsys):
@@ -109,6 +112,8 @@ def test_bad_tables_exit_2_with_one_line(tmp_path, capsys, rows, message):
     (["--budget", "-5"], "--budget: expected a positive number"),
     (["--form", "power", "--x", "params", "--budget", "1e22"], "not power"),
     (["--holdout-above", "flops=1e19", "--leave-largest-group-out"], "choose one split"),
+    (["--predict", "params=1B,tokens=2B", "--cost", "gpus=3"], "--cost: unknown column(s) gpus"),
+    (["--cost", "params"], "--cost 'params': expected COLUMN=VALUE"),
 ])
 def test_bad_options_exit_2_with_one_line(ladder_csv, capsys, extra, message):
     err = _run_error(["fit", str(ladder_csv), *extra], capsys)

@@ -21,15 +21,15 @@ from scaleguard.units import format_quantity, parse_quantity
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
 
 
-def parse_point(text: str) -> dict[str, float]:
+def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
     """``"params=70B,tokens=1.4T"`` -> ``{"params": 7e10, "tokens": 1.4e12}``."""
     point: dict[str, float] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise InputError(f"--predict {text!r}: expected COLUMN=VALUE[,COLUMN=VALUE...], "
+            raise InputError(f"{option} {text!r}: expected COLUMN=VALUE[,COLUMN=VALUE...], "
                              "e.g. params=70B,tokens=1.4T")
-        point[name.strip()] = parse_quantity(value.strip(), name=f"--predict {name.strip()}")
+        point[name.strip()] = parse_quantity(value.strip(), name=f"{option} {name.strip()}")
     return point
 
 
@@ -81,15 +81,18 @@ def _print_report(report: FitReport) -> None:
                       f"({fit.selection.scores[0].description}): {scores}")
     if report.predictions:
         pred = Table(title="predictions")
-        keys = [k for k in report.predictions[0] if k not in ("estimate", "lower", "upper",
-                                                             "level")]
+        keys = [k for k in report.predictions[0] if k not in (
+            "estimate", "lower", "upper", "level", "elasticity", "best_dimension")]
         for k in [*keys, fit.target]:
             pred.add_column(k, justify="right")
+        pred.add_column("elasticities (d log y / d log x)")
+        pred.add_column("grow first")
         for p in report.predictions:
             shown = f"{p['estimate']:.4g}"
             if "lower" in p:
                 shown += f" [{p['lower']:.4g}, {p['upper']:.4g}]"
-            pred.add_row(*[_fmt(p[k], k) for k in keys], shown)
+            elastic = ", ".join(f"{c} {e:+.3f}" for c, e in p["elasticity"].items())
+            pred.add_row(*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"])
         console.print(pred)
     for a in report.allocations:
         console.print(f"budget {format_quantity(a.budget, 'flop', digits=3)}: N* = "
@@ -128,6 +131,11 @@ def fit_command(
         None, "--budget", help="FLOP budget for the compute-optimal split. Repeatable."),
     unique_tokens: str | None = typer.Option(
         None, "--unique-tokens", help="Unique tokens available (data_constrained laws)."),
+    cost: list[str] | None = typer.Option(
+        None, "--cost", help="Cost per unit of a scale column, COL=VALUE, to rank dimensions "
+        "at each --predict point. Repeatable."),
+    higher_is_better: bool = typer.Option(
+        False, "--higher-is-better", help="The metric is accuracy-like (default: lower wins)."),
     breaks: int = typer.Option(1, "--breaks", help="Breaks of the broken law."),
     loss: str = typer.Option("huber", "--loss", help="huber or squared."),
     delta: float = typer.Option(1e-3, "--delta", help="Huber threshold on log values."),
@@ -170,8 +178,12 @@ def fit_command(
             fitter.bootstrap(n_boot=bootstrap, seed=seed, executor=executor, level=level,
                              workers=workers,
                              progress=lambda done, total: bar.update(task, completed=done))
+    costs = {}
+    for item in cost or []:
+        costs.update(parse_point(item, "--cost"))
     report = build_report(fitter, frame, source=str(file), points=points, budgets=budgets,
-                          unique_tokens=unique, split=split, level=level)
+                          unique_tokens=unique, split=split, level=level,
+                          costs=costs or None, lower_is_better=not higher_is_better)
     if plot is not None:
         from scaleguard.laws._plot import law_figure
 

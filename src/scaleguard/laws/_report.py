@@ -21,7 +21,7 @@ class FitReport:
 
     source: str
     fit: LawFitResult
-    predictions: tuple[dict[str, float], ...] = ()
+    predictions: tuple[dict[str, Any], ...] = ()
     allocations: tuple[Allocation, ...] = ()
     epochs: tuple[EpochAdvice, ...] = ()
     validation: ValidationScores | None = None
@@ -48,13 +48,17 @@ class FitReport:
 def build_report(fitter: LawFit, frame: Any, *, source: str,
                  points: Sequence[Mapping[str, float]] = (), budgets: Sequence[float] = (),
                  unique_tokens: float | None = None, split: Split | None = None,
-                 level: float = 0.95) -> FitReport:
-    """Predictions at ``points`` (with bootstrap intervals when the fit has them), allocations
-    at ``budgets``, best epochs for data-constrained fits, and the held-out score on ``split``.
+                 level: float = 0.95, costs: Mapping[str, float] | None = None,
+                 lower_is_better: bool = True) -> FitReport:
+    """Predictions at ``points`` (with bootstrap intervals when the fit has them, and the
+    elasticity to each scale column with the best dimension to grow, per unit of ``costs`` when
+    given), allocations at ``budgets``, best epochs for data-constrained fits, and the held-out
+    score on ``split``.
     """
     from scaleguard.laws._allocation import best_epochs
+    from scaleguard.laws._dimensions import dimension_analysis
 
-    predictions: list[dict[str, float]] = []
+    predictions: list[dict[str, Any]] = []
     for point in points:
         row = {k: float(v) for k, v in point.items()}
         if fitter.bootstrap_ is not None:
@@ -65,6 +69,9 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
         else:
             value = fitter.predict({k: [v] for k, v in row.items()})
             predictions.append({**row, "estimate": float(np.asarray(value)[0])})
+        dims = dimension_analysis(fitter, row, costs=costs, lower_is_better=lower_is_better)
+        predictions[-1]["elasticity"] = {e.column: e.elasticity for e in dims.effects}
+        predictions[-1]["best_dimension"] = dims.best
     allocations = tuple(optimal_allocation(fitter, c, unique_tokens=unique_tokens)
                         for c in budgets)
     epochs: tuple[EpochAdvice, ...] = ()
