@@ -180,3 +180,15 @@ def test_a_fit_outside_the_starting_grid_is_reported(coarse_grid):
     fit = LawFit(form="chinchilla", starts=coarse_grid).fit(ladder)
     assert fit.params_["alpha"] == pytest.approx(1.5, rel=1e-3)
     assert any("alpha = 1.5 lies outside the starting grid [0, 1]" in w for w in fit.warnings_)
+
+
+def test_broken_law_with_two_breaks_recovers_both():
+    law = get_law("broken", "x", breaks=2)
+    truth = {"E": 0.01, "B": 2.0, "c0": 0.05, "c1": 0.5, "d1": 100.0, "f1": 0.3,
+             "c2": -0.3, "d2": 1e4, "f2": 0.5}
+    x = np.geomspace(1, 1e6, 40)
+    fit = LawFit(form="broken", breaks=2, x="x", y="y").fit(
+        pd.DataFrame({"x": x, "y": law.predict(truth, x[None, :])}))
+    assert fit.law_.formula.count("(1 + (x/d") == 2
+    for name in ("c1", "d1", "c2", "d2"):
+        assert fit.params_[name] == pytest.approx(truth[name], rel=1e-3), name
