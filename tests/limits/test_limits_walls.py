@@ -193,3 +193,23 @@ def test_hardware_model_preset_shape_and_intensity_text(make_study, ladder, know
     assert memory.numbers["params"] == pytest.approx(8.03e9, rel=1e-3)
     with pytest.raises(ConfigError, match="hardware.model"):
         run(ladder, known_law, make_study(hardware={"model": {"layers": 2, "width": 3}}))
+
+
+def test_gpt3_energy_and_carbon_reproduce_patterson(make_study, ladder, known_law):
+    """GPT-3 175B on 300B tokens, 10,000 V100 at 330 W for 14.8 days, PUE 1.1, 429 gCO2e/kWh:
+    1,287 MWh and 552 tCO2e (Patterson et al. 2021, Table 4); within 1%."""
+    days = 14.8
+    mfu = 6 * 175e9 * 300e9 / (10_000 * 125e12 * days * 86400)  # V100 fp16 peak 125 TFLOP/s
+    study = make_study(target={"compute": None, "params": "175B", "tokens": "300B"},
+                       hardware={"device": "v100-sxm", "devices": 10_000, "dtype": "fp16",
+                                 "mfu": mfu, "power_w": 330, "pue": 1.1,
+                                 "grid_intensity": 429},
+                       limits={"energy": "1000MWh", "carbon": "500tCO2e", "wall_clock": "20d",
+                               "money": "1e9"})
+    a = run(ladder, known_law, study)
+    energy = next(f for f in a.verdict.findings if f.check == "energy_wall")
+    carbon = next(f for f in a.verdict.findings if f.check == "carbon_wall")
+    assert energy.numbers["need"] / 3.6e9 == pytest.approx(1287, rel=0.01)  # MWh
+    assert carbon.numbers["need"] / 1e6 == pytest.approx(552, rel=0.01)  # tCO2e
+    assert energy.severity is Severity.BLOCK and carbon.severity is Severity.BLOCK
+    assert a.verdict.binding.check == "energy_wall"  # 1.29x over beats 1.10x over

@@ -153,7 +153,7 @@ def _training(study: Study, compute: float, params: float, tokens: float) -> Tra
     return estimate_training(device=get_device(hw.device, study.resolve(hw.hardware_file)
                                                if hw.hardware_file else None),
                              devices=hw.devices, mfu=hw.mfu, params=params, tokens=tokens,
-                             flops=compute, dtype=hw.dtype, pue=hw.pue,
+                             flops=compute, dtype=hw.dtype, pue=hw.pue, power_w=hw.power_w,
                              intensity=_intensity(hw.grid_intensity),
                              price_per_device_hour=hw.price_per_device_hour)
 

@@ -111,6 +111,7 @@ class HardwareSpec(_Section):
     dtype: str = "bf16"
     hardware_file: Path | None = None
     price_per_device_hour: float | None = Field(None, ge=0)  # USD
+    power_w: float | None = Field(None, gt=0)  # average per device; default: the catalog's TDP
     pue: float = Field(1.1, ge=1)  # Patterson et al. 2021 use 1.1 for Google data centres
     grid_intensity: float | str = 400.0  # gCO2e/kWh, or a region name the catalog knows
     seq_len: int = Field(4096, ge=1)
