@@ -1,5 +1,14 @@
 """Scale dimension analysis: fit, select and extrapolate scaling laws along every dimension.
 
+- Families (:func:`get_law`): ``chinchilla``, ``saturating``, ``power``, ``data_constrained``,
+  ``broken``, ``sigmoid``; each with bounds, a starting grid, a batched value and gradient.
+- :class:`LawFit`: Huber on log values, summed, L-BFGS from a grid evaluated as one batch;
+  ``bootstrap()`` for parameter CIs and ``predict_interval()``; ``form="auto"`` chooses the
+  family by held-out error (:func:`select_form`, :func:`validate`).
+- Allocation: :func:`optimal_allocation`, :func:`efficient_frontier`, :func:`isoflop_curve`,
+  :func:`isoflop_minima` (Approach 2), :func:`best_epochs` (data-constrained).
+- :func:`dimension_analysis`: elasticity to each scale column and the best one to grow.
+
 >>> from scaleguard.laws import LawFit, get_law
 >>> get_law("chinchilla").formula
 'L = E + A/N^alpha + B/D^beta'

@@ -104,9 +104,12 @@ class LawFit:
         Starting points (raw coordinates, ``[S, P]``) or a grid ``{raw name: values}``, in place
         of the family's grid (e.g. a coarse grid in tests).
     n_polish : int
-        How many distinct best end points scipy's L-BFGS-B polishes.
+        How many distinct best end points are polished at tight tolerances (and kept, best
+        first, in ``candidates_``: the bootstrap restarts from them).
     forms : sequence of str, optional
         Candidates for ``form="auto"``.
+    max_iter : int
+        Iteration limit of the batched L-BFGS for the starts that survive screening.
 
     Examples
     --------

@@ -3,8 +3,10 @@
 Chinchilla Approach 3 runs L-BFGS from each of 4,500 starting points and keeps the best. Doing
 that one start at a time spends nearly all its time in Python overhead around tiny numpy calls.
 Here every start advances together: one batched objective-and-gradient evaluation serves all
-starts (arrays ``[S, n]``), a batched L-BFGS with box projection screens them, and scipy's
-L-BFGS-B then polishes the few best distinct end points to full precision.
+starts (arrays ``[S, n]``), a batched L-BFGS with box projection screens them (float32 for the
+first few steps), the best few go on to convergence, and the best distinct end points are
+polished at tight tolerances. ``benchmarks/bench_law_fit.py`` checks the result against scipy's
+L-BFGS-B run from every start.
 """
 
 from __future__ import annotations
@@ -238,7 +240,10 @@ def _distinct(theta: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
 
 def polish(objective: Objective, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
            options: dict[str, float] | None = None) -> tuple[np.ndarray, float, bool]:
-    """scipy L-BFGS-B from ``x0`` (tight tolerances by default): (theta, value, converged)."""
+    """scipy L-BFGS-B from one start (tight tolerances by default): (theta, value, converged).
+
+    The per-start way, kept as the reference the benchmarks compare the batched fitter with.
+    """
     res = minimize(objective.scalar, x0, jac=True, method="L-BFGS-B",
                    bounds=list(zip(lower, upper, strict=True)),
                    options=_POLISH_OPTIONS if options is None else options)
@@ -251,7 +256,7 @@ def fit_from_starts(objective: Objective, starts: np.ndarray, lower: np.ndarray,
                     upper: np.ndarray, *, n_polish: int = 5, max_iter: int = 200,
                     screen_iter: int = SCREEN_ITER, screen_keep: float = SCREEN_KEEP,
                     batch_size: int = 20_000) -> GridOutcome:
-    """Batched L-BFGS from every start, then scipy polishing of the ``n_polish`` best minima.
+    """Batched L-BFGS from every start, then polishing of the ``n_polish`` best distinct minima.
 
     Successive screening: every start takes ``screen_iter`` batched L-BFGS steps; the best
     ``screen_keep`` share of them (at least ``SCREEN_MIN_KEEP``) run on to convergence.
