@@ -1,0 +1,36 @@
+"""Property: any table either fits or is refused with a one-line ScaleguardError, never a crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scaleguard.errors import FitError, ScaleguardError, TableError
+from scaleguard.laws import LawFit
+
+_cells = st.one_of(
+    st.floats(min_value=1e-3, max_value=1e6),
+    st.sampled_from([0.0, -1.0, float("nan"), float("inf")]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(xs=st.lists(_cells, min_size=1, max_size=8), ys=st.lists(_cells, min_size=1, max_size=8),
+       form=st.sampled_from(["power", "saturating"]))
+def test_any_table_fits_or_is_refused_in_one_line(xs, ys, form):
+    n = min(len(xs), len(ys))
+    frame = pd.DataFrame({"x": xs[:n], "y": ys[:n]})
+    bad_cell = not np.all(np.isfinite(frame.to_numpy()) & (frame.to_numpy() > 0))
+    try:
+        fit = LawFit(form=form, x="x", y="y").fit(frame)
+    except ScaleguardError as exc:
+        assert "\n" not in str(exc)
+        if bad_cell:
+            assert isinstance(exc, TableError)
+        else:
+            assert isinstance(exc, FitError)  # too few rows, or a single scale
+        return
+    assert not bad_cell
+    assert np.all(np.isfinite(fit.predict({"x": frame["x"].to_numpy()})))
