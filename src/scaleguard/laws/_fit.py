@@ -30,6 +30,9 @@ __all__ = ["LawFit", "LawFitResult", "DEFAULT_DELTA"]
 DEFAULT_DELTA: Final = 1e-3
 # A parameter this close to a box bound (relative to the box width) is "on the bound".
 _ON_BOUND: Final = 1e-6
+# A fit beyond the starting grid by more than this share of the grid's span is reported: the
+# grid may have missed a better basin further out (just past the edge is ordinary).
+_GRID_MARGIN: Final = 0.1
 
 
 @dataclass(frozen=True)
@@ -220,14 +223,15 @@ class LawFit:
                   upper: np.ndarray, converged: bool) -> tuple[str, ...]:
         notes = []
         width = upper - lower
+        margin = _GRID_MARGIN * (starts.max(axis=0) - starts.min(axis=0))
         for i, name in enumerate(law.raw_names):
             if theta[i] - lower[i] <= _ON_BOUND * width[i] or \
                     upper[i] - theta[i] <= _ON_BOUND * width[i]:
                 side = "lower" if theta[i] - lower[i] <= _ON_BOUND * width[i] else "upper"
                 notes.append(f"{name} = {theta[i]:.6g} lies on its {side} bound: the data do "
                              "not pin it down")
-            elif law.fixed_grid and (theta[i] < starts[:, i].min()
-                                     or theta[i] > starts[:, i].max()):
+            elif law.fixed_grid and (theta[i] < starts[:, i].min() - margin[i]
+                                     or theta[i] > starts[:, i].max() + margin[i]):
                 notes.append(f"{name} = {theta[i]:.6g} lies outside the starting grid "
                              f"[{starts[:, i].min():.6g}, {starts[:, i].max():.6g}]; "
                              "consider a wider grid")
