@@ -87,7 +87,7 @@ def points_matrix(law: Law, points: Any, what: str = "points") -> np.ndarray:
 
     For the data-constrained law a missing ``unique_tokens`` means one epoch (all unique).
     """
-    frame = as_frame(points, what)
+    frame = as_frame(points, what).copy(deep=False)  # attrs below must not touch the caller's
     if "unique_tokens" in law.inputs and "unique_tokens" not in frame.columns \
             and "tokens" in frame.columns:
         frame = frame.assign(unique_tokens=frame["tokens"])
