@@ -1,6 +1,6 @@
 """A real ladder on CPU: fit the smaller rungs, predict the largest rung's final validation loss.
 
-Five byte-level GPTs (3.3k to 57k non-embedding parameters, 20 tokens per parameter, the
+Five byte-level GPTs (6.6k to 57k non-embedding parameters, 20 tokens per parameter, the
 Python standard library's source as text) are trained with ``scaleguard.ladder``. A law is fitted
 to the four smaller rungs (``saturating`` in compute, as ``scaleguard ladder predict`` does) and
 its forecast of the largest rung is scored against what that rung then measured: the absolute
@@ -25,15 +25,15 @@ from scaleguard.ladder import LadderSpec, forecast_rung, run_ladder
 
 SPEC = {
     "name": "bench-cpu",
-    "rungs": [{"layers": 1, "width": 16}, {"layers": 2, "width": 16},
-              {"layers": 2, "width": 24}, {"layers": 2, "width": 32},
+    "rungs": [{"layers": 2, "width": 16}, {"layers": 2, "width": 24},
+              {"layers": 2, "width": 32}, {"layers": 2, "width": 40},
               {"layers": 2, "width": 48}],
     "model": {"block_size": 64, "head_dim": 8},
-    "batch_size": 16,
+    "batch_size": 8,
     "tokens_per_param": 20,
     "threads": 1,
     "seed": 0,
-    "eval_every": 250,
+    "eval_every": 500,
     "eval_batches": 16,
     "log_every": 50,
     "corpus": {"max_bytes": 8e6},
