@@ -16,37 +16,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
+
+# The timing helpers every benchmark here shares (this folder is on sys.path when run as a script).
+from resources_bench import show, timed
 
 from scaleguard.examples import synthetic_ladder
 from scaleguard.io import read_ladder
 from scaleguard.laws import LawFit
 from scaleguard.limits import load_study, run_study
 from scaleguard.report import write_report
-
-
-def timed(fn: Callable[[], object], repeat: int, warm: bool = True) -> tuple[list[float], object]:
-    if warm:
-        fn()
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return times, result
-
-
-def show(name: str, times: list[float]) -> float:
-    median = statistics.median(times)
-    print(f"  {name:<30} median {median:8.2f} s  (min {min(times):.2f}, max {max(times):.2f})")
-    return median
 
 
 def main() -> None:
@@ -90,7 +73,7 @@ def main() -> None:
     def run_demo() -> int:
         return subprocess.run(demo, capture_output=True, check=True).returncode
 
-    demo_times, _ = timed(run_demo, args.repeat, warm=False)
+    demo_times, _ = timed(run_demo, args.repeat)
     print("scaleguard demo (fresh process, every component's step)")
     show("scaleguard demo", demo_times)
 
