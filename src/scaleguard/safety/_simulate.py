@@ -4,10 +4,10 @@ Every run draws its own traffic and events, look by look, and three policies jud
 draws: the plan's always-valid gates (mSPRT or alpha spending, Holm/Bonferroni across metrics x
 segments), the fixed-horizon z-test checked at every look (naive peeking), and a Kayenta-style
 Mann-Whitney judge with a score threshold. The plan's own policy also plays its adaptive option
-(traffic ramps); the baselines widen exactly as planned. Everything is vectorised over runs (numpy arrays of
-shape ``(runs, ...)``); runs are split into chunks of fixed size, each with its own child of one
-``np.random.SeedSequence``, so the results depend on the seed only — not on the executor that
-runs the chunks, nor on how many workers it has.
+(traffic ramps); the baselines widen exactly as planned. Everything is vectorised over runs
+(numpy arrays of shape ``(runs, ...)``); runs are split into chunks of fixed size, each with
+its own child of one ``np.random.SeedSequence``, so the results depend on the seed only — not
+on the executor that runs the chunks, nor on how many workers it has.
 """
 
 from __future__ import annotations
