@@ -92,7 +92,7 @@ def lr_at(step: int, steps: int, peak: float, warmup_fraction: float, min_ratio:
     """Linear warm-up, then cosine decay to ``min_ratio · peak`` at the last step.
 
     >>> [round(lr_at(s, 100, 1.0, 0.1, 0.1), 3) for s in (0, 9, 10, 55, 99)]
-    [0.1, 1.0, 1.0, 0.55, 0.1]
+    [0.1, 1.0, 1.0, 0.542, 0.1]
     """
     warmup = max(1, round(warmup_fraction * steps))
     if step < warmup:
