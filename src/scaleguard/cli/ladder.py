@@ -68,24 +68,34 @@ def _rung_progress(label: str, total: int) -> Iterator[ProgressCallback]:
         yield update
 
 
+def _known(value: Any) -> bool:
+    return value is not None and value == value  # not None, not NaN (a CSV's empty cell)
+
+
 def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    """One line per rung; MFU only when a peak was given; ~ marks an estimated energy."""
+    with_mfu = any(_known(row.get("mfu")) for row in rows)
+    headers = ["rung", "N", "D", "steps", "val loss", "time", "tok/s"]
+    headers += ["MFU"] * with_mfu + ["energy", "alerts"]
     table = Table(title=title)
-    for header in ("rung", "N", "D", "steps", "val loss", "time", "tok/s", "MFU", "energy",
-                   "alerts"):
-        table.add_column(header, justify="left" if header == "rung" else "right")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "rung" else "right", no_wrap=True)
     for row in rows:
-        mfu, energy = row.get("mfu"), row.get("energy_j")
-        table.add_row(
-            str(row["name"]), format_quantity(row["params"], digits=3),
-            format_quantity(row["tokens"], digits=3), str(row["steps"]), f"{row['loss']:.4f}",
-            format_quantity(row["time_s"], "duration", digits=3),
-            f"{row['tokens_per_s']:,.0f}",
-            "" if mfu is None or mfu != mfu else f"{mfu:.1%}",
-            "" if energy is None or energy != energy else
-            format_quantity(energy, "energy", digits=3)
-            + ("" if row.get("energy_status") == "measured" else " (est.)"),
-            str(row.get("alerts", 0)))
+        energy: Any = row.get("energy_j")
+        cells = [str(row["name"]), format_quantity(row["params"], digits=3),
+                 format_quantity(row["tokens"], digits=3), str(row["steps"]),
+                 f"{row['loss']:.4f}", format_quantity(row["time_s"], "duration", digits=3),
+                 f"{row['tokens_per_s']:,.0f}"]
+        if with_mfu:
+            cells.append(f"{row['mfu']:.1%}" if _known(row.get("mfu")) else "")
+        cells.append("" if not _known(energy) else
+                     ("" if row.get("energy_status") == "measured" else "~")
+                     + format_quantity(energy, "energy", digits=3))
+        cells.append(str(row.get("alerts", 0)))
+        table.add_row(*cells)
     console.print(table)
+    if any(row.get("energy_status") == "estimated" for row in rows):
+        console.print("~ energy estimated from CPU time (no readable energy counter)")
 
 
 @ladder_app.command("run")
