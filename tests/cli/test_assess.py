@@ -83,11 +83,11 @@ def test_bad_studies_fail_with_one_line_naming_the_field(folder, capsys, change,
 
 def test_unreadable_and_invalid_files(folder, capsys):
     assert main(["assess", str(folder / "absent.yaml")]) == 2
-    assert "cannot read the study file" in capsys.readouterr().err
+    assert "absent.yaml: no such study file" in capsys.readouterr().err
     broken = folder / "broken.yaml"
     broken.write_text("ladder: [unclosed\n", encoding="utf-8")
     assert main(["assess", str(broken)]) == 2
-    assert "is not valid YAML" in capsys.readouterr().err
+    assert "broken.yaml: line 2: not valid YAML" in capsys.readouterr().err
     listed = folder / "list.yaml"
     listed.write_text("- a\n- b\n", encoding="utf-8")
     assert main(["assess", str(listed)]) == 2

@@ -4,6 +4,7 @@ Every check names the file and the row (and its line in the file) at fault, so t
 thousand-row ladder finds the bad cell at once.
 """
 
+from scaleguard.io._config import read_yaml, validate_config, yaml_path
 from scaleguard.io._ladder import (
     FLOPS_PER_PARAM_TOKEN,
     LADDER_COLUMNS,
@@ -35,5 +36,8 @@ __all__ = [
     "read_ladder",
     "read_scale_table",
     "read_table",
+    "read_yaml",
     "summarize_table",
+    "validate_config",
+    "yaml_path",
 ]

@@ -20,17 +20,16 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
 from scaleguard.errors import ConfigError, ScaleguardError
+from scaleguard.io import read_yaml, validate_config
 from scaleguard.limits._scaling_checks import IRREDUCIBLE_FRACTION
 from scaleguard.units import parse_quantity
 
@@ -168,47 +167,18 @@ class Study(_Section):
         return path if path.is_absolute() else self.base_dir / path
 
 
-def _first_error(exc: ValidationError, source: str) -> ConfigError:
-    """The first pydantic error as one line: file, YAML path, what was expected."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif error["type"] == "missing":
-        message = "missing required field"
-    extra = exc.error_count() - 1
-    more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
-    return ConfigError(f"{source}: {where}: {message}{more}")
-
-
 def study_from_dict(data: Any, *, source: str = "<study>", base_dir: Path | None = None) -> Study:
     """Validate a parsed study; errors name ``source`` and the YAML path of the bad field."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections (ladder, target, hardware, "
-                          f"...), got {type(data).__name__}")
-    if base_dir is not None:
+    if base_dir is not None and isinstance(data, dict):
         data = {**data, "base_dir": base_dir}
-    try:
-        return Study.model_validate(data)
-    except ValidationError as exc:
-        raise _first_error(exc, source) from None
+    return validate_config(Study, data, source,
+                           expected="a mapping of sections (ladder, target, hardware, ...)")
 
 
 def load_study(path: str | Path) -> Study:
     """Read and validate a study YAML file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the study file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{line} is not valid YAML "
-                          f"({getattr(exc, 'problem', None) or exc})") from None
+    data = read_yaml(path, "study")
     if isinstance(data, dict) and "base_dir" in data:
         raise ConfigError(f"{path}: base_dir: unknown field")
     return study_from_dict(data, source=str(path), base_dir=path.parent)

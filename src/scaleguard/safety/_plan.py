@@ -11,16 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
 )
 
 from scaleguard.errors import ConfigError, ScaleguardError
+from scaleguard.io import read_yaml, validate_config
 from scaleguard.safety._multiplicity import Correction
 from scaleguard.safety._spending import SpendingName
 from scaleguard.units import parse_quantity
@@ -174,13 +173,6 @@ class RolloutPlan(_Model):
         return self.model_dump(mode="json")
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
 def _check(plan: RolloutPlan) -> list[tuple[str, str]]:
     """Cross-field rules pydantic cannot state per field: (YAML path, problem) pairs."""
     problems: list[tuple[str, str]] = []
@@ -261,20 +253,8 @@ def parse_plan(data: Mapping[str, Any], source: str = "plan") -> RolloutPlan:
     ...
     scaleguard.errors.ConfigError: plan.yaml: alpha: expected a number in (0, 1), got 2.0
     """
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got "
-                          f"{type(data).__name__}")
-    try:
-        plan = RolloutPlan.model_validate(dict(data))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = exc.error_count() - 1
-        tail = f" ({more} more problem{'s' if more > 1 else ''})" if more else ""
-        value = first.get("input")
-        shown = "" if first["type"] == "missing" or isinstance(value, dict | list) else \
-            f" (got {value!r})"
-        raise ConfigError(f"{source}: {_path(tuple(first['loc']))}: {first['msg']}{shown}{tail}"
-                          ) from None
+    plan = validate_config(RolloutPlan, dict(data) if isinstance(data, Mapping) else data,
+                           source)
     problems = _check(plan)
     if problems:
         path, problem = problems[0]
@@ -286,21 +266,7 @@ def parse_plan(data: Mapping[str, Any], source: str = "plan") -> RolloutPlan:
 
 def load_plan(path: str | Path) -> RolloutPlan:
     """Read and validate a rollout plan from a YAML (or JSON) file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such plan file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        reason = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{path}: {where}{reason}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the plan ({exc})") from None
-    if data is None:
-        raise ConfigError(f"{path}: the plan is empty")
-    return parse_plan(data, str(path))
+    return parse_plan(read_yaml(path, "plan"), str(path))
 
 
 def plan_schema() -> dict[str, Any]:
