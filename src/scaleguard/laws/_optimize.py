@@ -35,7 +35,7 @@ _SCREEN_GTOL: Final = 1e-8  # projected-gradient max-norm at which a start has c
 # The polish asks for more than scipy's defaults so that the best end point is at least as good
 # as a per-start scipy run from the same basin.
 _POLISH_OPTIONS: Final = {"ftol": 1e-13, "gtol": 1e-10, "maxiter": 2000, "maxls": 50}
-_DISTINCT: Final = 1e-4
+_DISTINCT: Final = 1e-4  # raw-coordinate distance under which two end points are one minimum
 # Polishing tolerances: far tighter than scipy's defaults (ftol 2.2e-9, pgtol 1e-5), so that the
 # best end point is at least as good as a per-start scipy run from the same basin.
 POLISH_FTOL: Final = 1e-13
@@ -47,7 +47,8 @@ POLISH_MAX_ITER: Final = 2000
 # there); the benchmark checks the final objective against scipy run from every start.
 SCREEN_ITER: Final = 5
 SCREEN_KEEP: Final = 0.02
-SCREEN_MIN_KEEP: Final = 64  # raw-coordinate distance under which two end points are one minimum
+SCREEN_MIN_KEEP: Final = 64
+_MAX_BATCH_CELLS: Final = 4_000_000  # starts x rows per batch: ~32 MB per float64 array
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ def polish(objective: Objective, x0: np.ndarray, lower: np.ndarray, upper: np.nd
 def fit_from_starts(objective: Objective, starts: np.ndarray, lower: np.ndarray,
                     upper: np.ndarray, *, n_polish: int = 5, max_iter: int = 200,
                     screen_iter: int = SCREEN_ITER, screen_keep: float = SCREEN_KEEP,
-                    batch_size: int = 20_000) -> GridOutcome:
+                    batch_size: int | None = None) -> GridOutcome:
     """Batched L-BFGS from every start, then polishing of the ``n_polish`` best distinct minima.
 
     Successive screening: every start takes ``screen_iter`` batched L-BFGS steps; the best
@@ -266,6 +267,10 @@ def fit_from_starts(objective: Objective, starts: np.ndarray, lower: np.ndarray,
     n_starts, n_par = starts.shape
     thetas, values = [], []
     iters = evals = 0
+    if batch_size is None:
+        # Bound the [S, n] working arrays: all 4,500 starts at once on a 240-run ladder, fewer
+        # per batch on a learning curve of thousands of steps.
+        batch_size = max(SCREEN_MIN_KEEP, _MAX_BATCH_CELLS // max(objective.X.shape[1], 1))
     for lo in range(0, n_starts, batch_size):
         batch = starts[lo:lo + batch_size]
         keep = max(SCREEN_MIN_KEEP, int(np.ceil(screen_keep * len(batch))))
