@@ -22,8 +22,7 @@ import tempfile
 from importlib.resources import files
 from pathlib import Path
 
-# The timing helpers every benchmark here shares (this folder is on sys.path when run as a script).
-from resources_bench import show, timed
+from _timing import show, timed
 
 from scaleguard.examples import synthetic_ladder
 from scaleguard.io import read_ladder
@@ -56,8 +55,9 @@ def main() -> None:
         write_report(assessment, folder / "report")
         return dict(assessment.law["params"])
 
-    ref_times, ref_params = timed(reference, args.repeat)
-    full_times, full_params = timed(assessed, args.repeat)
+    ref_times = timed(reference, args.repeat)
+    full_times = timed(assessed, args.repeat)
+    ref_params, full_params = ref_times.result, full_times.result
     same = all(abs(full_params[k] / ref_params[k] - 1) < 1e-9 for k in ref_params)
     print(f"  same fitted parameters: {same}")
     ref = show("fit + bootstrap (reference)", ref_times)
@@ -73,7 +73,7 @@ def main() -> None:
     def run_demo() -> int:
         return subprocess.run(demo, capture_output=True, check=True).returncode
 
-    demo_times, _ = timed(run_demo, args.repeat)
+    demo_times = timed(run_demo, args.repeat)
     print("scaleguard demo (fresh process, every component's step)")
     show("scaleguard demo", demo_times)
 

@@ -23,7 +23,6 @@ import argparse  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -33,6 +32,9 @@ from scaleguard.examples import synthetic_ladder  # noqa: E402
 from scaleguard.io import read_ladder  # noqa: E402
 from scaleguard.laws import get_law  # noqa: E402
 from scaleguard.laws._optimize import Objective, fit_from_starts  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import timed  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_svg_extracted.csv"
 MAX_REL_DIFF = 1e-6  # the issue's bar for "the same best objective"
@@ -60,17 +62,6 @@ def reference(objective: Objective, starts: np.ndarray, bounds: list) -> float:
     return best
 
 
-def timed(fn, repeat: int) -> tuple[list[float], list[float], float]:
-    """Wall and CPU seconds of each run, and the last value."""
-    wall, cpu, value = [], [], float("nan")
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        value = fn()
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
-    return wall, cpu, value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of the batched fit")
@@ -88,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     def ours() -> float:
         return fit_from_starts(objective, starts, lower, upper).value
 
-    ours()  # warm-up (imports, caches)
-    ref_times, ref_cpu, ref_best = timed(lambda: reference(objective, starts, bounds),
-                                         args.reference_repeat)
-    our_times, our_cpu, our_best = timed(ours, args.repeat)
+    ours()  # warm-up (imports, caches); the reference takes a minute a run, so none for it
+    ref = timed(lambda: reference(objective, starts, bounds), args.reference_repeat,
+                warmup=False)
+    our = timed(ours, args.repeat, warmup=False)
+    ref_times, ref_cpu, ref_best = ref.seconds, ref.cpu_seconds, ref.result
+    our_times, our_cpu, our_best = our.seconds, our.cpu_seconds, our.result
     rel = abs(our_best - ref_best) / abs(ref_best)
     speedup = statistics.median(ref_times) / statistics.median(our_times)
     cpu_speedup = statistics.median(ref_cpu) / statistics.median(our_cpu)

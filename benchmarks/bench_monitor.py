@@ -20,10 +20,10 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _timing import Timing, timed
 
 import scaleguard.monitor as sgm
 from scaleguard.monitor import Batch, DuckDBStore, RunInfo, detector_classes
@@ -31,19 +31,8 @@ from scaleguard.monitor._ingest import ingest_log, read_metric_log
 from scaleguard.monitor._synthetic import synthetic_training_log
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
-    """(median, min, max) seconds of ``repeat`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times)
-
-
-def line(label: str, seconds: tuple[float, float, float], points: int) -> float:
-    med, lo, hi = seconds
+def line(label: str, seconds: Timing, points: int) -> float:
+    med, lo, hi = seconds.median, seconds.min, seconds.max
     rate = points / med
     print(f"  {label:<44} {rate:>14,.0f} points/s   median {med * 1e3:9.1f} ms "
           f"(min {lo * 1e3:.1f}, max {hi * 1e3:.1f})")
@@ -96,9 +85,8 @@ def bench_log(tmp: Path, calls: int, repeat: int) -> None:
             if attempt:
                 loop_s.append(logged - start)
                 total_s.append(done - start)
-        med = statistics.median(total_s)
-        rate = line(f"run.log + flush, detectors={detectors}",
-                    (med, min(total_s), max(total_s)), 3 * calls)
+        rate = line(f"run.log + flush, detectors={detectors}", Timing(total_s, [], None),
+                    3 * calls)
         per_call = statistics.median(loop_s) / calls * 1e6
         print(f"  {'':<44} {per_call:>14.2f} us per run.log call (buffering only); "
               f"ratio to sqlite3 {rate / ref:.2f}x")
@@ -132,8 +120,7 @@ def bench_bulk(tmp: Path, points: int, repeat: int) -> None:
             if attempt:
                 duck_s.append(time.perf_counter() - start)
             counts["duckdb"] = len(store.frame("bulk"))
-    rate = line("DuckDBStore.write (one Arrow batch)",
-                (statistics.median(duck_s), min(duck_s), max(duck_s)), points)
+    rate = line("DuckDBStore.write (one Arrow batch)", Timing(duck_s, [], None), points)
     print(f"  {'':<44} ratio to sqlite3 {rate / ref:.2f}x")
     mlflow_points = min(points, 10_000)  # ~2,000 points/s: more would take minutes
     try:
@@ -200,8 +187,8 @@ def bench_detectors(points: int, repeat: int) -> None:
             for v, s in zip(short.tolist(), short_steps.tolist(), strict=True):
                 d.update(v, s)
         upd = timed(loop, max(1, repeat // 2))
-        print(f"  {name:<16} scan {points / scan[0]:>14,.0f} points/s   update loop "
-              f"{n_loop / upd[0]:>11,.0f} points/s ({upd[0] / n_loop * 1e6:.2f} us/point)")
+        print(f"  {name:<16} scan {points / scan.median:>14,.0f} points/s   update loop "
+              f"{n_loop / upd.median:>11,.0f} points/s ({upd.median / n_loop * 1e6:.2f} us/point)")
 
 
 def main() -> None:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import timed
 
 from scaleguard.safety import Scenario, parse_plan, simulate
 from scaleguard.safety._simulate import _Chunk, _run_chunk
@@ -31,17 +29,6 @@ PLAN = parse_plan({
     "stages": [{"name": "all", "traffic": 1.0, "min_duration": "10h", "max_duration": "10h"}],
     "simulation": {"exposures_per_look": 10_000, "look_interval": "1h"},
 })
-
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
-    """(median, min, max) seconds of ``repeat`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times)
 
 
 def one_at_a_time(runs: int, scenario: Scenario, seed: int) -> float:
@@ -64,12 +51,12 @@ def main() -> None:
           f"3 policies judge every run; runs {args.runs}, repeat {args.repeat}")
     vec = timed(lambda: simulate(PLAN, harm, args.runs, seed=1), args.repeat)
     ref = timed(lambda: one_at_a_time(args.reference_runs, harm, 2), max(1, args.repeat // 2))
-    vec_rate = args.runs / vec[0]
-    ref_rate = args.reference_runs / ref[0]
-    print(f"  vectorised over runs   {vec_rate:>10,.0f} rollouts/s  median {vec[0]:.3f} s "
-          f"(min {vec[1]:.3f}, max {vec[2]:.3f}) for {args.runs} runs")
-    print(f"  one rollout at a time  {ref_rate:>10,.0f} rollouts/s  median {ref[0]:.3f} s "
-          f"(min {ref[1]:.3f}, max {ref[2]:.3f}) for {args.reference_runs} runs")
+    vec_rate = args.runs / vec.median
+    ref_rate = args.reference_runs / ref.median
+    print(f"  vectorised over runs   {vec_rate:>10,.0f} rollouts/s  median {vec.median:.3f} s "
+          f"(min {vec.min:.3f}, max {vec.max:.3f}) for {args.runs} runs")
+    print(f"  one rollout at a time  {ref_rate:>10,.0f} rollouts/s  median {ref.median:.3f} s "
+          f"(min {ref.min:.3f}, max {ref.max:.3f}) for {args.reference_runs} runs")
     print(f"  ratio: {vec_rate / ref_rate:.1f}x faster vectorised")
 
     # A weaker harm (1.5x) so that the detection rate is not trivially 1 on both sides.

@@ -12,11 +12,9 @@ Run: .venv/bin/python benchmarks/resources_bench.py [--repeat 5]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import show, timed
 
 from scaleguard.resources import (
     Layout,
@@ -27,23 +25,6 @@ from scaleguard.resources import (
     model_preset,
     plan_layouts,
 )
-
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], object]:
-    fn()  # warm-up
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return times, result
-
-
-def show(name: str, times: list[float]) -> float:
-    median = statistics.median(times)
-    print(f"  {name:<28} median {median * 1e3:9.2f} ms  (min {min(times) * 1e3:.2f}, "
-          f"max {max(times) * 1e3:.2f})")
-    return median
 
 
 def bench_measure(repeat: int) -> None:
@@ -61,8 +42,9 @@ def bench_measure(repeat: int) -> None:
             return step()
 
     print("measure() around a numpy training step")
-    bare, a = timed(step, repeat)
-    wrapped, b = timed(measured_step, repeat)
+    bare = timed(step, repeat)
+    wrapped = timed(measured_step, repeat)
+    a, b = bare.result, wrapped.result
     print(f"  same result: {a == b}")
     ratio = show("inside measure()", wrapped) / show("bare step", bare)
     print(f"  ratio measured/bare: {ratio:.3f}")
@@ -71,8 +53,7 @@ def bench_measure(repeat: int) -> None:
         with measure("empty"):
             pass
 
-    empty_times, _ = timed(empty, repeat * 4)
-    show("measure() of an empty block", empty_times)
+    show("measure() of an empty block", timed(empty, repeat * 4))
 
 
 def bench_planner(repeat: int) -> None:
@@ -98,10 +79,10 @@ def bench_planner(repeat: int) -> None:
         return fits
 
     print(f"plan_layouts: llama-3-70b on {devices} x h100-sxm, global batch {batch}")
-    ref_times, ref_fits = timed(reference, repeat)
-    plan_times, plan = timed(lambda: plan_layouts(model, h100, devices, global_batch=batch),
-                             repeat)
-    print(f"  same layouts fit: {ref_fits == len(plan.candidates)} ({ref_fits})")  # type: ignore[attr-defined]
+    ref_times = timed(reference, repeat)
+    plan_times = timed(lambda: plan_layouts(model, h100, devices, global_batch=batch), repeat)
+    ref_fits, plan = ref_times.result, plan_times.result
+    print(f"  same layouts fit: {ref_fits == len(plan.candidates)} ({ref_fits})")
     ratio = show("plan_layouts", plan_times) / show("memory-only reference", ref_times)
     print(f"  ratio planner/reference: {ratio:.2f}")
 
