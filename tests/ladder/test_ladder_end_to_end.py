@@ -123,7 +123,7 @@ def test_predict_then_run_the_next_rung(trained, spec_path, capsys):
 
 def test_cli_bad_paths(spec_path, tmp_path, capsys):
     assert main(["ladder", "run", str(tmp_path / "none.yaml")]) == 2
-    assert "none.yaml: no such file" in capsys.readouterr().err
+    assert "none.yaml: no such ladder spec file" in capsys.readouterr().err
     assert main(["ladder", "run", str(spec_path), "--out", str(tmp_path / "o"),
                  "--backend", "gpu"]) == 2
     assert "--backend: unknown backend 'gpu'" in capsys.readouterr().err

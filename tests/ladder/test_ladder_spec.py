@@ -53,21 +53,23 @@ def test_fingerprint_follows_what_decides_the_result():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("rungs: [{layers: 1, width: 30}]", r"spec.yaml: rung 'L1-W30': width 30 is not a multiple "
-                                        r"of model.head_dim 16$"),
+    ("rungs: [{layers: 1, width: 30}]", r"spec.yaml: \(top level\): rung 'L1-W30': width 30 is "
+                                        r"not a multiple of model.head_dim 16$"),
     ("rungs: [{layers: 1, width: 32}, {layers: 1, width: 32}]",
      r"rung names must be unique; 'L1-W32' repeats"),
     ("rungs: [{layers: 1, width: 32}]\nprecision: fp16", r"fp16 needs device cuda"),
     ("rungs: [{layers: 1, width: 32}]\ndevice: tpu", r"spec.yaml: device: Input should be 'cpu' or "
-                                                      r"'cuda'"),
-    ("rungs: [{layers: 1, width: 32}]\nlearning_rate: 1", r"spec.yaml: learning_rate: Extra inputs "
-                                                           r"are not permitted"),
-    ("rungs: [{layers: 0, width: 32}]", r"spec.yaml: rungs.0.layers: Input should be greater"),
+                                                      r"'cuda' \(got 'tpu'\)"),
+    ("rungs: [{layers: 1, width: 32}]\nlearning_rate: 1", r"spec.yaml: learning_rate: unknown "
+                                                           r"field$"),
+    ("rungs: [{layers: 0, width: 32}]", r"spec.yaml: rungs\[0\].layers: Input should be greater"),
     ("rungs: []", r"spec.yaml: rungs: .*at least 1 item"),
-    ("rungs: [{layers: 1, width: 32, tokens: 5 parsecs}]", r"spec.yaml: rungs.0.tokens: "),
+    ("rungs: [{layers: 1, width: 32, tokens: 5 parsecs}]", r"spec.yaml: rungs\[0\].tokens: "),
     ("rungs: [{layers: 1, width: 32}]\noptimizer: {lr: -1}", r"spec.yaml: optimizer.lr: "),
-    ("- just\n- a list", r"spec.yaml: expected a mapping with at least 'rungs', got list"),
-    ("rungs: [{layers: 1, width: 32}\n", r"spec.yaml: line \d+ not valid YAML"),
+    ("- just\n- a list", r"spec.yaml: expected a mapping with at least 'rungs' at the top level, "
+                         r"got list"),
+    ("rungs: [{layers: 1, width: 32}\n", r"spec.yaml: line \d+: not valid YAML"),
+    ("", r"spec.yaml: the ladder spec is empty"),
 ])
 def test_bad_specs_name_file_and_field(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -76,7 +78,7 @@ def test_bad_specs_name_file_and_field(tmp_path, text, message):
 
 
 def test_missing_spec_file(tmp_path):
-    with pytest.raises(ConfigError, match=r"nope.yaml: no such file"):
+    with pytest.raises(ConfigError, match=r"nope.yaml: no such ladder spec file"):
         load_spec(tmp_path / "nope.yaml")
 
 

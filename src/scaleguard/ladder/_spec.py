@@ -18,10 +18,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scaleguard.errors import ConfigError
+from scaleguard.io import read_yaml, validate_config
 from scaleguard.units import parse_quantity
 
 __all__ = [
@@ -185,31 +184,7 @@ class LadderSpec(_Strict):
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _where(error: Any) -> str:
-    """``rungs.1.width: `` for a field's error, nothing for a whole-spec check."""
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: " if where else ""
-
-
 def load_spec(path: str | Path) -> LadderSpec:
     """Read and check a ladder spec from YAML (or JSON); errors name the file and the field."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") \
-            from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with at least 'rungs', "
-                          f"got {type(raw).__name__}")
-    try:
-        return LadderSpec.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}: {_where(first)}{message}{more}") from None
+    return validate_config(LadderSpec, read_yaml(path, "ladder spec"), str(path),
+                           expected="a mapping with at least 'rungs'")
