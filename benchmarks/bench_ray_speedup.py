@@ -19,11 +19,9 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+from _timing import timed
 
 from scaleguard.compute import ProcessExecutor, RayExecutor, SerialExecutor
 from scaleguard.examples import synthetic_ladder
@@ -42,15 +40,6 @@ LADDER = {"name": "bench-ray", "rungs": [{"layers": 2, "width": 32}, {"layers": 
           "model": {"block_size": 64, "head_dim": 16}, "batch_size": 16,
           "tokens_per_param": 8, "threads": 1, "eval_every": 1000, "log_every": 50,
           "corpus": {"max_bytes": 2e6}}
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return times, result
 
 
 def show(name: str, times: dict[str, list[float]], same: dict[str, bool]) -> None:
@@ -85,9 +74,9 @@ def main() -> None:
     fit = LawFit(form="saturating", x="flops").fit(synthetic_ladder(seed=3, sizes_per_budget=4))
     boot_times, boot = {}, {}
     for name, executor in backends.items():
-        boot_times[name], boot[name] = timed(
-            lambda e=executor: fit.bootstrap(n_boot=args.n_boot, seed=1, executor=e),
-            args.repeat)
+        run = timed(lambda e=executor: fit.bootstrap(n_boot=args.n_boot, seed=1, executor=e),
+                    args.repeat, warmup=False)
+        boot_times[name], boot[name] = run.seconds, run.result
     show(f"bootstrap, {args.n_boot} resamples",
          boot_times, {n: bool(np.array_equal(boot[n].samples, boot["serial"].samples))
                       for n in backends})
@@ -95,9 +84,9 @@ def main() -> None:
     plan, scenario = parse_plan(PLAN), Scenario("metric", "harm", factor=1.5)
     sim_times, sims = {}, {}
     for name, executor in backends.items():
-        sim_times[name], sims[name] = timed(
-            lambda e=executor: simulate(plan, scenario, runs=args.runs, seed=2, executor=e),
-            args.repeat)
+        run = timed(lambda e=executor: simulate(plan, scenario, runs=args.runs, seed=2,
+                                                executor=e), args.repeat, warmup=False)
+        sim_times[name], sims[name] = run.seconds, run.result
     show(f"rollout simulator, {args.runs} runs", sim_times,
          {n: sims[n].as_dict() == sims["serial"].as_dict() for n in backends})
 
@@ -114,7 +103,8 @@ def main() -> None:
                 return [r["loss"] for r in result.rows]
 
         ladder()  # warm-up: the corpus read and, on Ray, torch imported in the workers
-        rung_times[name], losses[name] = timed(ladder, args.repeat)
+        run = timed(ladder, args.repeat, warmup=False)
+        rung_times[name], losses[name] = run.seconds, run.result
     show("ladder, 2 rungs of 25k parameters (1 thread each)", rung_times,
          {n: losses[n] == losses["serial"] for n in rung_times})
     ray.shutdown()
