@@ -122,3 +122,7 @@ def demo_command(
     for name, item in written:
         table.add_row(name, str(item.path), item.what)
     console.print(table)
+    reports = [item.path for _, item in written if item.path.name == "report.html"]
+    if reports:
+        console.print(f"[bold]readiness report:[/bold] {reports[0].resolve()} "
+                      "(self-contained; open it in a browser)")
