@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from _timing import timed
@@ -29,14 +30,23 @@ TARGET_RATIO = 2.5  # issue #18: every --help within 2.5x of `python -c "import 
 CLI = "import sys; sys.argv[0] = 'scaleguard'; from scaleguard.cli import run; run()"
 
 
-def _seconds(argv: list[str], src: Path | None, repeat: int) -> float:
+def _runner(argv: list[str], src: Path | None) -> Callable[[], object]:
+    """Run ``argv`` as a fresh process with ``src`` (if given) first on its import path."""
     env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else dict(os.environ)
     env["COLUMNS"] = "80"
+    return lambda: subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
 
-    def once() -> None:
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
 
-    return timed(once, repeat).median
+def _interleaved(runners: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median seconds of each runner, run in turn ``repeat`` times (after one warm-up round), so
+    that every side sees the same load of a shared machine."""
+    for run in runners:  # the warm-up round: files in the page cache, .pyc compiled
+        run()
+    seconds: list[list[float]] = [[] for _ in runners]
+    for _ in range(repeat):
+        for run, times in zip(runners, seconds, strict=True):
+            times += timed(run, 1, warmup=False).seconds
+    return [statistics.median(times) for times in seconds]
 
 
 def main() -> None:
@@ -46,8 +56,7 @@ def main() -> None:
                         help="Another src/ folder to time beside this checkout's.")
     args = parser.parse_args()
     sources = [HERE_SRC, *args.src]
-    typer_argv = [sys.executable, "-c", "import typer"]
-    references: list[float] = []
+    reference = _runner([sys.executable, "-c", "import typer"], None)
     cases = [("import scaleguard", [sys.executable, "-c", "import scaleguard"])]
     cases += [(" ".join(["scaleguard", *path, "--help"]),
                [sys.executable, "-c", CLI, *path, "--help"]) for path in command_paths()]
@@ -55,18 +64,18 @@ def main() -> None:
     print(f"{'command':<40}" + "".join(f"{label[-18:]:>20}" for label in labels))
     print(f"{'':<40}" + f"{'median  / typer':>20}" * len(labels))
     worst = dict.fromkeys(labels, 0.0)
+    references: list[float] = []
     for name, argv in cases:
-        # The reference is timed again before every row: the load of a shared machine drifts.
-        reference = _seconds(typer_argv, None, args.repeat)
-        references.append(reference)
+        ref, *medians = _interleaved([reference, *(_runner(argv, s) for s in sources)],
+                                     args.repeat)
+        references.append(ref)
         cells = []
-        for src, label in zip(sources, labels, strict=True):
-            seconds = _seconds(argv, src, args.repeat)
-            ratio = seconds / reference
+        for label, seconds in zip(labels, medians, strict=True):
+            ratio = seconds / ref
             if name != "import scaleguard":
                 worst[label] = max(worst[label], ratio)
             cells.append(f"{seconds * 1e3:>9.0f} ms {ratio:>6.2f}x")
-        print(f"{name:<40}" + "".join(cells))
+        print(f"{name:<40}" + "".join(cells), flush=True)
     ms = statistics.median(references) * 1e3
     print(f"reference python -c 'import typer': median of rows {ms:.0f} ms"
           f" (min {min(references) * 1e3:.0f}, max {max(references) * 1e3:.0f}); repeat "

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._table import Column, print_table
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -58,20 +58,23 @@ def _fmt(value: float, column: str) -> str:
 
 def _print_report(report: FitReport) -> None:
     fit = report.fit
-    table = Table(title=f"{report.source}: {fit.form} law, {fit.n_points} runs — {fit.formula}")
-    table.add_column("parameter")
-    table.add_column("estimate", justify="right")
+    columns: list[str | Column] = ["parameter", Column("estimate", "right")]
     if fit.bootstrap is not None:
-        table.add_column(f"{fit.bootstrap.level:.0%} CI ({fit.bootstrap.n_boot} resamples)",
-                         justify="right")
+        columns.append(Column(f"{fit.bootstrap.level:.0%} CI ({fit.bootstrap.n_boot} resamples)",
+                              "right"))
     cis = fit.bootstrap.ci if fit.bootstrap is not None else {}
+    rows = []
     for name, value in fit.params.items():
         row = [name, f"{value:.5g}"]
         if cis:
             lo, hi = cis[name]
             row.append(f"{lo:.5g} – {hi:.5g}")
-        table.add_row(*row)
-    console.print(table)
+        rows.append(row)
+    # The formula on a line of its own: wrapped inside a title it broke mid-formula.
+    console.print(f"[bold]{report.source}: {fit.form} law, {fit.n_points} runs[/bold]",
+                  highlight=False)
+    console.print(f"  {fit.formula}", markup=False, highlight=False, no_wrap=True)
+    print_table(console, None, columns, rows)
     console.print(f"objective {fit.objective:.6g} ({fit.loss}"
                   f"{f', delta={fit.delta:g}' if fit.loss == 'huber' else ''}, summed); "
                   f"{'converged' if fit.converged else 'NOT converged'}; "
@@ -84,20 +87,18 @@ def _print_report(report: FitReport) -> None:
         console.print(f"form chosen by held-out {fit.selection.criterion} "
                       f"({fit.selection.scores[0].description}): {scores}")
     if report.predictions:
-        pred = Table(title="predictions")
         keys = [k for k in report.predictions[0] if k not in (
             "estimate", "lower", "upper", "level", "elasticity", "best_dimension")]
-        for k in [*keys, fit.target]:
-            pred.add_column(k, justify="right")
-        pred.add_column("elasticities (d log y / d log x)")
-        pred.add_column("grow first")
+        rows = []
         for p in report.predictions:
             shown = f"{p['estimate']:.4g}"
             if "lower" in p:
                 shown += f" [{p['lower']:.4g}, {p['upper']:.4g}]"
             elastic = ", ".join(f"{c} {e:+.3f}" for c, e in p["elasticity"].items())
-            pred.add_row(*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"])
-        console.print(pred)
+            rows.append([*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"]])
+        print_table(console, "predictions",
+                    [*(Column(k, "right") for k in [*keys, fit.target]),
+                     "elasticities (d log y / d log x)", "grow first"], rows)
     for a in report.allocations:
         console.print(f"budget {format_quantity(a.budget, 'flop', digits=3)}: N* = "
                       f"{format_quantity(a.params, digits=4)}, D* = "

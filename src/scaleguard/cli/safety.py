@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._table import Column, print_table
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -58,21 +58,20 @@ def validate_command(plan_path: Path = PLAN_ARGUMENT, as_json: bool = JSON_OPTIO
     if as_json:
         print_json(plan.as_dict())
         return
-    table = Table(title=f"{plan_path}: plan {plan.name!r} is valid — alpha {plan.alpha:g}, "
-                        f"{plan.error_control.method} with {plan.error_control.correction}")
-    for header in ("stage", "traffic", "segments", "metrics", "min exposures", "min..max time",
-                   "approval"):
-        table.add_column(header)
+    rows = []
     for i, stage in enumerate(plan.stages):
         segs = plan.stage_segments(i)
-        table.add_row(stage.name, f"{stage.traffic:.3g}", str(len(segs)),
-                      ", ".join(m.name for m in plan.stage_metrics(i)),
-                      format_quantity(stage.min_exposures, "count", digits=3),
-                      f"{format_quantity(stage.min_duration, 'duration', digits=3)}.."
-                      + (format_quantity(stage.max_duration, "duration", digits=3)
-                         if stage.max_duration is not None else "open"),
-                      "yes" if stage.manual_approval else "")
-    console.print(table)
+        rows.append([stage.name, f"{stage.traffic:.3g}", str(len(segs)),
+                     ", ".join(m.name for m in plan.stage_metrics(i)),
+                     format_quantity(stage.min_exposures, "count", digits=3),
+                     f"{format_quantity(stage.min_duration, 'duration', digits=3)}.."
+                     + (format_quantity(stage.max_duration, "duration", digits=3)
+                        if stage.max_duration is not None else "open"),
+                     "yes" if stage.manual_approval else ""])
+    print_table(console, f"{plan_path}: plan {plan.name!r} is valid — alpha {plan.alpha:g}, "
+                         f"{plan.error_control.method} with {plan.error_control.correction}",
+                ["stage", Column("traffic", "right"), Column("segments", "right"), "metrics",
+                 Column("min exposures", "right"), "min..max time", "approval"], rows)
 
 
 @rollout_app.command("schema")
@@ -89,18 +88,15 @@ def _print_decision(decision: Any) -> None:
                   f"traffic {decision.traffic:g}")
     for reason in decision.reasons:
         console.print(f"  - {reason}")
-    table = Table(title="gates (estimates in the harm direction: above 0 is worse)")
-    for header in ("metric", "segment", "test", "verdict", "estimate", "bound", "limit",
-                   "adj. p", "exposures"):
-        table.add_column(header, justify="left" if header in ("metric", "segment", "test",
-                                                              "verdict") else "right")
-    for g in decision.gates:
-        table.add_row(g.metric, g.segment, g.test, f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
-                      f"{g.estimate:.3g}", f"[{g.lower:.3g}, {g.upper:.3g}]", f"{g.limit:.3g}",
-                      f"{g.adjusted_p:.3g}", format_quantity(g.treatment_exposures, "count",
-                                                             digits=3))
+    rows = [[g.metric, g.segment, g.test, f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
+             f"{g.estimate:.3g}", f"[{g.lower:.3g}, {g.upper:.3g}]", f"{g.limit:.3g}",
+             f"{g.adjusted_p:.3g}", format_quantity(g.treatment_exposures, "count", digits=3)]
+            for g in decision.gates]
     if decision.gates:
-        console.print(table)
+        print_table(console, "gates (estimates in the harm direction: above 0 is worse)",
+                    ["metric", "segment", "test", "verdict",
+                     *(Column(h, "right") for h in ("estimate", "bound", "limit", "adj. p",
+                                                    "exposures"))], rows, key=3)
 
 
 @rollout_app.command("decide")
@@ -218,20 +214,18 @@ def simulate_command(
         print_json(result.as_dict())
         return
     label = "false rollback rate" if chosen.kind == "aa" else "detection (rollback) rate"
-    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed}")
-    for header in ("policy", label, "± s.e.", "held", "completed", "exposures to rollback",
-                   "looks to rollback", "time to full"):
-        table.add_column(header, justify="left" if header == "policy" else "right")
-    for o in result.outcomes:
-        table.add_row(
-            o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
-            f"{o.complete_rate:.3f}",
-            "" if o.mean_exposures_before_rollback is None else
-            format_quantity(o.mean_exposures_before_rollback, "count", digits=3),
-            "" if o.mean_looks_to_rollback is None else f"{o.mean_looks_to_rollback:.1f}",
-            "" if o.mean_time_to_full is None else
-            format_quantity(o.mean_time_to_full, "duration", digits=3))
-    console.print(table)
+    rows = [[o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
+             f"{o.complete_rate:.3f}",
+             "" if o.mean_exposures_before_rollback is None else
+             format_quantity(o.mean_exposures_before_rollback, "count", digits=3),
+             "" if o.mean_looks_to_rollback is None else f"{o.mean_looks_to_rollback:.1f}",
+             "" if o.mean_time_to_full is None else
+             format_quantity(o.mean_time_to_full, "duration", digits=3)]
+            for o in result.outcomes]
+    print_table(console, f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed}",
+                ["policy", *(Column(h, "right") for h in (
+                    label, "± s.e.", "held", "completed", "exposures to rollback",
+                    "looks to rollback", "time to full"))], rows)
     console.print(f"alpha {plan.alpha:g}; always_valid = the plan's gates, naive_peeking = a "
                   "fixed-horizon z-test at every look, kayenta = Mann-Whitney judge with a "
                   "score threshold")
@@ -324,15 +318,13 @@ def drift_command(
     if as_json:
         print_json(report.as_dict())
         return
-    table = Table(title=f"drift of {current} against {reference}")
-    for header in ("feature", "verdict", "PSI", "KS p", "chi-square p", "MMD p", "why"):
-        table.add_column(header)
     style = {"stable": "green", "watch": "yellow", "drift": "bold red"}
-    for f in report.features:
-        table.add_row(f.feature, f"[{style[f.verdict]}]{f.verdict}[/]", f"{f.psi:.3f}",
-                      "" if f.ks_p is None else f"{f.ks_p:.2g}", f"{f.chi2_p:.2g}",
-                      "" if f.mmd_p is None else f"{f.mmd_p:.2g}", f.reason)
-    console.print(table)
+    rows = [[f.feature, f"[{style[f.verdict]}]{f.verdict}[/]", f"{f.psi:.3f}",
+             "" if f.ks_p is None else f"{f.ks_p:.2g}", f"{f.chi2_p:.2g}",
+             "" if f.mmd_p is None else f"{f.mmd_p:.2g}", f.reason] for f in report.features]
+    print_table(console, f"drift of {current} against {reference}",
+                ["feature", "verdict", *(Column(h, "right") for h in (
+                    "PSI", "KS p", "chi-square p", "MMD p")), "why"], rows)
 
 
 def demo_observations(plan: Any, seed: int = 0) -> Any:

@@ -99,6 +99,13 @@ class Layout:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """The layout in words, for people: ``tp 4 × pp 1 × dp 128, ZeRO-3, micro-batch 1,
+        selective recomputation``."""
+        recompute = "no" if self.recompute == "none" else self.recompute
+        return (f"tp {self.tp} × pp {self.pp} × dp {self.dp}, ZeRO-{self.zero}, "
+                f"micro-batch {self.micro_batch}, {recompute} recomputation")
+
     def __repr__(self) -> str:
         return (f"Layout(tp={self.tp}, pp={self.pp}, dp={self.dp}, zero={self.zero}, "
                 f"mb={self.micro_batch}, recompute={self.recompute})")

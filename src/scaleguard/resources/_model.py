@@ -110,6 +110,13 @@ class ModelShape:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "params": self.params, "head_dim": self.head_dim}
 
+    def describe(self) -> str:
+        """The shape in words, for people: ``llama-3-8b: 8.03B parameters, 32 layers, ...``."""
+        return (f"{self.name}: {format_quantity(self.params, digits=3)} parameters, "
+                f"{self.layers} layers, hidden {self.hidden}, {self.heads} heads "
+                f"({self.kv_heads} key/value), FFN {self.ffn}, vocabulary {self.vocab}, "
+                f"sequence {self.seq}")
+
     def __repr__(self) -> str:
         return (f"ModelShape({self.name!r}, {format_quantity(self.params, digits=4)} params, "
                 f"L={self.layers}, h={self.hidden}, heads={self.heads}/{self.kv_heads}, "
