@@ -271,12 +271,14 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame, n
 
     critical = [g for g in gates if g.verdict == "fail" and g.critical]
     if critical:
-        reasons += [f"{g.metric} fails in {g.segment} ({g.test}, adjusted p "
-                    f"{g.adjusted_p:.3g} <= alpha {plan.alpha:g})" for g in critical]
+        reasons += [f"{g.metric} fails in {g.segment}: {failure_meaning(plan.metric(g.metric), g)}"
+                    f" (adjusted p {g.adjusted_p:.3g} <= alpha {plan.alpha:g})"
+                    for g in critical]
         return done("roll_back", replace(new_state, status="rolled_back", traffic=0.0), 0.0)
     noncritical = [g for g in gates if g.verdict == "fail"]
     if noncritical:
-        reasons += [f"non-critical {g.metric} fails in {g.segment} ({g.test}, adjusted p "
+        reasons += [f"non-critical {g.metric} fails in {g.segment}: "
+                    f"{failure_meaning(plan.metric(g.metric), g)} (adjusted p "
                     f"{g.adjusted_p:.3g}); a person must decide" for g in noncritical]
         return done("hold", new_state, state.traffic)
     if missing:
@@ -310,6 +312,24 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame, n
     return _advance(plan, new_state, now, approvals, reasons, done)
 
 
+def failure_meaning(metric: MetricSpec, gate: GateResult) -> str:
+    """What a failing gate has shown, in the words of the plan (harm direction)."""
+    if gate.test == "guardrail":
+        return (f"its value is shown above the guardrail {metric.guardrail:g} "
+                f"(estimate {gate.estimate:+.3g} past it)")
+    against = "control" if metric.compare_to == "control" else "the previous stage"
+    if metric.strict:
+        return (f"strict comparison: shown worse than {against} at all (treatment - "
+                f"{against} {gate.estimate:+.3g} in the harm direction)")
+    return (f"shown worse than {against} by more than the margin {metric.margin:g} "
+            f"(treatment - {against} {gate.estimate:+.3g} in the harm direction)")
+
+
+PASS_MEANING = ("a comparison passes when the upper confidence bound of treatment - comparator "
+                "(harm direction) is below its margin, a guardrail when the upper bound of the "
+                "treatment's value is below the guardrail")
+
+
 def _advance(plan: RolloutPlan, state: RolloutState, now: float, approvals: frozenset[str] |
              set[str], reasons: list[str], done: Any) -> Decision:
     """Every gate passed at this stage: widen, ramp (adaptive) or finish."""
@@ -329,15 +349,16 @@ def _advance(plan: RolloutPlan, state: RolloutState, now: float, approvals: froz
         reasons.append(f"stage was {'a close call' if close else 'clean'} (smallest adjusted "
                        f"p {state.stage_min_adjusted_p:.3g}); traffic step now x{step:g}")
     if index + 1 == len(plan.stages):
-        reasons.append(f"all gates pass at the last stage {stage.name!r}; rollout complete")
+        reasons.append(f"all gates pass at the last stage {stage.name!r} ({PASS_MEANING}); "
+                       "rollout complete")
         return done("advance", replace(state, status="complete", step=step), stage.traffic)
     nxt = plan.stages[index + 1]
     if nxt.manual_approval and nxt.name not in approvals:
         reasons.append(f"all gates pass; entering stage {nxt.name!r} awaits manual approval")
         return done("hold", state, state.traffic)
     traffic = min(nxt.traffic, state.traffic * step) if adaptive.enabled else nxt.traffic
-    reasons.append(f"all gates pass at {stage.name!r}; advancing to {nxt.name!r} at traffic "
-                   f"{traffic:g}")
+    reasons.append(f"all gates pass at {stage.name!r} ({PASS_MEANING}); advancing to "
+                   f"{nxt.name!r} at traffic {traffic:g}")
     after = replace(state, stage_index=index + 1, traffic=traffic, stage_started=now, step=step,
                     min_p={}, fractions=(), stage_min_adjusted_p=1.0)
     return done("advance", after, traffic)
