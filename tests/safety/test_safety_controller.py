@@ -159,7 +159,7 @@ def test_corrupt_state_is_refused_by_name(tmp_path):
     with pytest.raises(ConfigError, match="state.json: unreadable rollout state"):
         FileRolloutStore(tmp_path).load_state()
     (tmp_path / "state.json").write_text(json.dumps({"plan": "x", "colour": 1}))
-    with pytest.raises(ConfigError, match="not a rollout state"):
+    with pytest.raises(ConfigError, match="state.json: stage_index: missing required field"):
         FileRolloutStore(tmp_path).load_state()
 
 
