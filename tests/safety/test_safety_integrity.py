@@ -172,7 +172,7 @@ _CELL = st.fixed_dictionaries({
     "copies": st.integers(1, 3)})
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(_CELL, min_size=1, max_size=12), st.booleans())
 def test_untrusted_or_repeated_rows_never_advance_the_rollout(cells, conflict):
     """Whatever mix of retries, misdated and conflicting rows: when any row is untrusted, the

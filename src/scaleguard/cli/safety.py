@@ -6,17 +6,18 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 rollout_app = typer.Typer(help="Staged rollout plans: validate, decide the next step, simulate.",
                           no_args_is_help=True)
@@ -95,6 +96,8 @@ def _print_decision(decision: Any) -> None:
         console.print(f"  - {reason}")
     for note in decision.notes:
         console.print(f"  note: {note}")
+    from rich import box
+
     # One block per metric and no wrapping cells, so that the table fits 80 columns.
     table = Table(title="gates (harm direction: above 0 is worse)", box=box.SIMPLE_HEAD,
                   padding=(0, 1), pad_edge=False, show_edge=False, collapse_padding=True)
@@ -199,6 +202,8 @@ def decide_command(
 
 
 def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err_console, transient=True)
     task = bar.add_task(label, total=total_chunks)

@@ -303,6 +303,13 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | 
                         tuple(reasons), tuple(gates), state_after, now,
                         tuple(screened.notes()) if screened is not None else ())
 
+    if screened is not None and screened.problems:
+        # Named first whatever follows: a rollback on the trusted rows still says what was
+        # set aside.
+        reasons.append(f"untrusted data, {len(screened.problems)} row problem"
+                       f"{'s' if len(screened.problems) > 1 else ''}: "
+                       + "; ".join(screened.problems[:3])
+                       + "; untrusted data never advance")
     critical = [g for g in gates if g.verdict == "fail" and g.critical]
     if critical:
         reasons += [f"{g.metric} fails in {g.segment}: {failure_meaning(plan.metric(g.metric), g)}"
@@ -316,10 +323,6 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | 
                     f"{g.adjusted_p:.3g}); a person must decide" for g in noncritical]
         return done("hold", new_state, state.traffic)
     if screened is not None and screened.problems:
-        reasons.append(f"untrusted data, {len(screened.problems)} row problem"
-                       f"{'s' if len(screened.problems) > 1 else ''}: "
-                       + "; ".join(screened.problems[:3])
-                       + "; untrusted data never advance")
         return done("hold", new_state, state.traffic)
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
