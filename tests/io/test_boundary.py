@@ -29,7 +29,7 @@ def test_deep_yaml_is_refused_before_the_recursive_composer(tmp_path):
     # Issue #13: plan_yaml of 20,000 nested brackets gave RecursionError.
     path = tmp_path / "plan.yaml"
     path.write_text("[" * 20_000 + "]" * 20_000)
-    with pytest.raises(ConfigError, match=r"plan.yaml: line 1: .*nesting depth"):
+    with pytest.raises(ConfigError, match=r"plan.yaml: line 1: nested more than 64 levels"):
         read_yaml(path, "plan")
     path.write_text("x: 1\na: " + "[" * 500 + "]" * 500)
     with pytest.raises(ConfigError, match=r"plan.yaml: line 2: nested more than 64 levels"):
