@@ -7,6 +7,7 @@ library underneath works in SI (:mod:`scaleguard.resources`).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +47,9 @@ PRICE_OPTION = typer.Option(None, "--price", help="Price per device-hour (any cu
 
 
 def _positive(text: str | None, option: str, dimension: str = "count", *,
-              integer: bool = False) -> float:
-    """Parse a human quantity given to ``option`` and insist on a positive value."""
+              integer: bool = False, maximum: float = math.inf) -> float:
+    """Parse a human quantity given to ``option`` and insist on a positive value (at most
+    ``maximum``: the work a command does is bounded before it starts)."""
     if text is None:
         raise InputError(f"{option}: required")
     value = parse_quantity(text, dimension, name=option)
@@ -55,6 +57,8 @@ def _positive(text: str | None, option: str, dimension: str = "count", *,
         raise InputError(f"{option}: expected a positive quantity, got {text!r}")
     if integer and value != int(value):
         raise InputError(f"{option}: expected a whole number, got {text!r}")
+    if value > maximum:
+        raise InputError(f"{option}: expected at most {maximum:,.0f}, got {text!r}")
     return value
 
 
@@ -250,10 +254,12 @@ def plan_command(
 ) -> None:
     """Which tp × pp × dp layouts fit, ranked by estimated step time, and why others do not."""
     from scaleguard.resources import get_device, plan_layouts
+    from scaleguard.resources._planner import MAX_DEVICES
 
     shape = _model(model, config, seq)
     device = get_device(gpu, hardware_file, option="--gpu")
-    plan = plan_layouts(shape, device, int(_positive(gpus, "--gpus", integer=True)),
+    count = _positive(gpus, "--gpus", integer=True, maximum=MAX_DEVICES)
+    plan = plan_layouts(shape, device, int(count),
                         global_batch=int(_positive(global_batch, "--global-batch", integer=True)),
                         optimizer=optimizer, dtype=dtype)
     if as_json:
