@@ -31,11 +31,10 @@ def replay(plan, scenario, seed: int, runs: int):
     approvals = {s.name for s in plan.stages}
     pairs = []
     for run in range(runs):
-        state = initial_state(plan, 0.0)
         columns: dict[str, list] = {c: [] for c in ("stage", "arm", "metric", "exposures",
                                                     "events", "n", "mean", "var", "time",
                                                     *plan.segments)}
-        simulated, decided = [], []
+        ends = []  # rows seen by each look (observations are cumulative)
         for look in range(actions.shape[0]):
             if actions[look, run] < 0:
                 break
@@ -61,8 +60,12 @@ def replay(plan, scenario, seed: int, runs: int):
                         for name, value in zip(("exposures", "events", "n", "mean", "var"), row,
                                                strict=True):
                             columns[name].append(value)
-            decision = decide(plan, state, pd.DataFrame(columns), (look + 1) * interval,
-                              approvals)
+            ends.append(len(columns["stage"]))
+        frame = pd.DataFrame(columns)
+        state = initial_state(plan, 0.0)
+        simulated, decided = [], []
+        for look, end in enumerate(ends):
+            decision = decide(plan, state, frame.iloc[:end], (look + 1) * interval, approvals)
             simulated.append(ACTIONS[int(actions[look, run])])
             decided.append(decision.action)
             state = decision.state

@@ -49,7 +49,7 @@ from scaleguard.safety._rules import (
     stage_active,
     widen,
 )
-from scaleguard.safety._srm import srm_check
+from scaleguard.safety._srm import SRMResult, srm_check
 
 __all__ = ["Action", "Decision", "GateResult", "RolloutState", "check_state", "decide",
            "failure_meaning", "initial_state",
@@ -165,7 +165,7 @@ class Decision:
     state: RolloutState
     time: float
     notes: tuple[str, ...] = ()  # about the data, e.g. duplicate windows ignored
-    srm: dict[str, Any] | None = None  # the sample-ratio check's evidence
+    srm: SRMResult | None = None  # the sample-ratio check's evidence
 
     @property
     def failing(self) -> list[GateResult]:
@@ -173,7 +173,8 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "stage": self.stage, "traffic": self.traffic,
-                "reasons": list(self.reasons), "notes": list(self.notes), "srm": self.srm,
+                "reasons": list(self.reasons), "notes": list(self.notes),
+                "srm": self.srm.as_dict() if self.srm is not None else None,
                 "time": self.time,
                 "failing": [g.key for g in self.failing],
                 "gates": [g.as_dict() for g in self.gates], "state": self.state.as_dict()}
@@ -188,11 +189,15 @@ class _Rows:
 
     def __init__(self, rows: pd.DataFrame, plan: RolloutPlan) -> None:
         self.size = len(rows)
-        self.columns = {c: rows[c].to_numpy() for c in ("stage", "arm", "metric")
-                        if c in rows.columns}
-        self.segments = {d: rows[d].to_numpy() for d in plan.segments if d in rows.columns}
-        self.values = {c: rows[c].to_numpy(dtype=float) for c in
-                       ("exposures", "events", "n", "mean", "var") if c in rows.columns}
+        present = set(rows.columns)
+        self.columns: dict[str, np.ndarray] = {c: rows[c].to_numpy() for c in
+                                               ("stage", "arm", "metric") if c in present}
+        self.segments = {d: rows[d].to_numpy() for d in plan.segments if d in present}
+        self.values: dict[str, np.ndarray] = {
+            c: rows[c].to_numpy(dtype=float) for c in
+            ("exposures", "events", "n", "mean", "var", "time") if c in present}
+        # Everything by column name, for the readers that take arrays (SRM, late data).
+        self.arrays: dict[str, np.ndarray] = {**self.columns, **self.segments, **self.values}
 
     def select(self, stage: str, arm: str, metric: str,
                segment: tuple[str, str] | None) -> np.ndarray | None:
@@ -233,13 +238,12 @@ class _Look:
     missing: list[str]
 
 
-def _evaluate(plan: RolloutPlan, index: int, rows: pd.DataFrame) -> _Look:
+def _evaluate(plan: RolloutPlan, index: int, cells: _Rows) -> _Look:
     """Every gate's statistics at stage ``index`` (cumulative over the stage's rows)."""
     stage = plan.stages[index]
     previous = plan.stages[index - 1].name if index else None
     tests = plan_tests(plan)
     checked = stage_active(plan)[index]
-    cells = _Rows(rows, plan)
     size = len(tests)
     p, z = np.ones(size), np.zeros(size)
     passed, active = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
@@ -286,10 +290,10 @@ def _scalar(stats: GateStatistics, name: str) -> float:
     return float(np.asarray(getattr(stats, name)))
 
 
-def _late(plan: RolloutPlan, rows: pd.DataFrame, stage: str, now: float) -> str | None:
-    if "time" not in rows.columns:
+def _late(plan: RolloutPlan, cells: _Rows, stage: str, now: float) -> str | None:
+    if "time" not in cells.values:
         return None
-    times = rows["time"].to_numpy(dtype=float)[rows["stage"].to_numpy() == stage]
+    times = cells.values["time"][cells.columns["stage"] == stage]
     if not times.size:
         return None
     age = now - float(times.max())
@@ -325,14 +329,15 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | 
         return Decision(action, stage.name, state.traffic if state.status == "complete" else 0.0,
                         (f"the rollout is already {what}; start a new one to continue",), (),
                         base, now, notes)
-    rows = observations  # every reader below selects the stage (and previous stage) itself
-    look = _evaluate(plan, index, rows)
+    # Every reader below selects the stage (and the previous stage) itself.
+    cells = _Rows(observations, plan)
+    look = _evaluate(plan, index, cells)
     tests = plan_tests(plan)
     keys = [_key(plan, t) for t in tests]
-    late = _late(plan, rows, stage.name, now)
+    late = _late(plan, cells, stage.name, now)
     blocked = UNTRUSTED if screened is not None and screened.problems else \
         MISSING if look.missing else LATE if late else 0
-    srm = srm_check(plan, index, rows)
+    srm = srm_check(plan, index, cells.arrays)
     one = np.zeros(1, dtype=int) + index
     judged = judge(plan, one, look.p[None], look.z[None], look.passed[None], look.active[None],
                    look.treated_n[None], np.array([now - state.stage_started]),
@@ -364,8 +369,7 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | 
 
     def done(action: Action, after: RolloutState, traffic: float) -> Decision:
         return Decision(action, plan.stages[after.stage_index].name, traffic, tuple(reasons),
-                        tuple(gates), after, now, notes,
-                        srm.as_dict() if srm is not None else None)
+                        tuple(gates), after, now, notes, srm)
 
     if code == ROLL_BACK:
         return done("roll_back", replace(new_state, status="rolled_back", traffic=0.0), 0.0)

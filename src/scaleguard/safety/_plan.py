@@ -145,9 +145,10 @@ class SRMSpec(_Model):
     """The sample-ratio check: the treatment's planned share of each stage's exposures."""
 
     enabled: bool = True
-    treatment_share: float = Field(default=0.5, gt=0, lt=1, description="planned share of a stage's "
-                                   "observed exposures on the treatment arm (0.5: a control "
-                                   "arm as large as the treatment)")
+    treatment_share: float = Field(default=0.5, gt=0, lt=1,
+                                   description="planned share of a stage's observed exposures "
+                                               "on the treatment arm (0.5: a control arm as "
+                                               "large as the treatment)")
     alpha: float = Field(default=SRM_ALPHA, gt=0, lt=1, description="false-alarm budget of the "
                          "always-valid SRM test, shared by its checks (Bonferroni)")
 

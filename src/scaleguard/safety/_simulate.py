@@ -225,7 +225,9 @@ def _model(plan: RolloutPlan, scenario: Scenario) -> _Model:
     interval = plan.simulation.look_interval or 1.0
     looks_max = np.array([math.ceil(s.max_duration / interval) if s.max_duration else
                           DEFAULT_MAX_LOOKS for s in plan.stages])
-    split = scenario.factor if scenario.kind == "srm" else 1.0
+    # Treatment exposures per control exposure: the planned split, broken by an srm scenario.
+    planned_share = plan.srm.treatment_share
+    split = planned_share / (1.0 - planned_share) * (scenario.factor if scenario.kind == "srm" else 1.0)
     return _Model(cells, weights, admitted, groups, control, treatment, sd, looks_max, split)
 
 

@@ -15,6 +15,7 @@ correct split is at most ``alpha``. The checks (every metric, overall and per se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,36 +99,33 @@ class SRMResult:
                 "checks": [c.as_dict() for c in self.checks]}
 
 
-def _exposures(rows: pd.DataFrame, kind: str) -> np.ndarray:
-    column = "n" if kind == "mean" else "exposures"
-    return rows[column].to_numpy(dtype=float) if column in rows.columns else \
-        np.zeros(len(rows))
-
-
-def srm_check(plan: RolloutPlan, index: int, rows: pd.DataFrame) -> SRMResult | None:
+def srm_check(plan: RolloutPlan, index: int,
+              rows: pd.DataFrame | Mapping[str, np.ndarray]) -> SRMResult | None:
     """The split of stage ``index``'s exposures, overall and per admitted segment, per metric.
 
-    None when the plan turns the check off. Cells where one arm has no rows are not checked
-    here: that is missing data, which holds on its own.
+    ``rows``: the observations (a table, or its columns as arrays). None when the plan turns the
+    check off. Cells where one arm has no rows are not checked here: that is missing data,
+    which holds on its own.
     """
     spec = plan.srm
-    if not spec.enabled or not len(rows):
+    if not spec.enabled or not len(rows) or "stage" not in rows:
         return None
-    in_stage = rows["stage"].to_numpy() == plan.stages[index].name
-    arms = rows["arm"].to_numpy()
+    column = {c: np.asarray(rows[c]) for c in ("stage", "arm", "metric", "exposures", "n",
+                                                *plan.segments) if c in rows}
+    in_stage = column["stage"] == plan.stages[index].name
+    arms = column["arm"]
     treated, controls = in_stage & (arms == "treatment"), in_stage & (arms == "control")
-    metrics = rows["metric"].to_numpy()
-    segments = {d: rows[d].to_numpy() for d in plan.segments if d in rows.columns}
     checks = []
     for metric in plan.stage_metrics(index):
-        mine = metrics == metric.name
-        exposures = _exposures(rows, metric.kind)
+        mine = column["metric"] == metric.name
+        counted = column.get("n" if metric.kind == "mean" else "exposures")
+        exposures = np.zeros(mine.size) if counted is None else counted.astype(float)
         for segment in [None, *plan.stage_segments(index)]:
             mask = mine
             if segment is not None:
-                if segment[0] not in segments:
+                if segment[0] not in column:
                     continue
-                mask = mine & (segments[segment[0]] == segment[1])
+                mask = mine & (column[segment[0]] == segment[1])
             t_rows, c_rows = mask & treated, mask & controls
             if not t_rows.any() or not c_rows.any():
                 continue
