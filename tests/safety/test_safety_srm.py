@@ -5,8 +5,14 @@ import math
 
 import pandas as pd
 
-from scaleguard.safety import Scenario, check_observations, decide, initial_state, parse_plan
-from scaleguard.safety import simulate
+from scaleguard.safety import (
+    Scenario,
+    check_observations,
+    decide,
+    initial_state,
+    parse_plan,
+    simulate,
+)
 from scaleguard.safety._srm import srm_p_values
 
 ALPHA = 0.05

@@ -227,7 +227,8 @@ def _model(plan: RolloutPlan, scenario: Scenario) -> _Model:
                           DEFAULT_MAX_LOOKS for s in plan.stages])
     # Treatment exposures per control exposure: the planned split, broken by an srm scenario.
     planned_share = plan.srm.treatment_share
-    split = planned_share / (1.0 - planned_share) * (scenario.factor if scenario.kind == "srm" else 1.0)
+    broken = scenario.factor if scenario.kind == "srm" else 1.0
+    split = planned_share / (1.0 - planned_share) * broken
     return _Model(cells, weights, admitted, groups, control, treatment, sd, looks_max, split)
 
 
