@@ -47,3 +47,32 @@ def test_json_output_is_strict_json(capsys):
 def test_overflowing_quantities_name_the_option(capsys):
     _fails_in_one_line(["safety", "bound", "--failures", "0", "--trials", "1e308k"], capsys,
                        "--trials: '1e308k' is too large")
+
+
+NOT_UTF8 = b"name: \xff\xfe\n"
+DEEP = "a: " + "[" * 5_000 + "]" * 5_000 + "\n"
+
+
+@pytest.mark.parametrize("content, expected", [(NOT_UTF8, "not UTF-8 text"),
+                                               (DEEP, "nested more than 64 levels deep")])
+def test_hardware_files_model_configs_and_states_are_read_within_limits(tmp_path, capsys,
+                                                                         content, expected):
+    # Was: UnicodeDecodeError / RecursionError tracebacks.
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    plan = ["resources", "plan", "--gpu", "h100-sxm", "--gpus", "8", "--global-batch", "64"]
+    _fails_in_one_line([*plan, "--model", "llama-3-8b", "--hardware-file", bad], capsys,
+                       str(bad), expected)
+    config = tmp_path / "config.json"
+    config.write_bytes(b'{"hidden_size": \xff}' if isinstance(content, bytes)
+                       else ('{"a": ' + "[" * 5_000 + "]" * 5_000 + "}").encode())
+    _fails_in_one_line([*plan, "--config", config], capsys, str(config), expected)
+
+
+def test_a_state_file_that_is_not_utf8_is_one_line(tmp_path):
+    from scaleguard.errors import ConfigError
+    from scaleguard.safety import FileRolloutStore
+
+    (tmp_path / "state.json").write_bytes(b'{"plan": "\xff"}')
+    with pytest.raises(ConfigError, match=r"state.json: line 1, column 11: not UTF-8"):
+        FileRolloutStore(tmp_path).load_state()
