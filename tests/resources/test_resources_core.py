@@ -94,7 +94,7 @@ def test_bad_hardware_file(tmp_path, text, message):
 
 
 def test_missing_hardware_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read the hardware file"):
+    with pytest.raises(ConfigError, match="no such hardware file"):
         load_catalog(tmp_path / "absent.yaml")
 
 

@@ -144,13 +144,10 @@ def load_catalog(hardware_file: str | Path | None = None) -> dict[str, Device]:
     """
     catalog = dict(_builtin_catalog())
     if hardware_file is not None:
+        from scaleguard.io import load_yaml, read_text  # lazily: io pulls in pandas
+
         path = Path(hardware_file)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the hardware file ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = load_yaml(read_text(path, "hardware"), str(path))  # within io's limits
         catalog.update(_parse_catalog(data, str(path)))
     return catalog
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -181,12 +180,9 @@ def model_from_hf_config(config: str | Path | dict[str, Any], *,
     if not isinstance(config, dict):
         path = Path(config)
         source = str(path)
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the model config ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        from scaleguard.io import load_json, read_text  # lazily: io pulls in pandas
+
+        config = load_json(read_text(path, "model config"), str(path), error=ConfigError)
         if not isinstance(config, dict):
             raise ConfigError(f"{path}: expected a JSON object")
     gpt2_style = "n_embd" in config
