@@ -114,6 +114,9 @@ def test_bad_tables_exit_2_with_one_line(tmp_path, capsys, rows, message):
     (["--holdout-above", "flops=1e19", "--leave-largest-group-out"], "choose one split"),
     (["--predict", "params=1B,tokens=2B", "--cost", "gpus=3"], "--cost: unknown column(s) gpus"),
     (["--cost", "params"], "--cost 'params': expected COLUMN=VALUE"),
+    # In the user's terms (#18): what is missing and an example, not "missing column 'tokens'".
+    (["--predict", "params=70B"], "--predict params=70B: the chinchilla law also needs tokens= "
+     "(training tokens); e.g. --predict params=70B,tokens=1.4T"),
 ])
 def test_bad_options_exit_2_with_one_line(ladder_csv, capsys, extra, message):
     err = _run_error(["fit", str(ladder_csv), *extra], capsys)
@@ -123,3 +126,30 @@ def test_bad_options_exit_2_with_one_line(ladder_csv, capsys, extra, message):
 def test_missing_file_exits_2(tmp_path, capsys):
     err = _run_error(["fit", str(tmp_path / "none.csv")], capsys)
     assert "no such file" in err
+
+
+def test_fit_warns_past_one_decade_and_says_which_law_it_used(ladder_csv, capsys):
+    # The ladder's largest run is 1e20 FLOP; 70B x 1.4T is 5.9e23 FLOP, 3.8 decades beyond.
+    assert main(["fit", str(ladder_csv), "--json", "--predict", "params=70B,tokens=1.4T",
+                 "--predict", "params=1B,tokens=10B", "--budget", "1e22"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    far, near = out["predictions"]
+    assert far["decades_beyond_data"] == pytest.approx(np.log10(6 * 70e9 * 1.4e12 / 1e20))
+    assert near["decades_beyond_data"] == 0.0
+    assert sum("decades of flops beyond the largest run" in w for w in out["warnings"]) == 2
+    assert out["chosen_by"].startswith("fixed: the chinchilla law was asked for")
+
+
+def test_predict_with_params_and_flops_derives_tokens(ladder_csv, capsys):
+    assert main(["fit", str(ladder_csv), "--json", "--predict", "params=1B,flops=6e19"]) == 0
+    prediction = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert main(["fit", str(ladder_csv), "--json", "--predict", "params=1B,tokens=10B"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"][0]["estimate"] == \
+        pytest.approx(prediction["estimate"])
+
+
+def test_ray_errors_name_the_option_that_chose_ray():
+    from scaleguard.compute import get_executor
+
+    assert get_executor("ray").option == "--executor"
+    assert get_executor("ray://head:10001", option="--backend").option == "--backend"

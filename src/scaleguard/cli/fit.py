@@ -14,11 +14,20 @@ from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
 from scaleguard.errors import InputError
 from scaleguard.io import parse_column_map, prepare_ladder, read_table
-from scaleguard.laws import FORMS, LawFit, holdout_split, largest_group_split, parse_holdout
+from scaleguard.laws import (
+    FORMS,
+    Law,
+    LawFit,
+    holdout_split,
+    largest_group_split,
+    parse_holdout,
+)
+from scaleguard.laws._data import COLUMN_MEANING
 from scaleguard.laws._report import FitReport, build_report
 from scaleguard.units import format_quantity, parse_quantity
 
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
+_EXAMPLE = {"params": "70B", "tokens": "1.4T", "unique_tokens": "1.4T"}  # Chinchilla 70B
 
 
 def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
@@ -31,6 +40,22 @@ def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
                              "e.g. params=70B,tokens=1.4T")
         point[name.strip()] = parse_quantity(value.strip(), name=f"{option} {name.strip()}")
     return point
+
+
+def _check_point(law: Law, point: dict[str, float], text: str) -> None:
+    """Refuse a --predict point that lacks a column the law needs, in the user's terms."""
+    given = set(point)
+    if "params" in given and "flops" in given:
+        given.add("tokens")  # tokens = flops / (6 params)
+    if "tokens" in given:
+        given.add("unique_tokens")  # one epoch
+    missing = [c for c in law.inputs if c not in given]
+    if missing:
+        needs = " and ".join(f"{c}= ({COLUMN_MEANING.get(c, 'a scale column')})"
+                             for c in missing)
+        example = ",".join(f"{c}={_EXAMPLE.get(c, '...')}" for c in law.inputs)
+        raise InputError(f"--predict {text}: the {law.name} law also needs {needs}; "
+                         f"e.g. --predict {example}")
 
 
 def _read(file: Path, columns: dict[str, str], form: str, y: str) -> Any:
@@ -72,17 +97,16 @@ def _print_report(report: FitReport) -> None:
                   f"{f', delta={fit.delta:g}' if fit.loss == 'huber' else ''}, summed); "
                   f"{'converged' if fit.converged else 'NOT converged'}; "
                   f"{fit.n_starts} starting points")
-    for note in fit.warnings:
-        console.print(f"[yellow]warning:[/yellow] {note}")
+    console.print(f"law used: {fit.form} — {report.chosen_by}")
     if fit.selection is not None:
         scores = ", ".join(f"{s.form} {getattr(s, fit.selection.criterion):.4g}"
                            for s in fit.selection.scores)
-        console.print(f"form chosen by held-out {fit.selection.criterion} "
-                      f"({fit.selection.scores[0].description}): {scores}")
+        console.print(f"out-of-sample {fit.selection.criterion} of each candidate: {scores}")
     if report.predictions:
         pred = Table(title="predictions")
         keys = [k for k in report.predictions[0] if k not in (
-            "estimate", "lower", "upper", "level", "elasticity", "best_dimension")]
+            "estimate", "lower", "upper", "level", "elasticity", "best_dimension",
+            "decades_beyond_data")]
         for k in [*keys, fit.target]:
             pred.add_column(k, justify="right")
         pred.add_column("elasticities (d log y / d log x)")
@@ -105,8 +129,12 @@ def _print_report(report: FitReport) -> None:
                       f"(best single-epoch loss {e.loss_one_epoch:.4g})")
     if report.validation is not None:
         v = report.validation
-        console.print(f"held out {v.description}: {v.n_test} runs scored, fitted on "
-                      f"{v.n_train}: MARE {v.mare:.4g}, log RMSE {v.log_rmse:.4g}")
+        how = (f"auto re-run on the {v.n_train} training runs chose {v.form}" if
+               v.procedure == "auto" else f"{v.form} fitted on {v.n_train}")
+        console.print(f"held out {v.description}: {v.n_test} runs scored, {how}: "
+                      f"MARE {v.mare:.4g}, log RMSE {v.log_rmse:.4g}")
+    for note in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {note}")
 
 
 @app.command("fit")
@@ -119,7 +147,8 @@ def fit_command(
     col: list[str] | None = COL_OPTION,
     bootstrap: int = typer.Option(0, "--bootstrap", help="Bootstrap resamples (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
-    executor: str = typer.Option("serial", "--executor", help="serial or process."),
+    executor: str = typer.Option("serial", "--executor",
+                                 help="serial, process, ray or ray://host:port."),
     workers: int | None = typer.Option(None, "--workers", help="Processes for --executor."),
     holdout_above: str | None = typer.Option(
         None, "--holdout-above", help="Fit below COL=VALUE, score the runs above it."),
@@ -167,9 +196,14 @@ def fit_command(
         split = largest_group_split(frame)
     x_cols: str | list[str] | None = (x[0] if len(x) == 1 else list(x)) if x else None
     fitter = LawFit(form=form, loss=loss, delta=delta, x=x_cols, y=y, breaks=breaks)
+    if form != "auto":  # refuse a bad point before the fit, not after it
+        for text, point in zip(predict or [], points, strict=True):
+            _check_point(fitter.make_law(frame), point, text)
     with console.status(f"fitting the {form} law…", spinner="dots") if not as_json else \
             _nothing():
         fitter.fit(frame)
+    for text, point in zip(predict or [], points, strict=True):
+        _check_point(fitter.law_, point, text)
     if bootstrap:
         with Progress(TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err_console,

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from scaleguard.laws._allocation import Allocation, EpochAdvice, optimal_allocation
+from scaleguard.laws._data import points_matrix, with_derived_inputs
+from scaleguard.laws._extrapolation import decades_beyond, reach_warning
 from scaleguard.laws._fit import LawFit, LawFitResult
 from scaleguard.laws._validation import Split, ValidationScores, validate
 
@@ -17,7 +20,11 @@ __all__ = ["FitReport", "build_report"]
 
 @dataclass(frozen=True)
 class FitReport:
-    """A fit with its predictions, compute-optimal allocations and held-out validation."""
+    """A fit with its predictions, compute-optimal allocations and held-out validation.
+
+    ``chosen_by`` says how the law used for every number here was chosen; ``warnings`` hold
+    the fit's own warnings and those about the predictions (e.g. far extrapolation).
+    """
 
     source: str
     fit: LawFitResult
@@ -25,9 +32,18 @@ class FitReport:
     allocations: tuple[Allocation, ...] = ()
     epochs: tuple[EpochAdvice, ...] = ()
     validation: ValidationScores | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def chosen_by(self) -> str:
+        if self.fit.selection is None:
+            return f"fixed: the {self.fit.form} law was asked for (form={self.fit.form!r})"
+        return self.fit.selection.reason
 
     def as_dict(self) -> dict[str, Any]:
         out = {"source": self.source, **self.fit.as_dict()}
+        out["chosen_by"] = self.chosen_by
+        out["warnings"] = list(self.warnings)
         out["predictions"] = [dict(p) for p in self.predictions]
         out["allocation"] = [a.as_dict() for a in self.allocations]
         out["best_epochs"] = [e.as_dict() for e in self.epochs]
@@ -59,8 +75,18 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
     from scaleguard.laws._dimensions import dimension_analysis
 
     predictions: list[dict[str, Any]] = []
+    warnings = list(fitter.result_.warnings)
     for point in points:
-        row = {k: float(v) for k, v in point.items()}
+        given = with_derived_inputs(fitter.law_, pd.DataFrame({k: [v] for k, v in
+                                                               point.items()}))
+        row = {str(k): float(v) for k, v in given.iloc[0].items()
+               if k != "unique_tokens" or k in point}
+        reach = decades_beyond(fitter.law_, fitter.X_,
+                               points_matrix(fitter.law_, {k: [v] for k, v in row.items()}))
+        where = ",".join(f"{k}={v:.4g}" for k, v in row.items())
+        note = reach_warning(float(reach.decades[0]), reach.column[0], reach.largest[0], where)
+        if note is not None:
+            warnings.append(note)
         if fitter.bootstrap_ is not None:
             interval = fitter.predict_interval({k: [v] for k, v in row.items()}, level)
             predictions.append({**row, "estimate": float(interval.estimate[0]),
@@ -72,11 +98,21 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
         dims = dimension_analysis(fitter, row, costs=costs, lower_is_better=lower_is_better)
         predictions[-1]["elasticity"] = {e.column: e.elasticity for e in dims.effects}
         predictions[-1]["best_dimension"] = dims.best
+        predictions[-1]["decades_beyond_data"] = float(reach.decades[0])
     allocations = tuple(optimal_allocation(fitter, c, unique_tokens=unique_tokens)
                         for c in budgets)
+    for a in allocations:
+        spent = {"params": [a.params], "tokens": [a.tokens], "unique_tokens": [
+            a.unique_tokens if a.unique_tokens is not None else a.tokens]}
+        reach = decades_beyond(fitter.law_, fitter.X_, points_matrix(fitter.law_, spent))
+        note = reach_warning(float(reach.decades[0]), reach.column[0], reach.largest[0],
+                             f"budget {a.budget:.3g} FLOP (N*, D*)")
+        if note is not None:
+            warnings.append(note)
     epochs: tuple[EpochAdvice, ...] = ()
     if fitter.law_.name == "data_constrained" and unique_tokens is not None:
         epochs = tuple(best_epochs(fitter, c, unique_tokens) for c in budgets)
     validation = validate(fitter, frame, split) if split is not None else None
     return FitReport(source=source, fit=fitter.result_, predictions=tuple(predictions),
-                     allocations=allocations, epochs=epochs, validation=validation)
+                     allocations=allocations, epochs=epochs, validation=validation,
+                     warnings=tuple(warnings))

@@ -55,11 +55,15 @@ class ValidationScores:
     mare: float  # mean |predicted - actual| / |actual|
     log_rmse: float  # sqrt(mean (log predicted - log actual)^2)
     max_relative_error: float
+    # "fixed" when ``form`` was asked for; "auto" when form="auto" was re-run on the training
+    # rows alone (an honest score of the whole procedure) and chose ``form`` there.
+    procedure: str = "fixed"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"form": self.form, "method": self.method, "description": self.description,
-                "n_train": self.n_train, "n_test": self.n_test, "mare": self.mare,
-                "log_rmse": self.log_rmse, "max_relative_error": self.max_relative_error}
+        return {"form": self.form, "procedure": self.procedure, "method": self.method,
+                "description": self.description, "n_train": self.n_train,
+                "n_test": self.n_test, "mare": self.mare, "log_rmse": self.log_rmse,
+                "max_relative_error": self.max_relative_error}
 
     def __repr__(self) -> str:
         return (f"ValidationScores({self.form}, {self.description}: MARE={self.mare:.4g}, "
@@ -74,6 +78,12 @@ class SelectionResult:
     criterion: str
     scores: tuple[ValidationScores, ...]
     failed: dict[str, str]  # form -> why it could not be fitted on the training split
+
+    @property
+    def reason(self) -> str:
+        """How ``best`` was chosen, in one sentence."""
+        where = self.scores[0].description if self.scores else "the held-out runs"
+        return f"auto: the lowest held-out {self.criterion} on {where}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"best": self.best, "criterion": self.criterion,
@@ -172,7 +182,8 @@ def validate(fitter: LawFit, table: Any, split: Split | None = None) -> Validati
     return ValidationScores(form=fitted.result_.form, method=split.method,
                             description=split.description, n_train=len(split.train),
                             n_test=len(split.test), mare=mare, log_rmse=log_rmse,
-                            max_relative_error=worst)
+                            max_relative_error=worst,
+                            procedure="auto" if fitter.form == "auto" else "fixed")
 
 
 def _inputs_hint(fitter: LawFit, frame: pd.DataFrame) -> tuple[str, ...]:
