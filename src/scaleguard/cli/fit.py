@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -18,16 +19,18 @@ from scaleguard.laws import (
     FORMS,
     Law,
     LawFit,
+    SelectionResult,
     holdout_split,
     largest_group_split,
     parse_holdout,
 )
-from scaleguard.laws._data import COLUMN_MEANING
+from scaleguard.laws._data import COLUMN_MEANING, with_derived_inputs
 from scaleguard.laws._report import FitReport, build_report
 from scaleguard.units import format_quantity, parse_quantity
 
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
-_EXAMPLE = {"params": "70B", "tokens": "1.4T", "unique_tokens": "1.4T"}  # Chinchilla 70B
+# Chinchilla 70B (Hoffmann et al. 2022): 70B parameters, 1.4T tokens, 5.9e23 FLOP.
+_EXAMPLE = {"params": "70B", "tokens": "1.4T", "unique_tokens": "1.4T", "flops": "5.9e23"}
 
 
 def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
@@ -44,12 +47,8 @@ def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
 
 def _check_point(law: Law, point: dict[str, float], text: str) -> None:
     """Refuse a --predict point that lacks a column the law needs, in the user's terms."""
-    given = set(point)
-    if "params" in given and "flops" in given:
-        given.add("tokens")  # tokens = flops / (6 params)
-    if "tokens" in given:
-        given.add("unique_tokens")  # one epoch
-    missing = [c for c in law.inputs if c not in given]
+    given = with_derived_inputs(law, pd.DataFrame({k: [v] for k, v in point.items()}))
+    missing = [c for c in law.inputs if c not in given.columns]
     if missing:
         needs = " and ".join(f"{c}= ({COLUMN_MEANING.get(c, 'a scale column')})"
                              for c in missing)
@@ -99,9 +98,7 @@ def _print_report(report: FitReport) -> None:
                   f"{fit.n_starts} starting points")
     console.print(f"law used: {fit.form} — {report.chosen_by}")
     if fit.selection is not None:
-        scores = ", ".join(f"{s.form} {getattr(s, fit.selection.criterion):.4g}"
-                           for s in fit.selection.scores)
-        console.print(f"out-of-sample {fit.selection.criterion} of each candidate: {scores}")
+        _print_candidates(fit.selection)
     if report.predictions:
         pred = Table(title="predictions")
         keys = [k for k in report.predictions[0] if k not in (
@@ -135,6 +132,23 @@ def _print_report(report: FitReport) -> None:
                       f"MARE {v.mare:.4g}, log RMSE {v.log_rmse:.4g}")
     for note in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {note}")
+
+
+def _print_candidates(selection: SelectionResult) -> None:
+    """Every candidate's out-of-sample error at each rolling origin, and its verdict."""
+    criterion = selection.criterion
+    table = Table(title=f"candidates: held-out {criterion} at each origin (latest first)")
+    for name in ("law", "params", "mean", "per origin", "verdict"):
+        table.add_column(name, justify="left" if name in ("law", "verdict") else "right")
+    for s in selection.scores:
+        values = s.origin_mare if criterion == "mare" else s.origin_log_rmse
+        verdict = ("used" if s.form == selection.best else
+                   selection.excluded.get(s.form, f"weight {selection.weights.get(s.form, 0):.2f}"))
+        table.add_row(s.form, str(s.n_params), f"{s.mean(criterion):.4g}",
+                      " ".join(f"{v:.3g}" for v in values), verdict)
+    console.print(table)
+    for form, why in selection.failed.items():
+        console.print(f"  {form} could not be fitted: {why}")
 
 
 @app.command("fit")

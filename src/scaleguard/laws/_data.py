@@ -89,7 +89,11 @@ def design(law: Law, frame: pd.DataFrame, y: str) -> tuple[np.ndarray, np.ndarra
 
 def with_derived_inputs(law: Law, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the law's inputs that follow from the others: tokens = flops / (6 N)
-    when a point gives params and flops, and unique_tokens = tokens (one epoch)."""
+    when a point gives params and flops, flops = 6 N D from params and tokens, and
+    unique_tokens = tokens (one epoch)."""
+    if "flops" in law.inputs and "flops" not in frame.columns \
+            and {"params", "tokens"} <= set(frame.columns):
+        frame = frame.assign(flops=FLOPS_PER_PARAM_TOKEN * frame["params"] * frame["tokens"])
     if "tokens" in law.inputs and "tokens" not in frame.columns \
             and {"params", "flops"} <= set(frame.columns):
         frame = frame.assign(tokens=frame["flops"] / (FLOPS_PER_PARAM_TOKEN * frame["params"]))

@@ -22,7 +22,7 @@ from scaleguard.laws._optimize import Objective, fit_from_starts
 if TYPE_CHECKING:
     from scaleguard.compute import Executor, Progress
     from scaleguard.laws._bootstrap import BootstrapResult, PredictionInterval
-    from scaleguard.laws._validation import SelectionResult
+    from scaleguard.laws._selection import Selection, SelectionResult
 
 __all__ = ["LawFit", "LawFitResult", "DEFAULT_DELTA"]
 
@@ -91,7 +91,7 @@ class LawFit:
     ----------
     form : str
         ``chinchilla``, ``saturating``, ``power``, ``data_constrained``, ``broken``, ``sigmoid``,
-        or ``auto`` (the family with the lowest held-out error, see :func:`select_form`).
+        or ``auto`` (chosen by rolling-origin held-out error, see :func:`select_form`).
     loss : str
         ``huber`` (default) or ``squared``, on log values (on values for ``sigmoid``).
     delta : float
@@ -148,6 +148,8 @@ class LawFit:
     X_: np.ndarray = field(init=False, repr=False)
     y_values_: np.ndarray = field(init=False, repr=False)
     bootstrap_: BootstrapResult | None = field(init=False, repr=False, default=None)
+    # form="auto" only: every candidate's fit and rolling-origin backtest.
+    selection_: Selection | None = field(init=False, repr=False, default=None)
 
     # ------------------------------------------------------------------ fitting
     def make_law(self, frame: pd.DataFrame | None = None, form: str | None = None) -> Law:
@@ -162,12 +164,10 @@ class LawFit:
         """Fit the law to ``table`` (a DataFrame such as ``read_ladder`` gives); return self."""
         frame = as_frame(table)
         if self.form == "auto":
-            from scaleguard.laws._validation import select_form
+            from scaleguard.laws._selection import run_selection
 
-            selection = select_form(frame, self, forms=self.forms)
-            chosen = replace(self, form=selection.best)
-            chosen.fit(frame)
-            self._adopt(chosen, selection)
+            selection = run_selection(frame, self, forms=self.forms)
+            self._adopt(selection.fits[selection.result.best], selection)
             return self
         law = self.make_law(frame)
         X, y = design(law, frame, self.y)
@@ -187,7 +187,7 @@ class LawFit:
         self.n_points_ = X.shape[1]
         self.warnings_ = self._warnings(law, outcome.theta, starts, lower, upper,
                                         outcome.converged)
-        self.bootstrap_ = None
+        self.bootstrap_, self.selection_ = None, None
         self.result_ = LawFitResult(
             form=law.name, formula=law.formula, inputs=law.inputs, target=self.y,
             params=dict(self.params_), objective=self.objective_, converged=self.converged_,
@@ -195,12 +195,13 @@ class LawFit:
             delta=self.delta, warnings=self.warnings_)
         return self
 
-    def _adopt(self, chosen: LawFit, selection: SelectionResult) -> None:
+    def _adopt(self, chosen: LawFit, selection: Selection) -> None:
         for name in ("law_", "X_", "y_values_", "theta_", "candidates_", "params_",
                      "objective_", "converged_", "n_points_", "warnings_"):
             setattr(self, name, getattr(chosen, name))
         self.bootstrap_ = None
-        self.result_ = replace(chosen.result_, selection=selection)
+        self.selection_ = selection
+        self.result_ = replace(chosen.result_, selection=selection.result)
 
     def _starts(self, law: Law, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         if self.starts is None:
