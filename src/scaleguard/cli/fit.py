@@ -28,6 +28,8 @@ from scaleguard.laws._data import COLUMN_MEANING, with_derived_inputs
 from scaleguard.laws._report import FitReport, build_report
 from scaleguard.units import format_quantity, parse_quantity
 
+_NOT_A_COLUMN = ("estimate", "lower", "upper", "level", "elasticity", "best_dimension",
+                 "decades_beyond_data", "interval", "ensemble")
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
 # Chinchilla 70B (Hoffmann et al. 2022): 70B parameters, 1.4T tokens, 5.9e23 FLOP.
 _EXAMPLE = {"params": "70B", "tokens": "1.4T", "unique_tokens": "1.4T", "flops": "5.9e23"}
@@ -100,21 +102,7 @@ def _print_report(report: FitReport) -> None:
     if fit.selection is not None:
         _print_candidates(fit.selection)
     if report.predictions:
-        pred = Table(title="predictions")
-        keys = [k for k in report.predictions[0] if k not in (
-            "estimate", "lower", "upper", "level", "elasticity", "best_dimension",
-            "decades_beyond_data")]
-        for k in [*keys, fit.target]:
-            pred.add_column(k, justify="right")
-        pred.add_column("elasticities (d log y / d log x)")
-        pred.add_column("grow first")
-        for p in report.predictions:
-            shown = f"{p['estimate']:.4g}"
-            if "lower" in p:
-                shown += f" [{p['lower']:.4g}, {p['upper']:.4g}]"
-            elastic = ", ".join(f"{c} {e:+.3f}" for c, e in p["elasticity"].items())
-            pred.add_row(*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"])
-        console.print(pred)
+        _print_predictions(report)
     for a in report.allocations:
         console.print(f"budget {format_quantity(a.budget, 'flop', digits=3)}: N* = "
                       f"{format_quantity(a.params, digits=4)}, D* = "
@@ -132,6 +120,39 @@ def _print_report(report: FitReport) -> None:
                       f"MARE {v.mare:.4g}, log RMSE {v.log_rmse:.4g}")
     for note in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {note}")
+
+
+def _print_predictions(report: FitReport) -> None:
+    """The predictions with the interval of a new run, and the ensemble of laws under them."""
+    fit = report.fit
+    pred = Table(title="predictions")
+    keys = [k for k in report.predictions[0] if k not in _NOT_A_COLUMN]
+    for k in [*keys, fit.target]:
+        pred.add_column(k, justify="right")
+    pred.add_column("elasticities (d log y / d log x)")
+    pred.add_column("grow first")
+    for p in report.predictions:
+        band = p.get("interval") or ({"lower": p["lower"], "upper": p["upper"]}
+                                     if "lower" in p else None)
+        shown = f"{p['estimate']:.4g}"
+        if band is not None:
+            shown += f" [{band['lower']:.4g}, {band['upper']:.4g}]"
+        elastic = ", ".join(f"{c} {e:+.3f}" for c, e in p["elasticity"].items())
+        pred.add_row(*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"])
+    console.print(pred)
+    model = report.calibration
+    if model is not None:
+        checked = ("unchecked" if model.coverage is None else
+                   f"{model.coverage:.0%} of held-out runs covered in the backtest")
+        console.print(f"in brackets: the {model.level:.0%} interval of a new run (run-to-run "
+                      f"noise + extrapolation error; {checked})")
+    for p in report.predictions:
+        if "ensemble" in p:
+            e = p["ensemble"]
+            weights = ", ".join(f"{k} {w:.2f}" for k, w in e["weights"].items())
+            at = ", ".join(_fmt(p[k], k) for k in keys)
+            console.print(f"ensemble at {at}: {e['estimate']:.4g} [{e['lower']:.4g}, "
+                          f"{e['upper']:.4g}] (weights {weights})")
 
 
 def _print_candidates(selection: SelectionResult) -> None:

@@ -130,9 +130,12 @@ def backtest_form(fitter: LawFit, frame: pd.DataFrame, origins: tuple[Split, ...
     mare, log_rmse, failures = [], [], []
     residuals, distances, origin_of = [], [], []
     n_params = fitter.make_law(frame).n_params
+    # An origin's fit only predicts: polishing its best end point alone is enough (the runners-
+    # up that the full fit polishes serve its bootstrap), and it makes a power fit ~3x cheaper.
+    at_origin = replace(fitter, n_polish=1)
     for i, split in enumerate(origins):
         try:
-            fitted = replace(fitter).fit(split.train)
+            fitted = replace(at_origin).fit(split.train)
             predicted = fitted.predict(split.test)
         except (FitError, InputError) as exc:
             mare.append(math.inf)

@@ -13,6 +13,8 @@ from scaleguard.laws._allocation import Allocation, EpochAdvice, optimal_allocat
 from scaleguard.laws._data import points_matrix, with_derived_inputs
 from scaleguard.laws._extrapolation import decades_beyond, reach_warning
 from scaleguard.laws._fit import LawFit, LawFitResult
+from scaleguard.laws._forecast import ensemble, error_model, law_interval
+from scaleguard.laws._intervals import ErrorModel
 from scaleguard.laws._validation import Split, ValidationScores, validate
 
 __all__ = ["FitReport", "build_report"]
@@ -33,6 +35,7 @@ class FitReport:
     epochs: tuple[EpochAdvice, ...] = ()
     validation: ValidationScores | None = None
     warnings: tuple[str, ...] = ()
+    calibration: ErrorModel | None = None
 
     @property
     def chosen_by(self) -> str:
@@ -44,6 +47,7 @@ class FitReport:
         out = {"source": self.source, **self.fit.as_dict()}
         out["chosen_by"] = self.chosen_by
         out["warnings"] = list(self.warnings)
+        out["calibration"] = None if self.calibration is None else self.calibration.as_dict()
         out["predictions"] = [dict(p) for p in self.predictions]
         out["allocation"] = [a.as_dict() for a in self.allocations]
         out["best_epochs"] = [e.as_dict() for e in self.epochs]
@@ -66,7 +70,8 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
                  unique_tokens: float | None = None, split: Split | None = None,
                  level: float = 0.95, costs: Mapping[str, float] | None = None,
                  lower_is_better: bool = True) -> FitReport:
-    """Predictions at ``points`` (with bootstrap intervals when the fit has them, and the
+    """Predictions at ``points`` (with bootstrap intervals of the law's value when the fit has
+    them, the calibrated ``interval`` of a new run, the ``ensemble`` of an auto fit, and the
     elasticity to each scale column with the best dimension to grow, per unit of ``costs`` when
     given), allocations at ``budgets``, best epochs for data-constrained fits, and the held-out
     score on ``split``.
@@ -76,6 +81,9 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
 
     predictions: list[dict[str, Any]] = []
     warnings = list(fitter.result_.warnings)
+    model = error_model(fitter, frame, level) if points and fitter.law_.log_target else None
+    if model is not None and model.warning is not None:
+        warnings.append(model.warning)
     for point in points:
         given = with_derived_inputs(fitter.law_, pd.DataFrame({k: [v] for k, v in
                                                                point.items()}))
@@ -99,6 +107,13 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
         predictions[-1]["elasticity"] = {e.column: e.elasticity for e in dims.effects}
         predictions[-1]["best_dimension"] = dims.best
         predictions[-1]["decades_beyond_data"] = float(reach.decades[0])
+        if model is not None:
+            _, low, high, _ = law_interval(fitter, model, {k: [v] for k, v in row.items()})
+            predictions[-1]["interval"] = {"lower": float(low[0]), "upper": float(high[0]),
+                                           "level": level}
+        if fitter.selection_ is not None:
+            mix = ensemble(fitter, frame, {k: [v] for k, v in row.items()}, level)
+            predictions[-1]["ensemble"] = mix.row(0)
     allocations = tuple(optimal_allocation(fitter, c, unique_tokens=unique_tokens)
                         for c in budgets)
     for a in allocations:
@@ -115,4 +130,4 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
     validation = validate(fitter, frame, split) if split is not None else None
     return FitReport(source=source, fit=fitter.result_, predictions=tuple(predictions),
                      allocations=allocations, epochs=epochs, validation=validation,
-                     warnings=tuple(warnings))
+                     warnings=tuple(warnings), calibration=model)
