@@ -47,6 +47,14 @@ def test_fit_json_has_everything_asked_for(ladder_csv, tmp_path, capsys):
     assert prediction["lower"] <= prediction["estimate"] <= prediction["upper"]
     allocation = out["allocation"][0]
     assert allocation["budget_flops"] == 1e22
+    # N* and D* get bootstrap intervals around the full fit's split.
+    assert allocation["params_interval"]["low"] < allocation["params"] < \
+        allocation["params_interval"]["high"]
+    assert allocation["tokens_interval"]["low"] < allocation["tokens"] < \
+        allocation["tokens_interval"]["high"]
+    assert prediction["interval"]["lower"] < prediction["estimate"] < \
+        prediction["interval"]["upper"]
+    assert out["calibration"]["level"] == 0.95
     assert 6 * allocation["params"] * allocation["tokens"] == pytest.approx(1e22)
     assert out["validation"]["n_test"] == 8 and out["validation"]["mare"] < 0.05
     html = plot.read_text(encoding="utf-8")

@@ -73,6 +73,12 @@ def _read(file: Path, columns: dict[str, str], form: str, y: str) -> Any:
     return frame
 
 
+def _span(interval: tuple[float, float] | None) -> str:
+    if interval is None:
+        return ""
+    return f" [{format_quantity(interval[0], digits=3)}, {format_quantity(interval[1], digits=3)}]"
+
+
 def _fmt(value: float, column: str) -> str:
     dimension = _DIMENSION_OF.get(column)
     return format_quantity(value, dimension, digits=4) if dimension else f"{value:.4g}"
@@ -105,8 +111,8 @@ def _print_report(report: FitReport) -> None:
         _print_predictions(report)
     for a in report.allocations:
         console.print(f"budget {format_quantity(a.budget, 'flop', digits=3)}: N* = "
-                      f"{format_quantity(a.params, digits=4)}, D* = "
-                      f"{format_quantity(a.tokens, digits=4)} "
+                      f"{format_quantity(a.params, digits=4)}{_span(a.params_interval)}, D* = "
+                      f"{format_quantity(a.tokens, digits=4)}{_span(a.tokens_interval)} "
                       f"({a.tokens_per_param:.1f} tokens/param), loss {a.loss:.4g}")
     for e in report.epochs:
         console.print(f"  with {format_quantity(e.unique_tokens, digits=4)} unique tokens: "

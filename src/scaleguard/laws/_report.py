@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scaleguard.laws._allocation import Allocation, EpochAdvice, optimal_allocation
+from scaleguard.laws._allocation import (
+    Allocation,
+    EpochAdvice,
+    allocation_interval,
+    optimal_allocation,
+)
 from scaleguard.laws._data import points_matrix, with_derived_inputs
 from scaleguard.laws._extrapolation import decades_beyond, reach_warning
 from scaleguard.laws._fit import LawFit, LawFitResult
@@ -116,6 +121,8 @@ def build_report(fitter: LawFit, frame: Any, *, source: str,
             predictions[-1]["ensemble"] = mix.row(0)
     allocations = tuple(optimal_allocation(fitter, c, unique_tokens=unique_tokens)
                         for c in budgets)
+    if fitter.bootstrap_ is not None:
+        allocations = tuple(allocation_interval(fitter, a, level) for a in allocations)
     for a in allocations:
         spent = {"params": [a.params], "tokens": [a.tokens], "unique_tokens": [
             a.unique_tokens if a.unique_tokens is not None else a.tokens]}
