@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 import typer.main
@@ -15,7 +16,7 @@ import typer.main
 from scaleguard._version import __version__
 from scaleguard.errors import ScaleguardError
 
-__all__ = ["app", "main", "run"]
+__all__ = ["app", "command_paths", "main", "run"]
 
 app = typer.Typer(
     name="scaleguard",
@@ -39,6 +40,22 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """scaleguard: scale AI systems on evidence."""
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and group of the CLI as an argument list, the root (``[]``) first.
+
+    Tests and the startup benchmark walk this to run each command's ``--help``.
+    """
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):  # a group's commands
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:

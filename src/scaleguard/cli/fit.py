@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
 from scaleguard.errors import InputError
-from scaleguard.io import parse_column_map, prepare_ladder, read_table
-from scaleguard.laws import (
-    FORMS,
-    Law,
-    LawFit,
-    SelectionResult,
-    holdout_split,
-    largest_group_split,
-    parse_holdout,
-)
-from scaleguard.laws._data import COLUMN_MEANING, with_derived_inputs
-from scaleguard.laws._report import FitReport, build_report
 from scaleguard.units import format_quantity, parse_quantity
 
+if TYPE_CHECKING:
+    from scaleguard.laws import Law, SelectionResult
+    from scaleguard.laws._report import FitReport
+
+# The law families for --form's help, spelled here because importing scaleguard.laws (numpy,
+# scipy) would make every --help slow; tests/cli/test_app.py checks it equals laws.FORMS.
+FORM_NAMES = ("chinchilla", "saturating", "power", "data_constrained", "broken", "sigmoid")
+_DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
 _NOT_A_COLUMN = ("estimate", "lower", "upper", "level", "elasticity", "best_dimension",
                  "decades_beyond_data", "interval", "ensemble")
-_DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
 # Chinchilla 70B (Hoffmann et al. 2022): 70B parameters, 1.4T tokens, 5.9e23 FLOP.
 _EXAMPLE = {"params": "70B", "tokens": "1.4T", "unique_tokens": "1.4T", "flops": "5.9e23"}
 
@@ -49,6 +42,10 @@ def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
 
 def _check_point(law: Law, point: dict[str, float], text: str) -> None:
     """Refuse a --predict point that lacks a column the law needs, in the user's terms."""
+    import pandas as pd
+
+    from scaleguard.laws._data import COLUMN_MEANING, with_derived_inputs
+
     given = with_derived_inputs(law, pd.DataFrame({k: [v] for k, v in point.items()}))
     missing = [c for c in law.inputs if c not in given.columns]
     if missing:
@@ -60,6 +57,8 @@ def _check_point(law: Law, point: dict[str, float], text: str) -> None:
 
 
 def _read(file: Path, columns: dict[str, str], form: str, y: str) -> Any:
+    from scaleguard.io import prepare_ladder, read_table
+
     frame = read_table(file, columns)
     ladder_form = form in ("chinchilla", "data_constrained")
     looks_like_ladder = "params" in frame.columns and (
@@ -182,7 +181,7 @@ def _print_candidates(selection: SelectionResult) -> None:
 def fit_command(
     file: Path = typer.Argument(..., help="Ladder or scale table: .csv, .tsv, .parquet, .jsonl."),
     form: str = typer.Option("chinchilla", "--form",
-                             help=f"Law family: {', '.join(FORMS)} or auto."),
+                             help=f"Law family: {', '.join(FORM_NAMES)} or auto."),
     x: list[str] | None = typer.Option(None, "--x", help="Scale column(s) of 1-D/multi laws."),
     y: str = typer.Option("loss", "--y", help="Metric column."),
     col: list[str] | None = COL_OPTION,
@@ -214,6 +213,10 @@ def fit_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit a scaling law (Huber on log values, grid of L-BFGS starts), validate, extrapolate."""
+    from scaleguard.io import parse_column_map
+    from scaleguard.laws import FORMS, LawFit, holdout_split, largest_group_split, parse_holdout
+    from scaleguard.laws._report import build_report
+
     if form != "auto" and form not in FORMS:
         raise InputError(f"--form: unknown law {form!r}; expected one of {', '.join(FORMS)} "
                          "or auto")
@@ -246,6 +249,14 @@ def fit_command(
     for text, point in zip(predict or [], points, strict=True):
         _check_point(fitter.law_, point, text)
     if bootstrap:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         with Progress(TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err_console,
                       disable=as_json) as bar:
@@ -295,7 +306,9 @@ def demo_step(out: Path) -> list[Any]:
     from scaleguard.cli.demo import Written
     from scaleguard.examples import synthetic_ladder
     from scaleguard.io import read_ladder
+    from scaleguard.laws import LawFit, largest_group_split
     from scaleguard.laws._plot import law_figure
+    from scaleguard.laws._report import build_report
 
     ladder_path = out / "synthetic_ladder.csv"
     if not ladder_path.is_file():

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 rollout_app = typer.Typer(help="Staged rollout plans: validate, decide the next step, simulate.",
                           no_args_is_help=True)
@@ -170,6 +172,8 @@ def decide_command(
 
 
 def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err_console, transient=True)
     task = bar.add_task(label, total=total_chunks)
