@@ -161,3 +161,22 @@ def test_ray_errors_name_the_option_that_chose_ray():
 
     assert get_executor("ray").option == "--executor"
     assert get_executor("ray://head:10001", option="--backend").option == "--backend"
+
+
+def test_fit_reads_runs_of_checkpoints_and_seeds(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in np.geomspace(2e7, 1e9, 5):
+        for seed in (0, 1):
+            for k in range(1, 11):
+                d = 2 * n * k
+                loss = (1.8 + 400 / n**0.34 + 1500 / d**0.28) * np.exp(rng.normal(0, 0.005))
+                rows.append({"run": f"{n:.0f}-{seed}", "seed": seed, "step": k, "params": n,
+                             "tokens": d, "loss": loss})
+    path = tmp_path / "checkpoints.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert main(["fit", str(path), "--drop-early", "0.25"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "10 runs, 80 of 100 checkpoints fitted (the first 25% of each run's tokens " \
+           "dropped)" in out
+    assert "seed-to-seed noise" in out

@@ -85,7 +85,8 @@ def _fmt(value: float, column: str) -> str:
 
 def _print_report(report: FitReport) -> None:
     fit = report.fit
-    table = Table(title=f"{report.source}: {fit.form} law, {fit.n_points} runs — {fit.formula}")
+    rows = "checkpoints" if fit.checkpoints is not None and fit.checkpoints.run_column else "runs"
+    table = Table(title=f"{report.source}: {fit.form} law, {fit.n_points} {rows} — {fit.formula}")
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     if fit.bootstrap is not None:
@@ -104,6 +105,14 @@ def _print_report(report: FitReport) -> None:
                   f"{'converged' if fit.converged else 'NOT converged'}; "
                   f"{fit.n_starts} starting points")
     console.print(f"law used: {fit.form} — {report.chosen_by}")
+    c = fit.checkpoints
+    if c is not None and c.run_column is not None:
+        console.print(f"{c.n_runs} runs, {c.n_kept} of {c.n_rows} checkpoints fitted (the first "
+                      f"{c.drop_early:.0%} of each run's {c.progress_column} dropped), each run "
+                      "weighing the same")
+    if c is not None and c.seed_noise is not None:
+        console.print(f"seed-to-seed noise: {c.seed_noise:.3%} (log sd over "
+                      f"{c.n_replicated} repeated configurations)")
     if fit.selection is not None:
         _print_candidates(fit.selection)
     if report.predictions:
@@ -209,6 +218,9 @@ def fit_command(
     loss: str = typer.Option("huber", "--loss", help="huber or squared."),
     delta: float = typer.Option(1e-3, "--delta", help="Huber threshold on log values."),
     level: float = typer.Option(0.95, "--level", help="Interval level."),
+    drop_early: float = typer.Option(
+        0.1, "--drop-early", help="With a 'run' column: share of each run's tokens (or steps) "
+        "whose checkpoints are not fitted (Choshen et al. 2024: 0.1)."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a self-contained HTML plot."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -239,7 +251,8 @@ def fit_command(
     elif leave_largest_group_out:
         split = largest_group_split(frame)
     x_cols: str | list[str] | None = (x[0] if len(x) == 1 else list(x)) if x else None
-    fitter = LawFit(form=form, loss=loss, delta=delta, x=x_cols, y=y, breaks=breaks)
+    fitter = LawFit(form=form, loss=loss, delta=delta, x=x_cols, y=y, breaks=breaks,
+                    drop_early=drop_early)
     if form != "auto":  # refuse a bad point before the fit, not after it
         for text, point in zip(predict or [], points, strict=True):
             _check_point(fitter.make_law(frame), point, text)

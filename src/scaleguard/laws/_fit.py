@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import FitError, InputError
+from scaleguard.laws._checkpoints import EARLY_FRACTION, CheckpointInfo, prepare_checkpoints
 from scaleguard.laws._data import as_frame, design, inputs_for, points_matrix
 from scaleguard.laws._families import FORMS, Law, get_law
 from scaleguard.laws._optimize import Objective, fit_from_starts
@@ -57,6 +58,7 @@ class LawFitResult:
     warnings: tuple[str, ...] = ()
     bootstrap: BootstrapResult | None = None
     selection: SelectionResult | None = None
+    checkpoints: CheckpointInfo | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class LawFitResult:
             "warnings": list(self.warnings),
             "bootstrap": None if self.bootstrap is None else self.bootstrap.as_dict(),
             "selection": None if self.selection is None else self.selection.as_dict(),
+            "checkpoints": None if self.checkpoints is None else self.checkpoints.as_dict(),
         }
 
     def __repr__(self) -> str:
@@ -113,6 +116,13 @@ class LawFit:
         Candidates for ``form="auto"``.
     max_iter : int
         Iteration limit of the batched L-BFGS for the starts that survive screening.
+    run : str
+        Column naming the run each row (checkpoint) belongs to. When present, each run weighs
+        the same in the fit and checkpoints before ``drop_early`` of a run's final tokens (or
+        step) are dropped (:mod:`scaleguard.laws._checkpoints`).
+    drop_early : float
+        Share of each run's progress whose checkpoints are not fitted (0.1: Choshen et al.
+        2024).
 
     Examples
     --------
@@ -134,6 +144,8 @@ class LawFit:
     n_polish: int = 5
     forms: Sequence[str] | None = None
     max_iter: int = 200
+    run: str = "run"
+    drop_early: float = EARLY_FRACTION
 
     # Learned attributes (set by fit).
     law_: Law = field(init=False, repr=False)
@@ -148,6 +160,8 @@ class LawFit:
     X_: np.ndarray = field(init=False, repr=False)
     y_values_: np.ndarray = field(init=False, repr=False)
     bootstrap_: BootstrapResult | None = field(init=False, repr=False, default=None)
+    row_weights_: np.ndarray | None = field(init=False, repr=False, default=None)
+    seed_noise_: float | None = field(init=False, repr=False, default=None)
     # form="auto" only: every candidate's fit and rolling-origin backtest.
     selection_: Selection | None = field(init=False, repr=False, default=None)
 
@@ -170,9 +184,12 @@ class LawFit:
             self._adopt(selection.fits[selection.result.best], selection)
             return self
         law = self.make_law(frame)
+        frame, weights, checkpoints = prepare_checkpoints(frame, law.inputs, self.y,
+                                                          run=self.run,
+                                                          drop_early=self.drop_early)
         X, y = design(law, frame, self.y)
         target = np.log(y) if law.log_target else y
-        objective = Objective(law, X, target, self.loss, self.delta)
+        objective = Objective(law, X, target, self.loss, self.delta, weights=weights)
         lower, upper = law.bounds(X, y)
         starts = self._starts(law, X, y)
         outcome = fit_from_starts(objective, starts, lower, upper, n_polish=self.n_polish,
@@ -188,16 +205,20 @@ class LawFit:
         self.warnings_ = self._warnings(law, outcome.theta, starts, lower, upper,
                                         outcome.converged)
         self.bootstrap_, self.selection_ = None, None
+        self.row_weights_, self.seed_noise_ = weights, checkpoints.seed_noise
         self.result_ = LawFitResult(
             form=law.name, formula=law.formula, inputs=law.inputs, target=self.y,
             params=dict(self.params_), objective=self.objective_, converged=self.converged_,
             n_points=self.n_points_, n_starts=outcome.n_starts, loss=self.loss,
-            delta=self.delta, warnings=self.warnings_)
+            delta=self.delta, warnings=self.warnings_,
+            checkpoints=checkpoints if checkpoints.run_column is not None or
+            checkpoints.seed_noise is not None else None)
         return self
 
     def _adopt(self, chosen: LawFit, selection: Selection) -> None:
         for name in ("law_", "X_", "y_values_", "theta_", "candidates_", "params_",
-                     "objective_", "converged_", "n_points_", "warnings_"):
+                     "objective_", "converged_", "n_points_", "warnings_", "row_weights_",
+                     "seed_noise_"):
             setattr(self, name, getattr(chosen, name))
         self.bootstrap_ = None
         self.selection_ = selection
