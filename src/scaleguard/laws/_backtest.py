@@ -33,6 +33,7 @@ ORIGIN_STEP: Final = 0.1
 # a law fitted on the smallest few runs says little about the full fit.
 MIN_TRAIN_SHARE: Final = 0.5
 _MIN_TRAIN_SCALES: Final = 3
+_ERROR_FLOOR: Final = 1e-12  # a perfect origin (error 0) must not give log(0)
 
 
 def _order_key(frame: pd.DataFrame, scale: str, grouped: bool) -> pd.Series:
@@ -96,9 +97,22 @@ class FormBacktest:
     origin_of: np.ndarray  # [r] which origin each residual came from
     failures: tuple[str, ...] = ()
 
+    def errors(self, criterion: str) -> np.ndarray:
+        """Per-origin errors ``[K]`` by ``criterion`` (``mare`` or ``log_rmse``)."""
+        return np.array(self.origin_mare if criterion == "mare" else self.origin_log_rmse)
+
     def mean(self, criterion: str) -> float:
-        values = self.origin_mare if criterion == "mare" else self.origin_log_rmse
-        return float(np.mean(values)) if values else math.inf
+        values = self.errors(criterion)
+        return float(np.mean(values)) if values.size else math.inf
+
+    def log_errors(self, criterion: str) -> np.ndarray:
+        """Per-origin log errors: origins far from the data err by far more than near ones,
+        and on the log scale each origin counts by its *ratio* between laws, not its size."""
+        return np.log(np.maximum(self.errors(criterion), _ERROR_FLOOR))
+
+    def geometric_mean(self, criterion: str) -> float:
+        logs = self.log_errors(criterion)
+        return float(np.exp(np.mean(logs))) if logs.size else math.inf
 
     @property
     def mare(self) -> float:
@@ -111,6 +125,7 @@ class FormBacktest:
     def as_dict(self) -> dict[str, Any]:
         return {"form": self.form, "n_params": self.n_params, "mare": _finite(self.mare),
                 "log_rmse": _finite(self.log_rmse),
+                "geometric_mean_mare": _finite(self.geometric_mean("mare")),
                 "origin_mare": [_finite(v) for v in self.origin_mare],
                 "origin_log_rmse": [_finite(v) for v in self.origin_log_rmse],
                 "failures": list(self.failures)}

@@ -7,11 +7,14 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    (:data:`POINTS_PER_PARAM` per parameter), when its fitted break lies outside the data (the
    break is then a guess beyond the runs), or when a parameter sits on its bound (the data do
    not determine it).
-2. **Rolling-origin error.** Each eligible law's mean held-out error over the origins.
+2. **Rolling-origin error.** Each eligible law's held-out error at every origin, compared on
+   the log scale (a geometric mean over origins): the earliest origins extrapolate furthest
+   and err by several times more than the latest, so arithmetic means would let them decide
+   alone; in logs each origin counts by the *ratio* of the laws' errors there.
 3. **One-standard-error rule toward simpler laws** (Hastie, Tibshirani & Friedman, *Elements of
    Statistical Learning*, 7.10): a law with fewer parameters is preferred unless the best law's
-   advantage over it, per origin, exceeds one standard error of that paired difference, i.e.
-   unless the complex law wins consistently across origins.
+   advantage over it, the per-origin log ratio of their errors, exceeds one standard error of
+   that paired difference, i.e. unless the complex law wins consistently across origins.
 
 The same scores weight the ``ensemble`` prediction (inverse mean squared error, Bates & Granger
 1969): the laws that extrapolated better count for more.
@@ -71,7 +74,7 @@ class SelectionResult:
         where = (f"{len(self.origins)} rolling origins ({self.origins[0]} ... "
                  f"{self.origins[-1]})" if len(self.origins) > 1 else
                  (self.origins[0] if self.origins else "the held-out runs"))
-        text = f"auto: mean held-out {self.criterion} over {where}"
+        text = f"auto: geometric-mean held-out {self.criterion} over {where}"
         if self.rule == "simpler":
             text += (f"; {self.best} preferred to {self.runner_up} (lower mean error) because "
                      f"{self.runner_up} did not win consistently across origins (one-standard-"
@@ -137,14 +140,13 @@ def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: 
                    ) -> FormBacktest | None:
     """The simplest law whose per-origin disadvantage to ``best`` is within one standard
     error of the mean difference, or None when ``best`` wins consistently against all."""
-    ours = np.array(best.origin_mare if criterion == "mare" else best.origin_log_rmse)
+    ours = best.log_errors(criterion)
     if ours.size < 2:
         return None  # one origin cannot show consistency either way
     for other in sorted(eligible, key=lambda s: s.n_params):
         if other.n_params >= best.n_params:
             break
-        theirs = np.array(other.origin_mare if criterion == "mare" else other.origin_log_rmse)
-        d = theirs - ours
+        d = other.log_errors(criterion) - ours
         if not np.all(np.isfinite(d)):
             continue
         if d.mean() <= d.std(ddof=1) / math.sqrt(d.size):
@@ -155,8 +157,7 @@ def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: 
 def _weights(eligible: list[FormBacktest], criterion: str) -> dict[str, float]:
     raw = {}
     for s in eligible:
-        errors = np.array(s.origin_mare if criterion == "mare" else s.origin_log_rmse)
-        raw[s.form] = 1.0 / max(float(np.mean(errors ** 2)), _WEIGHT_FLOOR)
+        raw[s.form] = 1.0 / max(float(np.mean(s.errors(criterion) ** 2)), _WEIGHT_FLOOR)
     total = sum(raw.values())
     return {k: v / total for k, v in raw.items()}
 
@@ -193,16 +194,16 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         if not origins:
             origins = (default_split(frame, x_cols),)
     backtests = {f: backtest_form(fits[f], frame, origins) for f in fits}
-    scored = [backtests[f] for f in pool if math.isfinite(backtests[f].mean(criterion))]
+    scored = [backtests[f] for f in pool if math.isfinite(backtests[f].geometric_mean(criterion))]
     rule = "fallback" if len(excluded) == len(fits) else "lowest"
     if not scored:  # the guards' survivors all failed somewhere: try the others
-        scored = [b for b in backtests.values() if math.isfinite(b.mean(criterion))]
+        scored = [b for b in backtests.values() if math.isfinite(b.geometric_mean(criterion))]
         rule = "fallback"
     if not scored:
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be scored on "
                        f"{origins[0].description}: " + "; ".join(
                            f"{k}: {'; '.join(b.failures)}" for k, b in backtests.items()))
-    lowest = min(scored, key=lambda s: s.mean(criterion))
+    lowest = min(scored, key=lambda s: s.geometric_mean(criterion))
     best, runner_up = lowest, None
     simpler = _one_se_choice(lowest, scored, criterion)
     if simpler is not None:
