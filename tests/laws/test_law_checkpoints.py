@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from scaleguard.errors import InputError
+from scaleguard.errors import InputError, ScaleguardError
 from scaleguard.laws import LawFit
 from scaleguard.laws._checkpoints import EARLY_FRACTION, prepare_checkpoints, seed_noise
 
@@ -71,3 +73,24 @@ def test_a_long_run_does_not_drown_the_others():
     assert fit.result_.checkpoints.n_runs == 10
     assert fit.seed_noise_ == pytest.approx(0.004, rel=0.2)
     assert fit.result_.as_dict()["checkpoints"]["n_kept"] < len(ladder)
+
+
+_progress = st.one_of(st.floats(min_value=1.0, max_value=1e6), st.just(float("nan")))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), _progress,
+                               st.floats(min_value=0.5, max_value=10.0)), min_size=1,
+                     max_size=12),
+       drop=st.floats(min_value=0.0, max_value=0.9))
+def test_any_checkpoint_table_fits_or_is_refused_in_one_line(rows, drop):
+    frame = pd.DataFrame(rows, columns=["run", "step", "y"]).assign(x=lambda t: t["step"])
+    kept, weights, info = prepare_checkpoints(frame, ("x",), "y", drop_early=drop)
+    assert info.n_kept == len(kept) <= len(frame) and len(weights) == len(kept)
+    assert np.all(weights > 0) and weights.sum() == pytest.approx(len(kept))
+    try:
+        fit = LawFit(form="power", x="x", y="y", drop_early=drop).fit(frame)
+    except ScaleguardError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert np.all(np.isfinite(fit.predict({"x": [1.0, 1e7]})))
