@@ -92,7 +92,8 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_si
                                                                              max_size=2))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(st.sampled_from(["kind", "intercept", "slope", "x_mean", "sxx", "sd",
                                         "observations", "source", "level", "peak_flops",
                                         "predictive", "extra"]), _VALUES, max_size=8))
