@@ -91,9 +91,10 @@ def main() -> None:
     last = frame[frame["name"] == largest.name].iloc[0]
     fitted = frame[frame["name"] != largest.name]
     energy = last["energy_j"] if "energy_j" in frame.columns else None
+    cpu = float(last["cpu_s"]) if "cpu_s" in frame.columns else None
     cost = forecast_cost(fitted, spec, largest).observe(
         float(last["time_s"]), None if energy is None else float(energy),
-        str(last.get("energy_status")))
+        str(last.get("energy_status")), cpu)
     top = fitted.iloc[-1]
     same_rate = rung_model_flops(top["params_total"], top["tokens"]) / top["time_s"]
     flat = rung_model_flops(cost.params_total, cost.tokens) / same_rate
@@ -105,10 +106,17 @@ def main() -> None:
     print(f"reference (FLOP/s of {top['name']}): predicted {flat:.1f}s, absolute relative error "
           f"{flat_error:.2%}; ratio calibrated/reference "
           f"{cost.seconds_abs_rel_error / flat_error:.3f}")
+    if cost.predicted_cpu_seconds is not None and cost.observed_cpu_seconds is not None:
+        print(f"largest rung CPU time: predicted {cost.predicted_cpu_seconds:.1f}s, measured "
+              f"{cost.observed_cpu_seconds:.1f}s, absolute relative error "
+              f"{cost.cpu_abs_rel_error:.2%} (wall/CPU of the rung: "
+              f"{cost.observed_seconds / cost.observed_cpu_seconds:.2f}, the machine's "
+              "other load)")
     if cost.predicted_energy_j is not None:
         label = "measured" if cost.observed_energy_status == "measured" else "estimated"
+        clock = "CPU time" if cost.predicted_cpu_seconds is not None else "time"
         print(f"largest rung energy: predicted {cost.predicted_energy_j:.0f} J (estimated: mean "
-              f"power {cost.power_w:.2f} W x predicted time), measured {label} "
+              f"power {cost.power_w:.2f} W x predicted {clock}), measured {label} "
               f"{cost.observed_energy_j:.0f} J, absolute relative error "
               f"{cost.energy_abs_rel_error:.2%}")
 

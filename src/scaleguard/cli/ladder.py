@@ -165,7 +165,7 @@ def predict_command(
         record = records[rung.name]
         forecast = forecast.observe(record["loss"])
         cost = cost.observe(record["time_s"], record.get("energy_j"),
-                            record.get("energy_status"))
+                            record.get("energy_status"), record.get("cpu_s"))
         write()
     if as_json:
         print_json({**forecast.as_dict(), "cost": cost.as_dict()})
@@ -199,11 +199,17 @@ def _print_cost(cost: Any) -> None:
         basis = "estimated" if cost.power_estimated else "measured"
         energy = format_quantity(cost.predicted_energy_j, "energy", digits=3)
         power = format_quantity(cost.power_w, "power", digits=3)
+        clock = "CPU time" if cost.predicted_cpu_seconds is not None else "time"
         console.print(f"predicted energy: ~{energy} (estimated: {basis} mean power {power} "
-                      "x predicted time)")
+                      f"x predicted {clock})")
     if cost.observed_seconds is not None:
         console.print(f"measured wall time:  {duration(cost.observed_seconds)}  "
                       f"(absolute relative error {cost.seconds_abs_rel_error:.2%})")
+    if cost.predicted_cpu_seconds is not None:
+        seen = ("" if cost.observed_cpu_seconds is None else
+                f", measured {duration(cost.observed_cpu_seconds)} (absolute relative error "
+                f"{cost.cpu_abs_rel_error:.2%})")
+        console.print(f"predicted CPU time:  {duration(cost.predicted_cpu_seconds)}{seen}")
     if cost.observed_energy_j is not None:
         mark = "" if cost.observed_energy_status == "measured" else "~"
         label = "measured" if cost.observed_energy_status == "measured" else "estimated"

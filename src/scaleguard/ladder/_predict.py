@@ -133,6 +133,9 @@ class CostForecast:
 
     ``energy_estimated`` is always True for the prediction (power × predicted time);
     ``power_estimated`` says whether the smaller rungs' power itself was measured or estimated.
+    ``*_cpu_seconds``: the same forecast of the process CPU time, when the table records it
+    (``cpu_s``); a shared machine's load inflates wall time but not CPU time. The energy then
+    follows CPU time (``power_w`` is per CPU-second).
     """
 
     rung: str
@@ -152,6 +155,8 @@ class CostForecast:
     observed_energy_j: float | None = None
     observed_energy_status: str | None = None
     energy_estimated: bool = True
+    predicted_cpu_seconds: float | None = None
+    observed_cpu_seconds: float | None = None
 
     @property
     def seconds_abs_rel_error(self) -> float | None:
@@ -161,12 +166,18 @@ class CostForecast:
     def energy_abs_rel_error(self) -> float | None:
         return _rel_error(self.predicted_energy_j, self.observed_energy_j)
 
+    @property
+    def cpu_abs_rel_error(self) -> float | None:
+        return _rel_error(self.predicted_cpu_seconds, self.observed_cpu_seconds)
+
     def observe(self, seconds: float, energy_j: float | None = None,
-                energy_status: str | None = None) -> CostForecast:
-        """The same forecast with the rung's measured time (and energy)."""
+                energy_status: str | None = None,
+                cpu_seconds: float | None = None) -> CostForecast:
+        """The same forecast with the rung's measured time (and energy, CPU time)."""
         return replace(self, observed_seconds=float(seconds),
                        observed_energy_j=None if energy_j is None else float(energy_j),
-                       observed_energy_status=energy_status)
+                       observed_energy_status=energy_status,
+                       observed_cpu_seconds=None if cpu_seconds is None else float(cpu_seconds))
 
     def as_dict(self) -> dict[str, Any]:
         return {"rung": self.rung, "params": self.params, "params_total": self.params_total,
@@ -179,7 +190,10 @@ class CostForecast:
                 "observed_energy_j": self.observed_energy_j,
                 "observed_energy_status": self.observed_energy_status,
                 "seconds_abs_rel_error": self.seconds_abs_rel_error,
-                "energy_abs_rel_error": self.energy_abs_rel_error}
+                "energy_abs_rel_error": self.energy_abs_rel_error,
+                "predicted_cpu_seconds": self.predicted_cpu_seconds,
+                "observed_cpu_seconds": self.observed_cpu_seconds,
+                "cpu_abs_rel_error": self.cpu_abs_rel_error}
 
     def __repr__(self) -> str:
         seen = ("" if self.observed_seconds is None else
@@ -201,11 +215,17 @@ def forecast_cost(table: pd.DataFrame, spec: LadderSpec, rung: RungSpec) -> Cost
     flops = rung_model_flops(size["params_total"], size["tokens"])
     rate, slow, fast = cal.value_at(size["params"])
     seconds = flops / rate
-    energy = None if cal.power_w is None else cal.power_w * seconds
+    power, cpu = cal.power_w, None
+    energy = None if power is None else power * seconds
+    if "cpu_s" in rows.columns and rows["cpu_s"].notna().all():
+        by_cpu = calibrate_ladder(rows, seconds="cpu_s")
+        cpu = flops / by_cpu.value_at(size["params"])[0]
+        if by_cpu.power_w is not None:  # energy per CPU-second: exact where energy = CPU s x W
+            power, energy = by_cpu.power_w, by_cpu.power_w * cpu
     names = tuple(str(n) for n in rows["name"]) if "name" in rows.columns else ()
     return CostForecast(rung=rung.name, params=size["params"], params_total=size["params_total"],
                         tokens=size["tokens"], predicted_seconds=seconds,
                         lower_seconds=flops / fast, upper_seconds=flops / slow, level=cal.level,
-                        predicted_energy_j=energy, power_w=cal.power_w,
+                        predicted_energy_j=energy, power_w=power,
                         power_estimated=cal.power_estimated, rate_exponent=cal.slope,
-                        fitted_on=names)
+                        fitted_on=names, predicted_cpu_seconds=cpu)

@@ -2,7 +2,8 @@
 of :mod:`scaleguard.resources._calibration`).
 
 A ladder rung's model FLOPs are 6 · params_total · tokens (every parameter, attention left out at
-a ladder's short contexts), over its ``time_s`` on one device. A monitor run's are FLOPs per token
+a ladder's short contexts), over its ``time_s`` on one device (or its ``cpu_s``, the process CPU
+seconds, which a shared machine's other load does not inflate). A monitor run's are FLOPs per token
 of its model (PaLM's form) times its logged tokens/s.
 """
 
@@ -47,23 +48,32 @@ def ladder_frame(path: str | Path) -> pd.DataFrame:
                                  NumericColumn("tokens", positive=True),
                                  NumericColumn("time_s", positive=True),
                                  NumericColumn("params_total", positive=True, required=False),
+                                 NumericColumn("cpu_s", positive=True, required=False),
                                  NumericColumn("energy_j", nonnegative=True, required=False)])
 
 
 def calibrate_ladder(frame: pd.DataFrame, *, peak_flops: float | None = None,
-                     device: str | None = None, source: str | None = None) -> Calibration:
-    """A power law of achieved FLOP/s in model size (``params``) from a ladder table's rungs."""
+                     device: str | None = None, source: str | None = None,
+                     seconds: str = "time_s") -> Calibration:
+    """A power law of achieved FLOP/s in model size (``params``) from a ladder table's rungs.
+
+    ``seconds`` is the column of each rung's duration: ``time_s`` (wall) or ``cpu_s``. The
+    power is energy over that duration.
+    """
+    if seconds not in frame.columns:
+        raise InputError(f"{source or frame.attrs.get('source', 'ladder')}: no {seconds!r} "
+                         "column to calibrate against")
     if len(frame) < 2:
         raise InputError(f"{source or frame.attrs.get('source', 'ladder')}: {len(frame)} rung(s);"
                          " a size law needs at least 2")
     total = frame["params_total"] if "params_total" in frame.columns else frame["params"]
-    seconds = frame["time_s"].to_numpy(dtype=float)
+    duration = frame[seconds].to_numpy(dtype=float)
     flops = rung_model_flops(total.to_numpy(dtype=float), frame["tokens"].to_numpy(dtype=float))
-    rates = flops / seconds
+    rates = flops / duration
     power = None
     estimated = False
     if "energy_j" in frame.columns and frame["energy_j"].notna().all():
-        power = float(frame["energy_j"].sum() / seconds.sum())
+        power = float(frame["energy_j"].sum() / duration.sum())
         status = frame["energy_status"] if "energy_status" in frame.columns else None
         estimated = status is None or bool((status != "measured").any())
     return calibrate_training(rates, params=frame["params"].to_numpy(dtype=float),
