@@ -272,3 +272,15 @@ def test_moe_from_config_in_memory_plan_and_serve(capsys):
     served = run_json(capsys, "serve", "--config", config, "--gpu", "h100", "--rate", "1",
                       "--prompt", "1000", "--output", "100")
     assert served["memory_per_device"] * served["tp"] > 46.7e9 * 2  # every expert resident
+
+
+def test_help_texts_of_the_defaults_agree_with_the_library():
+    # The CLI writes the defaults' sources out so that --help imports nothing; they must say
+    # what scaleguard.resources uses.
+    from scaleguard.cli import resources as cli
+    from scaleguard.resources import DEFAULT_MFU, EFFICIENCY_SOURCE, MFU_SOURCE
+    from scaleguard.resources._serving import BANDWIDTH_EFFICIENCY, COMPUTE_EFFICIENCY
+
+    assert cli.MFU_HELP == f"default {DEFAULT_MFU:g}: {MFU_SOURCE}"
+    assert cli.EFFICIENCY_HELP == (f"default {COMPUTE_EFFICIENCY:g} of peak FLOP/s and "
+                                   f"{BANDWIDTH_EFFICIENCY:g} of bandwidth: {EFFICIENCY_SOURCE}")
