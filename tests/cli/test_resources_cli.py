@@ -281,6 +281,6 @@ def test_help_texts_of_the_defaults_agree_with_the_library():
     from scaleguard.resources import DEFAULT_MFU, EFFICIENCY_SOURCE, MFU_SOURCE
     from scaleguard.resources._serving import BANDWIDTH_EFFICIENCY, COMPUTE_EFFICIENCY
 
-    assert cli.MFU_HELP == f"default {DEFAULT_MFU:g}: {MFU_SOURCE}"
-    assert cli.EFFICIENCY_HELP == (f"default {COMPUTE_EFFICIENCY:g} of peak FLOP/s and "
-                                   f"{BANDWIDTH_EFFICIENCY:g} of bandwidth: {EFFICIENCY_SOURCE}")
+    assert f"default {DEFAULT_MFU:g}: {MFU_SOURCE}" == cli.MFU_HELP
+    assert (f"default {COMPUTE_EFFICIENCY:g} of peak FLOP/s and "
+                                   f"{BANDWIDTH_EFFICIENCY:g} of bandwidth: {EFFICIENCY_SOURCE}") == cli.EFFICIENCY_HELP
