@@ -282,5 +282,6 @@ def test_help_texts_of_the_defaults_agree_with_the_library():
     from scaleguard.resources._serving import BANDWIDTH_EFFICIENCY, COMPUTE_EFFICIENCY
 
     assert f"default {DEFAULT_MFU:g}: {MFU_SOURCE}" == cli.MFU_HELP
-    assert (f"default {COMPUTE_EFFICIENCY:g} of peak FLOP/s and "
-                                   f"{BANDWIDTH_EFFICIENCY:g} of bandwidth: {EFFICIENCY_SOURCE}") == cli.EFFICIENCY_HELP
+    expected = (f"default {COMPUTE_EFFICIENCY:g} of peak FLOP/s and {BANDWIDTH_EFFICIENCY:g} of "
+                f"bandwidth: {EFFICIENCY_SOURCE}")
+    assert expected == cli.EFFICIENCY_HELP
