@@ -362,3 +362,62 @@ def test_resources_exports_are_all():
     public = {name for name, value in vars(resources).items()
               if not name.startswith("_") and type(value).__name__ != "module"}
     assert set(resources.__all__) == public
+
+
+# --- mixture of experts -------------------------------------------------------------------
+
+def _moe(experts: int, top: int, shared: int = 0, dense: int = 0) -> ModelShape:
+    return ModelShape(8, 512, 8, 8, 2048, 1000, 256, experts=experts, experts_per_token=top,
+                      expert_ffn=1024, shared_ffn=shared, dense_layers=dense, name="moe")
+
+
+@given(st.integers(1, 64), st.integers(1, 8), st.sampled_from([0, 1024]), st.integers(0, 7))
+def test_moe_active_params_never_exceed_total(experts, top, shared, dense):
+    model = _moe(experts, min(top, experts), shared, dense)
+    assert model.active_params <= model.params
+    assert (model.active_params == model.params) == (min(top, experts) == experts)
+    # Training FLOPs follow the active parameters: 6·N_active + PaLM's attention term.
+    assert flops_per_token(model) == 6 * model.active_params + 12 * 8 * 512 * 256
+
+
+@given(st.sampled_from([1, 2, 4, 8]), st.sampled_from([0, 1, 2, 3]))
+def test_expert_parallelism_never_needs_more_memory(ep, zero):
+    model = _moe(8, 2)
+    one = estimate_memory(model, Layout(dp=8, zero=zero))
+    split = estimate_memory(model, Layout(dp=8, zero=zero, ep=ep))
+    assert split.weights + split.gradients + split.optimizer_state <= \
+        one.weights + one.gradients + one.optimizer_state
+    assert split.activations == one.activations
+
+
+def test_moe_shape_errors_name_the_field():
+    with pytest.raises(InputError, match="experts_per_token: expected 1 to experts=4, got 5"):
+        _moe(4, 5)
+    with pytest.raises(InputError, match="experts: experts_per_token, expert_ffn"):
+        ModelShape(2, 64, 4, 4, 256, 100, 128, experts_per_token=2)
+    with pytest.raises(InputError, match="ep: 3 does not divide the 8 experts"):
+        estimate_memory(_moe(8, 2), Layout(dp=3, ep=3))
+    with pytest.raises(ConfigError, match="^config: experts_per_token"):
+        model_from_hf_config({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+                              "num_attention_heads": 4, "max_position_embeddings": 128,
+                              "intermediate_size": 128, "num_local_experts": 4,
+                              "num_experts_per_tok": 9})
+    with pytest.raises(ConfigError, match="interleaved with dense ones"):
+        model_from_hf_config({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+                              "num_attention_heads": 4, "max_position_embeddings": 128,
+                              "num_experts": 4, "num_experts_per_tok": 2,
+                              "moe_intermediate_size": 32, "decoder_sparse_step": 2})
+
+
+def test_serving_reads_only_the_experts_a_step_touches():
+    from scaleguard.resources import decode_step
+
+    model = _moe(64, 2)
+    h100 = get_device("h100-sxm")
+    one = decode_step(model, h100, batch=1, context=10)
+    many = decode_step(model, h100, batch=512, context=10)
+    dense_bytes = (model.params - model.expert_params) * 2
+    assert one.bytes - 10 * 2 * 8 * 8 * 64 * 2 == pytest.approx(
+        dense_bytes + model.expert_params * 2 * (2 / 64))
+    assert many.bytes < (model.params * 2 + 512 * 10 * 2 * 8 * 8 * 64 * 2) * 1.0001
+    assert many.bytes > one.bytes

@@ -360,6 +360,8 @@ def model_from_hf_config(config: str | Path | dict[str, Any], *,
             latent=_latent(config, source),
             **_moe_fields(config, source),
         )
+    except ConfigError:
+        raise
     except InputError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except (TypeError, ValueError) as exc:
