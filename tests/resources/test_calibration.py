@@ -231,3 +231,11 @@ def test_assess_takes_the_calibrated_mfu(tmp_path, capsys):
     measured, calibrated_note = hours("--calibration", str(path))
     assert "MFU 40%" in note and "MFU 20% (calibrated: pilot)" in calibrated_note
     assert measured == pytest.approx(2 * assumed)
+
+
+def test_unwritable_calibration_file_is_one_line(tmp_path, capsys):
+    folder = _ladder_table(tmp_path)
+    target = tmp_path / "no" / "such" / "cal.json"
+    assert main(["resources", "calibrate", str(folder), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "cal.json: cannot write the calibration" in err and err.count("\n") == 1

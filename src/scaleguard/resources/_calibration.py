@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -126,8 +127,15 @@ class Calibration:
         return {"format": FORMAT, **asdict(self), **figures}
 
     def write(self, path: str | Path) -> Path:
+        """Write the calibration file atomically (a reader never sees half of it)."""
         target = Path(path)
-        target.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
+        partial = target.with_name(target.name + ".tmp")
+        try:
+            partial.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
+            os.replace(partial, target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise InputError(f"{target}: cannot write the calibration ({exc.strerror})") from None
         return target
 
     def __repr__(self) -> str:
