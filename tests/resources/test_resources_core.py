@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaleguard.errors import ConfigError, InputError, ScaleguardError
@@ -421,3 +421,26 @@ def test_serving_reads_only_the_experts_a_step_touches():
         dense_bytes + model.expert_params * 2 * (2 / 64))
     assert many.bytes < (model.params * 2 + 512 * 10 * 2 * 8 * 8 * 64 * 2) * 1.0001
     assert many.bytes > one.bytes
+
+
+_MOE_KEYS = ["num_local_experts", "num_experts_per_tok", "intermediate_size",
+             "moe_intermediate_size", "n_shared_experts", "shared_expert_intermediate_size",
+             "first_k_dense_replace", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
+             "qk_nope_head_dim", "v_head_dim", "decoder_sparse_step", "mlp_only_layers"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.sampled_from(_MOE_KEYS),
+                       st.one_of(st.none(), st.booleans(), st.integers(-3, 300),
+                                 st.floats(allow_nan=True), st.text(max_size=3),
+                                 st.lists(st.integers(0, 3), max_size=2)), max_size=6))
+def test_fuzzed_moe_configs_give_a_shape_or_one_config_error(changes):
+    base = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 8,
+            "num_key_value_heads": 8, "intermediate_size": 512, "vocab_size": 1000,
+            "max_position_embeddings": 512, "num_local_experts": 8, "num_experts_per_tok": 2}
+    try:
+        shape = model_from_hf_config({**base, **changes})
+    except ConfigError as exc:
+        assert str(exc).startswith("config: ") and "\n" not in str(exc)
+    else:
+        assert 0 < shape.active_params <= shape.params
