@@ -4,9 +4,10 @@ Each is timed as a fresh process, against ``python -c "import typer"`` timed in 
 reference: a CLI built on typer cannot start faster than typer imports). The target is a ratio of
 at most 2.5 for every ``--help``.
 
-``--src DIR`` times another copy of the package (e.g. an older commit unpacked with
-``git archive COMMIT src | tar -x -C /tmp/before``) in the same run, so that before and after are
-measured side by side on the same load. The commands timed are those of this checkout.
+``--src DIR`` (repeatable) times other copies of the package instead of this checkout's, e.g.
+two commits unpacked with ``git archive COMMIT src | tar -x -C /tmp/before``: before and after
+are then measured side by side, in turn, on the same load. The commands timed are those of this
+checkout.
 
 Run: .venv/bin/python benchmarks/bench_startup.py [--repeat 5] [--src /tmp/before/src]
 """
@@ -53,14 +54,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--src", type=Path, action="append", default=[],
-                        help="Another src/ folder to time beside this checkout's.")
+                        help="A src/ folder to time (repeatable; default: this checkout's).")
     args = parser.parse_args()
-    sources = [HERE_SRC, *args.src]
+    sources = args.src or [HERE_SRC]
     reference = _runner([sys.executable, "-c", "import typer"], None)
     cases = [("import scaleguard", [sys.executable, "-c", "import scaleguard"])]
     cases += [(" ".join(["scaleguard", *path, "--help"]),
                [sys.executable, "-c", CLI, *path, "--help"]) for path in command_paths()]
-    labels = ["this checkout" if s == HERE_SRC else str(s) for s in sources]
+    labels = ["this checkout" if s == HERE_SRC else s.parent.name for s in sources]
     print(f"{'command':<40}" + "".join(f"{label[-18:]:>20}" for label in labels))
     print(f"{'':<40}" + f"{'median  / typer':>20}" * len(labels))
     worst = dict.fromkeys(labels, 0.0)

@@ -50,13 +50,14 @@ def _widest_line(text: str) -> int:
     return max((cell_len(line) for line in text.splitlines()), default=0)
 
 
-def _width_range(col: Column, cells: Sequence[Text]) -> tuple[int, int]:
-    """The narrowest ``col`` can be without cutting a word (a number: without wrapping it) and
-    the width at which nothing in it wraps."""
+def _width_range(col: Column, cells: Sequence[Text], *, whole_header: bool) -> tuple[int, int]:
+    """The narrowest ``col`` can be without cutting a word (a number: without wrapping it; the
+    header: without wrapping it, if ``whole_header``) and the width at which nothing wraps."""
+    header = cell_len(col.header) if whole_header else _longest_word(col.header)
     widest = max([_widest_line(c.plain) for c in cells] + [cell_len(col.header), 1])
     if col.justify == "right":
-        return widest, widest
-    narrowest = max([_longest_word(c.plain) for c in cells] + [_longest_word(col.header), 1])
+        return max(widest, header), max(widest, header)
+    narrowest = max([_longest_word(c.plain) for c in cells] + [header, 1])
     return narrowest, widest
 
 
@@ -125,13 +126,16 @@ def table_view(title: str | Text | None, columns: Sequence[str | Column],
     if title is not None:
         parts.append(_text(title) if isinstance(title, Text) else Text(title, style="bold"))
     texts = [[_text(cell) for cell in row] for row in rows]
-    ranges = [_width_range(col, [row[i] for row in texts]) for i, col in enumerate(specs)]
     # Each column takes its padding (a space each side) and a border; the room left is for the
-    # cells. If even the narrowest columns do not fit, rich would truncate ("harmf…") or fold
-    # mid-word: the rows are stacked instead.
+    # cells. Headers stay on one line if they can; if even the narrowest columns do not fit,
+    # rich would truncate ("harmf…") or fold mid-word: the rows are stacked instead.
     room = width - 3 * len(specs) - 1
-    if sum(lo for lo, _ in ranges) <= room:
-        parts.append(_table(specs, texts, _fit_widths(ranges, room)))
+    for whole_header in (True, False):
+        ranges = [_width_range(col, [row[i] for row in texts], whole_header=whole_header)
+                  for i, col in enumerate(specs)]
+        if sum(lo for lo, _ in ranges) <= room:
+            parts.append(_table(specs, texts, _fit_widths(ranges, room)))
+            break
     else:
         parts += _stacked(specs, rows, max(1, min(key, len(specs))), width)
     if legend:

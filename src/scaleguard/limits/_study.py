@@ -116,6 +116,8 @@ class HardwareSpec(_Section):
                         "devices), e.g. h100-sxm")
     devices: int = Field(ge=1, description="how many devices the step runs on")
     mfu: float = Field(0.4, gt=0, le=1, description="model FLOPs utilisation assumed")
+    calibration: Path | None = Field(None, description="a `scaleguard resources calibrate` "
+                                     "file: its measured MFU at the target's size replaces mfu")
     dtype: str = Field("bf16", description="the peak the MFU applies to")
     hardware_file: Path | None = Field(None, description="a YAML file of extra devices, same "
                                        "shape as the catalog")
