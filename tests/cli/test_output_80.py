@@ -38,6 +38,11 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
              "hardware": {"device": "h100-sxm", "devices": 64, "price_per_device_hour": 2.0},
              "limits": {"money": "200k", "energy": "300MWh"}}
     (folder / "study.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
+    import numpy as np
+    import pandas as pd
+
+    scores = np.random.default_rng(0).beta(0.5, 200.0, 400)  # per-query failure probabilities
+    pd.DataFrame({"p": scores}).to_csv(folder / "scores.csv", index=False)
     return folder
 
 
@@ -64,6 +69,8 @@ def commands(d: Path) -> list[list[str]]:
          "--segment", "region=eu", "--factor", "3", "--runs", "40"],
         ["safety", "bound", "--failures", "0", "--trials", "3000", "--next", "1M"],
         ["safety", "drift", f"{d}/ladder.csv", f"{d}/ladder.csv"],
+        ["safety", "forecast", f"{d}/scores.csv", "--queries", "10M"],
+        ["token", f"{d}/tokens.txt"],
         ["monitor", "check", f"{d}/log.csv"],
         ["monitor", "ingest", f"{d}/log.csv", "--store", f"{d}/runs.duckdb"],
         ["monitor", "runs", "--store", f"{d}/runs.duckdb"],
