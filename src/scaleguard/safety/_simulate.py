@@ -57,7 +57,7 @@ __all__ = [
 ScenarioKind = Literal["aa", "metric", "segment", "rare", "srm"]
 Policy = Literal["always_valid", "naive_peeking", "kayenta"]
 POLICIES: tuple[Policy, ...] = ("always_valid", "naive_peeking", "kayenta")
-CHUNK_RUNS = 500  # runs per chunk: fixed, so the random streams do not depend on the executor
+CHUNK_RUNS = 2000  # runs per chunk: fixed, so the random streams do not depend on the executor
 DEFAULT_MAX_LOOKS = 100  # looks in a stage without max_duration before a run counts as stalled
 # Kayenta's NetflixACAJudge: MannWhitneyClassifier(tolerance = 0.25, confLevel = 0.98), and the
 # canary config's scoreThresholds (marginal 75; a run scoring below it fails).
