@@ -171,7 +171,7 @@ class SimulationSpec(_Model):
     """Traffic model for ``rollout simulate``: exposures per look at full traffic, look cadence."""
 
     exposures_per_look: Count = 100_000.0
-    look_interval: Duration = 3600.0
+    look_interval: Annotated[Duration, Field(gt=0)] = 3600.0  # 0 never advances the clock
     segment_weights: dict[str, dict[str, float]] | None = None
 
 

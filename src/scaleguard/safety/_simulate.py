@@ -59,6 +59,13 @@ Policy = Literal["always_valid", "naive_peeking", "kayenta"]
 POLICIES: tuple[Policy, ...] = ("always_valid", "naive_peeking", "kayenta")
 CHUNK_RUNS = 2000  # runs per chunk: fixed, so the random streams do not depend on the executor
 DEFAULT_MAX_LOOKS = 100  # looks in a stage without max_duration before a run counts as stalled
+# Work bounded before it starts (a run of the example plan is ~3,000 metric x cell x look
+# updates, ~1 million a second on one core): at most MAX_WORK updates (a few minutes), looks per
+# stage (each look keeps history: 500 runs x looks x metrics floats) and segment cells.
+MAX_RUNS = 1_000_000
+MAX_WORK = 300_000_000
+MAX_LOOKS_PER_STAGE = 10_000
+MAX_SEGMENT_CELLS = 4_096
 # Kayenta's NetflixACAJudge: MannWhitneyClassifier(tolerance = 0.25, confLevel = 0.98), and the
 # canary config's scoreThresholds (marginal 75; a run scoring below it fails).
 KAYENTA_CONFIDENCE = 0.98
@@ -186,6 +193,30 @@ def _worse(metric: MetricSpec, value: np.ndarray | float, factor: float) -> np.n
     if metric.kind == "mean" and metric.direction == "higher_is_better":
         return value / factor
     return value * factor
+
+
+def check_work(plan: RolloutPlan, runs: int, source: str = "plan") -> None:
+    """Refuse, before any allocation, a simulation too large for memory or minutes; ``source``
+    (the plan's file) prefixes the problems that are the plan's."""
+    if runs > MAX_RUNS:
+        raise InputError(f"--runs: at most {MAX_RUNS:,} simulated rollouts, got {runs:,}")
+    cells = math.prod(len(values) for values in plan.segments.values())
+    if cells > MAX_SEGMENT_CELLS:
+        raise InputError(f"{source}: segments: {cells:,} segment cells (one per combination "
+                         f"of values); the simulator handles at most {MAX_SEGMENT_CELLS:,}")
+    interval = plan.simulation.look_interval
+    looks = [math.ceil(s.max_duration / interval) if s.max_duration else DEFAULT_MAX_LOOKS
+             for s in plan.stages]
+    worst = max(range(len(looks)), key=looks.__getitem__)
+    if looks[worst] > MAX_LOOKS_PER_STAGE:
+        raise InputError(f"{source}: simulation.look_interval: {interval:g} s gives "
+                         f"{looks[worst]:,} looks in stage {plan.stages[worst].name!r}; at most "
+                         f"{MAX_LOOKS_PER_STAGE:,} can be simulated (use a longer interval)")
+    work = runs * sum(looks) * len(plan.metrics) * cells
+    if work > MAX_WORK:
+        raise InputError(f"--runs: {runs:,} rollouts of {sum(looks):,} looks x "
+                         f"{len(plan.metrics)} metrics x {cells:,} segment cells is "
+                         f"{work:,.0f} updates, more than {MAX_WORK:,}; use fewer runs")
 
 
 def _model(plan: RolloutPlan, scenario: Scenario) -> _Model:
@@ -561,6 +592,7 @@ def simulate(plan: RolloutPlan, scenario: Scenario, runs: int = 1000, seed: int 
     """
     if runs < 1 or int(runs) != runs:
         raise InputError(f"--runs: expected a whole number >= 1, got {runs}")
+    check_work(plan, int(runs))
     scenario.check(plan)
     _model(plan, scenario)  # refuse impossible scenarios before any work
     sizes = [CHUNK_RUNS] * (runs // CHUNK_RUNS) + ([runs % CHUNK_RUNS] if runs % CHUNK_RUNS

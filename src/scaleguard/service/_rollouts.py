@@ -16,15 +16,15 @@ import uuid
 from typing import Any
 
 import pandas as pd
-import yaml
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from scaleguard.errors import ConfigError, InputError
+from scaleguard.io import load_yaml
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import require_read, require_write
 from scaleguard.service._json import jsonable
-from scaleguard.service._schemas import RUN_ID_PATTERN, _Strict
+from scaleguard.service._schemas import RUN_ID_PATTERN, JsonObject, _Strict
 
 __all__ = ["MAX_OBSERVATION_ROWS", "ObservationsIn", "RolloutCreate", "router"]
 
@@ -48,7 +48,7 @@ router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 class RolloutCreate(_Strict):
     """A new rollout from a plan: give the plan as a JSON object or as YAML text."""
 
-    plan: dict[str, Any] | None = None
+    plan: JsonObject | None = None
     plan_yaml: str | None = Field(default=None, max_length=_PLAN_YAML_CHARS)
     rollout_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
     started_at: float | None = Field(default=None, ge=0, allow_inf_nan=False)
@@ -77,13 +77,7 @@ def _plan_of(body: RolloutCreate) -> tuple[Any, dict[str, Any]]:
     if (body.plan is None) == (body.plan_yaml is None):
         raise InputError("plan: give exactly one of plan (a JSON object) or plan_yaml (text)")
     if body.plan_yaml is not None:
-        try:
-            data = yaml.safe_load(body.plan_yaml)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark is not None else ""
-            raise ConfigError(f"plan_yaml: {where}{getattr(exc, 'problem', None) or 'not YAML'}"
-                              ) from None
+        data = load_yaml(body.plan_yaml, "plan_yaml")  # depth-checked: no RecursionError
         if not isinstance(data, dict):
             raise ConfigError("plan_yaml: expected a mapping at the top level")
         return parse_plan(data, "plan_yaml"), data
