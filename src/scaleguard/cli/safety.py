@@ -280,7 +280,7 @@ def simulate_command(
     """Run the plan many times: false rollbacks, detection, exposures, time to full rollout."""
     from scaleguard.compute import get_executor
     from scaleguard.safety import Scenario, load_plan, simulate
-    from scaleguard.safety._simulate import CHUNK_RUNS, check_work
+    from scaleguard.safety._simulate import check_work, chunk_runs
 
     plan = load_plan(plan_path)
     count = parse_quantity(runs, "count", name="--runs")
@@ -289,7 +289,7 @@ def simulate_command(
     check_work(plan, int(count), str(plan_path))  # before the progress bar starts
     chosen = Scenario(scenario, metric, segment, factor, rate)  # type: ignore[arg-type]
     pool = get_executor(executor, workers=workers)
-    chunks = -(-int(count) // CHUNK_RUNS)
+    chunks = -(-int(count) // chunk_runs(plan))
     bar, update = _progress_bar(chunks, f"simulating {int(count)} rollouts")
     with bar:
         result = simulate(plan, chosen, int(count), seed, executor=pool, progress=update)

@@ -312,8 +312,9 @@ def decide(plan: RolloutPlan, state: RolloutState,
 
     ``observations`` is a checked table (:func:`check_observations`; or its columns as arrays,
     for callers that keep them so), or better the windows :func:`screen_observations` found
-    trustworthy at ``now``: then duplicates are reported and untrusted rows hold the rollout. ``now`` is Unix seconds; ``approvals`` names the stages a
-    human has approved entering. The rules are :mod:`scaleguard.safety._rules`, the ones the
+    trustworthy at ``now``: then duplicates are reported and untrusted rows hold the rollout.
+    ``now`` is Unix seconds; ``approvals`` names the stages a human has approved entering.
+    The rules are :mod:`scaleguard.safety._rules`, the ones the
     simulator runs over thousands of rollouts at once.
     """
     check_state(plan, state)
