@@ -62,6 +62,12 @@ def _positive(text: str | None, option: str, dimension: str = "count", *,
     return value
 
 
+def _max_devices() -> int:
+    from scaleguard.resources._planner import MAX_DEVICES  # lazily: --help stays light
+
+    return MAX_DEVICES
+
+
 def _fraction(value: float, option: str) -> float:
     if not 0 < value <= 1:
         raise InputError(f"{option}: expected a fraction in (0, 1], got {value!r}")
@@ -143,7 +149,7 @@ def train_command(
     from scaleguard.resources import mfu as mfu_of
 
     device = get_device(gpu, hardware_file, option="--gpu")
-    count = _positive(gpus, "--gpus", integer=True)
+    count = _positive(gpus, "--gpus", integer=True, maximum=_max_devices())
     if (mfu is None) == (throughput is None):
         raise InputError("--mfu, --throughput: give exactly one")
     _fraction(goodput, "--goodput")
@@ -164,6 +170,9 @@ def train_command(
             raise InputError("--params, --tokens: give both (or --flops, or --model and --tokens)")
         formula = "6·N·D"
         c = training_flops(n, d)
+    if not math.isfinite(c):  # each option was finite, their product is not
+        raise InputError(f"--tokens: the training compute ({formula}) is beyond the float64 "
+                         "range; give smaller --params/--tokens")
     if throughput is not None:
         if c is None or d is None:
             raise InputError("--throughput: needs --tokens (FLOPs per token = compute / tokens)")
@@ -259,11 +268,10 @@ def plan_command(
 ) -> None:
     """Which tp × pp × dp layouts fit, ranked by estimated step time, and why others do not."""
     from scaleguard.resources import get_device, plan_layouts
-    from scaleguard.resources._planner import MAX_DEVICES
 
     shape = _model(model, config, seq)
     device = get_device(gpu, hardware_file, option="--gpu")
-    count = _positive(gpus, "--gpus", integer=True, maximum=MAX_DEVICES)
+    count = _positive(gpus, "--gpus", integer=True, maximum=_max_devices())
     plan = plan_layouts(shape, device, int(count),
                         global_batch=int(_positive(global_batch, "--global-batch", integer=True)),
                         optimizer=optimizer, dtype=dtype)
@@ -318,7 +326,7 @@ def energy_command(
             raise InputError("--gpu-hours: give it alone, or --gpus with --duration")
         hours = _positive(gpu_hours, "--gpu-hours")
     elif gpus is not None and duration is not None:
-        hours = (_positive(gpus, "--gpus")
+        hours = (_positive(gpus, "--gpus", maximum=_max_devices())
                  * _positive(duration, "--duration", "duration") / 3600.0)
     else:
         raise InputError("--gpu-hours: required (or --gpus with --duration)")
