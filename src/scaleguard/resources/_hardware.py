@@ -83,6 +83,15 @@ class Device:
                              f"it has {', '.join(self.peak_flops)}")
         return self.peak_flops[dtype]
 
+    @property
+    def training_dtype(self) -> str:
+        """The 16-bit type the device trains in: bf16 where it has it (A100 on), else fp16
+        (V100, T4), else its widest (a CPU's fp32)."""
+        for dtype in ("bf16", "fp16", "fp32", "tf32", "fp8"):
+            if dtype in self.peak_flops:
+                return dtype
+        return next(iter(self.peak_flops))
+
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "name": self.name, "kind": self.kind,
                 "memory_bytes": self.memory_bytes, "memory_bandwidth": self.memory_bandwidth,
