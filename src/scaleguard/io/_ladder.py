@@ -67,7 +67,7 @@ def prepare_ladder(frame: pd.DataFrame, *, require_loss: bool = True) -> pd.Data
             line = first + int(frame.attrs.get("first_line", 1))
             formula = "6 · params · tokens" if name == "flops" else "flops / (6 · params)"
             raise TableError(f"{source}: row {first + 1} (line {line}): {name} = {formula} is "
-                             f"{float(out[name].iloc[first])!r}: it overflows or underflows float64")
+                             f"{float(out[name].iloc[first])!r}: outside float64")
     out.attrs["derived"] = derived
     return out
 
