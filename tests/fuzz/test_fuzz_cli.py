@@ -149,6 +149,30 @@ def test_rollout_observations_decide(tmp_path_factory, plan, observations):
          "--now", "2026-01-01T02:00:00Z", "--json"])
 
 
+SPEC = {"name": "lad", "rungs": [{"layers": 1, "width": 16}, {"layers": 2, "width": 32}],
+        "next": {"layers": 2, "width": 64}, "batch_size": 4, "model": {"block_size": 16},
+        "corpus": {"max_bytes": "100k"}}
+
+
+@FUZZ
+@given(spec=yaml_docs(SPEC), record=st.one_of(raw_garbage, yaml_docs({"name": "L1-W16"})))
+def test_ladder_specs_and_rung_records(tmp_path_factory, spec, record):
+    # The readers only: `ladder run` and `ladder predict` then train, which is not for CI.
+    from scaleguard.errors import ConfigError
+    from scaleguard.ladder._spec import load_spec
+    from scaleguard.ladder._table import read_records
+
+    folder = tmp_path_factory.mktemp("t")
+    _write(folder / "L1-W16.json", record)
+    for read, arg in ((load_spec, _write(folder / "spec.yaml", spec)), (read_records, folder)):
+        CASES["cli"] += 1
+        try:
+            with time_limit(LIMIT_S):
+                read(arg)
+        except ConfigError as exc:
+            assert "\n" not in str(exc) and str(arg) in str(exc)
+
+
 def _study() -> dict:
     text = resources.files("scaleguard.limits").joinpath("examples/study.yaml").read_text()
     study = yaml.safe_load(text)
