@@ -83,6 +83,12 @@ def _positive(text: str | None, option: str, dimension: str = "count", *,
     return value
 
 
+def _max_devices() -> int:
+    from scaleguard.resources._planner import MAX_DEVICES  # lazily: --help stays light
+
+    return MAX_DEVICES
+
+
 def _fraction(value: float, option: str) -> float:
     if not 0 < value <= 1:
         raise InputError(f"{option}: expected a fraction in (0, 1], got {value!r}")
@@ -194,7 +200,7 @@ def train_command(
 
     device = get_device(gpu, hardware_file, option="--gpu")
     dtype = dtype or device.training_dtype
-    count = _positive(gpus, "--gpus", integer=True)
+    count = _positive(gpus, "--gpus", integer=True, maximum=_max_devices())
     if sum(x is not None for x in (mfu, throughput, calibration)) > 1:
         raise InputError("--mfu, --throughput, --calibration: give at most one")
     _fraction(goodput, "--goodput")
@@ -217,6 +223,9 @@ def train_command(
             raise InputError("--params, --tokens: give both (or --flops, or --model and --tokens)")
         formula = "6·N·D"
         c = training_flops(n, d)
+    if not math.isfinite(c):  # each option was finite, their product is not
+        raise InputError(f"--tokens: the training compute ({formula}) is beyond the float64 "
+                         "range; give smaller --params/--tokens")
     source = None
     if throughput is not None:
         if c is None or d is None:
@@ -447,7 +456,7 @@ def energy_command(
             raise InputError("--gpu-hours: give it alone, or --gpus with --duration")
         hours = _positive(gpu_hours, "--gpu-hours")
     elif gpus is not None and duration is not None:
-        hours = (_positive(gpus, "--gpus")
+        hours = (_positive(gpus, "--gpus", maximum=_max_devices())
                  * _positive(duration, "--duration", "duration") / 3600.0)
     else:
         raise InputError("--gpu-hours: required (or --gpus with --duration)")
