@@ -33,7 +33,7 @@ import pandas as pd
 from scaleguard.errors import FitError, InputError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
 from scaleguard.laws._data import as_frame
-from scaleguard.laws._validation import Split, _scale_column, default_split
+from scaleguard.laws._validation import Split, default_split, scale_column
 
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
@@ -190,7 +190,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         origins: tuple[Split, ...] = (split,)
     else:
         need = max(fits[f].law_.n_params for f in pool) + 1
-        origins = rolling_origins(frame, _scale_column(frame, x_cols), min_train_rows=need)
+        origins = rolling_origins(frame, scale_column(frame, x_cols), min_train_rows=need)
         if not origins:
             origins = (default_split(frame, x_cols),)
     backtests = {f: backtest_form(fits[f], frame, origins) for f in fits}
