@@ -69,3 +69,32 @@ def test_fit_help_names_every_law_family():
     from scaleguard.laws import FORMS
 
     assert tuple(FORM_NAMES) == tuple(FORMS)
+
+
+def test_help_has_no_type_placeholders_or_cut_text(capsys):
+    """Every --help reads as prose: NAME for a value, no <str>/<list[str]>/{file}, no "..."."""
+    import re
+
+    from scaleguard.cli._app import command_paths
+
+    for path in command_paths():
+        assert main([*path, "--help"]) == 0
+        out = capsys.readouterr().out
+        where = " ".join(["scaleguard", *path])
+        assert not re.search(r"<[a-z_]+(\[[a-z_, ]+\])?>", out), (where, out)
+        assert not re.search(r"\{[a-z_]+\}", out), (where, out)
+        assert "..." not in out.replace("COMMAND [ARGS]...", ""), (where, out)
+        assert max(map(len, out.splitlines())) <= 80, where
+
+
+def test_help_keeps_square_brackets(capsys):
+    """'scaleguard[energy]' is an extra's name, not markup to swallow."""
+    assert main(["resources", "energy", "--help"]) == 0
+    assert "scaleguard[energy]" in capsys.readouterr().out
+
+
+def test_arguments_and_flags_read_like_click(capsys):
+    assert main(["fit", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: scaleguard fit [OPTIONS] FILE" in out
+    assert "--form FORM" in out and "--json " in out

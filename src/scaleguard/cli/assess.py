@@ -56,7 +56,8 @@ def _progress(quiet: bool) -> Iterator[tuple[ProgressCallback, Callable[[str], N
 
 
 def assess_study(study_path: Path, out: Path | None, *, executor: str = "process",
-                 quiet: bool = False) -> tuple[Assessment, Path, Path]:
+                 quiet: bool = False,
+                 calibration: Path | None = None) -> tuple[Assessment, Path, Path]:
     """Load, assess and write the report; the CLI and the demo share this."""
     # Imported here so that `scaleguard --help` does not pay for scipy, plotly and the laws.
     from scaleguard.limits import load_study, run_study
@@ -65,6 +66,9 @@ def assess_study(study_path: Path, out: Path | None, *, executor: str = "process
     if executor not in _EXECUTORS:
         raise InputError(f"--executor: expected one of {', '.join(_EXECUTORS)}, got {executor!r}")
     study = load_study(study_path)
+    if calibration is not None:  # a measured MFU replaces the study's hardware.mfu
+        hardware = study.hardware.model_copy(update={"calibration": calibration.resolve()})
+        study = study.model_copy(update={"hardware": hardware})
     with _progress(quiet) as (on_resample, on_stage):
         assessment = run_study(study, executor=executor, progress=on_resample, stage=on_stage)
     folder = out if out is not None else study_path.parent / f"{study_path.stem}-report"
@@ -149,11 +153,14 @@ def assess_command(
                                          "(default: STUDY-report/ beside the study)."),
     executor: str = typer.Option("process", "--executor",
                                  help="Where bootstrap refits run: serial or process."),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="MFU measured by scaleguard resources calibrate (replaces "
+                                    "hardware.mfu)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Can we scale to the target? The verdict, the binding constraint and the report."""
     assessment, html_path, json_path = assess_study(study, out, executor=executor,
-                                                    quiet=as_json)
+                                                    quiet=as_json, calibration=calibration)
     if as_json:
         print_json(assessment.as_dict())
         return

@@ -10,7 +10,14 @@ import typer
 from rich.table import Table
 
 from scaleguard.cli._app import app
-from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._options import (
+    COL_OPTION,
+    JSON_OPTION,
+    console,
+    err_console,
+    output_file,
+    print_json,
+)
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -235,6 +242,8 @@ def fit_command(
     if bootstrap < 0 or bootstrap == 1:
         raise InputError(f"--bootstrap: expected 0 (none) or at least 2 resamples, got "
                          f"{bootstrap}")
+    if plot is not None:
+        output_file(plot, "--plot")
     frame = _read(file, parse_column_map(col), form, y)
     points = [parse_point(p) for p in predict or []]
     budgets = [parse_quantity(b, "flop", name="--budget") for b in budget or []]
@@ -286,7 +295,6 @@ def fit_command(
     if plot is not None:
         from scaleguard.laws._plot import law_figure
 
-        plot.parent.mkdir(parents=True, exist_ok=True)
         law_figure(fitter, level=level, budgets=budgets).write_html(
             plot, include_plotlyjs=True, full_html=True)
     if as_json:

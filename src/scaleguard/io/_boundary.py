@@ -74,14 +74,17 @@ def shown(value: object, limit: int = _SHOWN_CHARS) -> str:
     Huge integers (``repr`` refuses more than 4,300 digits) and long strings are cut, lone
     surrogates are escaped.
 
-    >>> shown(10**400)
-    '1000000000000000000000000000000000000...(401 digits)'
+    >>> shown(10**400 - 1)
+    '999999999999999999999999...(400 digits)'
     >>> shown("\\ud800")
     "'\\\\ud800'"
     """
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**limit:
-        digits = int(math.log10(abs(value))) + 1
-        return f"{'-' if value < 0 else ''}1{'0' * (limit - 4)}...({digits} digits)"
+        try:
+            digits = str(abs(value))
+        except ValueError:  # more digits than Python prints: say roughly how many
+            return f"an integer of about {int(value.bit_length() * math.log10(2)):,} digits"
+        return f"{'-' if value < 0 else ''}{digits[:limit - 16]}...({len(digits)} digits)"
     text = repr(value).encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -100,13 +103,13 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def _scalar_problem(value: object, finite: bool) -> str | None:
+def _scalar_problem(value: object, finite: bool, int64: bool = True) -> str | None:
     if isinstance(value, str):
         return text_problem(value)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | np.integer):
-        return None if INT64_MIN <= value <= INT64_MAX else \
+        return None if not int64 or INT64_MIN <= value <= INT64_MAX else \
             f"{shown(value)} is outside the 64-bit integer range"
     if isinstance(value, float | np.floating):
         return None if not finite or math.isfinite(value) else \
@@ -115,11 +118,11 @@ def _scalar_problem(value: object, finite: bool) -> str | None:
 
 
 def document_problem(value: Any, *, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES,
-                     finite: bool = True) -> tuple[str, str] | None:
+                     finite: bool = True, int64: bool = True) -> tuple[str, str] | None:
     """The first place where ``value`` (parsed JSON/YAML) breaks a limit, as (path, reason).
 
     Walks without recursion, so that the check itself cannot overflow the stack; ``finite``
-    refuses NaN and infinity (JSON has neither).
+    refuses NaN and infinity (JSON has neither), ``int64`` integers outside 64 bits.
 
     >>> document_problem({"a": [1, {"b": float("nan")}]})
     ('a[1].b', 'nan is not a finite number')
@@ -140,14 +143,14 @@ def document_problem(value: Any, *, max_depth: int = MAX_DEPTH, max_values: int 
                 for key, child in item.items():
                     if not isinstance(key, str | int | float | bool) and key is not None:
                         return yaml_path(path), f"key {shown(key)} is not a string or number"
-                    problem = _scalar_problem(key, finite)
+                    problem = _scalar_problem(key, finite, int64)
                     if problem:
                         return yaml_path((*path, shown(key))), f"key {problem}"
                     stack.append((child, (*path, str(key))))
             else:
                 stack.extend((child, (*path, i)) for i, child in enumerate(item))
             continue
-        problem = _scalar_problem(item, finite)
+        problem = _scalar_problem(item, finite, int64)
         if problem:
             return yaml_path(path), problem
     return None
@@ -209,8 +212,8 @@ def as_finite(raw: object, where: str = "value", *, allow_nonfinite: bool = Fals
     >>> as_finite(10**400)
     Traceback (most recent call last):
     ...
-    scaleguard.errors.InputError: value is 1000000000000000000000000000000000000...(401 \
-digits), beyond the float64 range
+    scaleguard.errors.InputError: value is 100000000000000000000000...(401 digits), beyond \
+the float64 range
     """
     if isinstance(raw, bool) or not isinstance(raw, int | float | str | np.number):
         raise InputError(f"{where} is {shown(raw)}, expected a number")
@@ -237,29 +240,25 @@ def read_text(path: str | Path, what: str = "file", *, max_bytes: int = MAX_TEXT
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise error(f"{path}: the {what} is {size:,} bytes, more than the "
-                        f"{max_bytes:,} a {what} may have")
+            raise error(f"{path}: the {what} file is {size:,} bytes, more than the "
+                        f"{max_bytes:,} a {what} file may have")
         data = path.read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+        raise error(f"{path}: cannot read the {what} file ({exc.strerror or exc})") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise error(f"{path}: line {line}, column {column}: not UTF-8 text (byte "
-                    f"0x{data[exc.start]:02x}); save the {what} as UTF-8") from None
-
-
-def _yaml_loader() -> type[Any]:
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+                    f"0x{data[exc.start]:02x}); save the {what} file as UTF-8") from None
 
 
 def _yaml_depth_problem(text: str, max_depth: int) -> str | None:
     # The parser emits events without recursion; the composer after it recurses once per
     # level, so the depth is bounded here, before composing.
     depth = 0
-    for event in yaml.parse(text, Loader=_yaml_loader()):
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > max_depth:
@@ -277,7 +276,9 @@ def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH,
         problem = _yaml_depth_problem(text, max_depth)
         if problem is not None:
             raise error(f"{source}: {problem}")
-        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a safe loader
+        # The pure-Python loader: its error marks point at the line at fault (libyaml's at
+        # the end of the input), and configs are a few kilobytes.
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -289,13 +290,14 @@ def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH,
 
 
 def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH,
-              error: type[InputError] = InputError) -> Any:
-    """Parse JSON text within the limits (NaN/Infinity literals are refused)."""
+              error: type[InputError] = InputError, finite: bool = True) -> Any:
+    """Parse JSON text within the limits; the literals NaN and Infinity (which Python writes,
+    JSON does not have) are refused unless ``finite`` is false."""
     def refuse_constant(name: str) -> Any:
         raise error(f"{source}: {name} is not a JSON number")
 
     try:
-        data = json.loads(text, parse_constant=refuse_constant)
+        data = json.loads(text, parse_constant=refuse_constant if finite else None)
     except json.JSONDecodeError as exc:
         raise error(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, "
                     f"column {exc.colno})") from None
@@ -305,7 +307,7 @@ def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH,
         raise error(f"{source}: nested more than {max_depth} levels deep") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise error(f"{source}: {exc}") from None
-    return check_document(data, source, error=error, max_depth=max_depth)
+    return check_document(data, source, error=error, max_depth=max_depth, finite=finite)
 
 
 def jsonable(value: Any) -> Any:

@@ -5,8 +5,9 @@ Every commit of a DuckDB file costs a write-ahead-log flush, whatever its size, 
 transaction per request caps the service at one batch per flush. Here request threads hand
 their batches to one writer thread and wait; the writer takes everything waiting (up to
 :data:`MAX_GROUP_POINTS`), merges the batches of each run into one, writes it in one
-transaction, and only then wakes the requests, which answer 2xx. A failed transaction fails
-every request in it and stores none of them, so an acknowledgement always means committed.
+transaction, and only then wakes the requests, which answer 2xx. When a group's transaction
+fails, nothing of it is stored and each of its batches is written again in a transaction of its
+own: only the batch at fault fails, and an acknowledgement still always means committed.
 """
 
 from __future__ import annotations
@@ -109,11 +110,25 @@ class GroupCommitter:
         for items in by_run.values():
             try:
                 self.store.write(merge_batches([batch for batch, _ in items]))
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-                for _, done in items:
-                    done.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001 - handed to the request(s) at fault
+                if len(items) == 1:
+                    items[0][1].set_exception(exc)
+                else:  # one bad batch must not fail the innocent ones committed with it
+                    for item in items:
+                        self._write_alone(item)
                 continue
             self.transactions += 1
             self.batches += len(items)
             for _, done in items:
                 done.set_result(None)
+
+    def _write_alone(self, item: tuple[Batch, Future[None]]) -> None:
+        batch, done = item
+        try:
+            self.store.write(batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+            done.set_exception(exc)
+            return
+        self.transactions += 1
+        self.batches += 1
+        done.set_result(None)
