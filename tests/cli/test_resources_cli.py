@@ -243,6 +243,11 @@ def test_train_on_v100_uses_fp16(capsys):
     payload = run_json(capsys, "train", "--params", "1.3B", "--tokens", "26B", "--gpu", "v100",
                        "--gpus", "8", "--mfu", "0.3")
     assert payload["dtype"] == "fp16" and payload["peak_flops"] == pytest.approx(125e12)
+    memory = run_json(capsys, "memory", "--model", "gpt-3-1.3b", "--gpu", "v100", "--dp", "8",
+                      "--zero", "1")
+    assert memory["precision"]["weights"] == "fp16"
+    assert run_json(capsys, "plan", "--model", "gpt-3-1.3b", "--gpu", "v100", "--gpus", "8",
+                    "--global-batch", "64")["fits"] is True
 
 
 def test_serve_that_cannot_meet_the_latency_exits_1_without_a_table(capsys):

@@ -264,13 +264,16 @@ def train_command(
         console.print(source)
 
 
-def _precision(gradients: str, master: str, option_prefix: str = "--") -> Precision:
+def _precision(gradients: str, master: str, device: Any = None) -> Precision:
+    """The model-state precision; the working weights in the device's 16-bit type (fp16 on a
+    V100), bf16 when no device is named."""
     from scaleguard.resources import Precision
 
+    weights = "bf16" if device is None or device.training_dtype != "fp16" else "fp16"
     try:
-        return Precision(gradients=gradients, master=master)
+        return Precision(weights=weights, gradients=gradients, master=master)
     except InputError as exc:
-        raise InputError(f"{option_prefix}{exc}") from None
+        raise InputError(f"--{exc}") from None
 
 
 def _precision_line(precision: Precision, optimizer: str) -> str:
@@ -321,11 +324,11 @@ def memory_command(
     problem = layout_problem(shape, layout)
     if problem is not None:
         raise InputError(f"--{problem}")
-    precision = _precision(gradients, master)
     if optimizer not in OPTIMIZERS:
         raise InputError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, "
                          f"got {optimizer!r}")
     device = None if gpu is None else get_device(gpu, hardware_file, option="--gpu")
+    precision = _precision(gradients, master, device)
     estimate = estimate_memory(shape, layout, optimizer=optimizer, precision=precision,
                                device=device)
     if as_json:
@@ -371,7 +374,7 @@ def plan_command(
 
     shape = _model(model, config, seq)
     device = get_device(gpu, hardware_file, option="--gpu")
-    precision = _precision(gradients, master)
+    precision = _precision(gradients, master, device)
     if attention not in ATTENTION:
         raise InputError(f"--attention: expected one of {', '.join(ATTENTION)}, "
                          f"got {attention!r}")
