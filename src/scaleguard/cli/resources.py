@@ -185,6 +185,7 @@ def train_command(
     from scaleguard.resources import (
         DEFAULT_MFU,
         MFU_SOURCE,
+        check_currency,
         estimate_training,
         flops_per_token,
         get_device,
@@ -194,6 +195,7 @@ def train_command(
 
     device = get_device(gpu, hardware_file, option="--gpu")
     dtype = dtype or device.training_dtype
+    currency = check_currency(currency, "--currency")
     count = _positive(gpus, "--gpus", integer=True)
     if sum(x is not None for x in (mfu, throughput, calibration)) > 1:
         raise InputError("--mfu, --throughput, --calibration: give at most one")
@@ -369,12 +371,15 @@ def plan_command(
 ) -> None:
     """Which tp × pp × dp (× ep) layouts fit, ranked by estimated step time, and why others do
     not."""
-    from scaleguard.resources import ATTENTION, get_device, plan_layouts
+    from scaleguard.resources import ATTENTION, OPTIMIZERS, get_device, plan_layouts
     from scaleguard.resources._planner import COMPUTE_EFFICIENCY, MAX_DEVICES
 
     shape = _model(model, config, seq)
     device = get_device(gpu, hardware_file, option="--gpu")
     precision = _precision(gradients, master, device)
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, "
+                         f"got {optimizer!r}")
     if attention not in ATTENTION:
         raise InputError(f"--attention: expected one of {', '.join(ATTENTION)}, "
                          f"got {attention!r}")
@@ -443,8 +448,9 @@ def energy_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Energy, carbon and cost: devices × power × hours × PUE × grid intensity."""
-    from scaleguard.resources import energy_estimate, get_device
+    from scaleguard.resources import check_currency, energy_estimate, get_device
 
+    currency = check_currency(currency, "--currency")
     if gpu_hours is not None:
         if gpus is not None or duration is not None:
             raise InputError("--gpu-hours: give it alone, or --gpus with --duration")
@@ -605,6 +611,9 @@ def calibrate_command(
     )
 
     path = Path(run)
+    if not serving and path.is_file() and path.suffix.lower() != ".csv":
+        raise InputError(f"{run}: not a ladder table (.csv) or folder; give --serving for a "
+                         "serving benchmark, or a monitor run's name")
     if serving:
         if gpu is None:
             raise InputError("--gpu: required with --serving (the benchmark's device)")
