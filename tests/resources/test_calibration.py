@@ -250,3 +250,18 @@ def test_unwritable_calibration_file_is_one_line(tmp_path, capsys):
     assert main(["resources", "calibrate", str(folder), "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert "cal.json: cannot write the calibration" in err and err.count("\n") == 1
+
+
+def test_ladder_with_an_empty_energy_cell_is_still_calibrated(tmp_path):
+    from scaleguard.resources import ladder_frame
+
+    folder = _ladder_table(tmp_path)
+    table = pd.read_csv(folder / "ladder.csv")
+    table.loc[1, "energy_j"] = None
+    table.to_csv(folder / "ladder.csv", index=False)
+    cal = calibrate_ladder(ladder_frame(folder))
+    assert cal.power_w is None and cal.slope == pytest.approx(0.3)
+    table.loc[2, "time_s"] = None
+    table.to_csv(folder / "ladder.csv", index=False)
+    with pytest.raises(InputError, match=r"ladder.csv: row 3 .*time_s"):
+        ladder_frame(folder)
