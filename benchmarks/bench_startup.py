@@ -31,23 +31,26 @@ TARGET_RATIO = 2.5  # issue #18: every --help within 2.5x of `python -c "import 
 CLI = "import sys; sys.argv[0] = 'scaleguard'; from scaleguard.cli import run; run()"
 
 
-def _runner(argv: list[str], src: Path | None) -> Callable[[], object]:
+def _runner(argv: list[str], src: Path | None) -> Callable[[], int]:
     """Run ``argv`` as a fresh process with ``src`` (if given) first on its import path."""
     env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else dict(os.environ)
     env["COLUMNS"] = "80"
-    return lambda: subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return lambda: subprocess.run(argv, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL).returncode
 
 
-def _interleaved(runners: list[Callable[[], object]], repeat: int) -> list[list[float]]:
+def _interleaved(runners: list[Callable[[], int]], repeat: int) -> list[list[float] | None]:
     """Seconds of each run of each runner, run in turn ``repeat`` times (after one warm-up
-    round), so that every side sees the same load of a shared machine."""
-    for run in runners:  # the warm-up round: files in the page cache, .pyc compiled
-        run()
+    round), so that every side sees the same load of a shared machine; None for a runner that
+    fails (a command an older copy of the package does not have)."""
+    # The warm-up round: files in the page cache, .pyc compiled, and which sides can run.
+    works = [run() == 0 for run in runners]
     seconds: list[list[float]] = [[] for _ in runners]
     for _ in range(repeat):
-        for run, times in zip(runners, seconds, strict=True):
-            times += timed(run, 1, warmup=False).seconds
-    return seconds
+        for run, ok, times in zip(runners, works, seconds, strict=True):
+            if ok:
+                times += timed(run, 1, warmup=False).seconds
+    return [times if ok else None for ok, times in zip(works, seconds, strict=True)]
 
 
 def main() -> None:
@@ -69,9 +72,13 @@ def main() -> None:
     for name, argv in cases:
         ref, *sides = _interleaved([reference, *(_runner(argv, s) for s in sources)],
                                    args.repeat)
+        assert ref is not None, "python -c 'import typer' failed"
         references.append(statistics.median(ref))
         cells = []
         for label, times in zip(labels, sides, strict=True):
+            if times is None:
+                cells.append(f"{'(no such command)':>28}")
+                continue
             by_median = statistics.median(times) / statistics.median(ref)
             by_min = min(times) / min(ref)  # the least disturbed run of each side
             if name != "import scaleguard":
