@@ -296,11 +296,18 @@ def simulate_command(
     if as_json:
         print_json(result.as_dict())
         return
-    label = "false rollback rate" if chosen.kind == "aa" else "detection (rollback) rate"
-    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed}")
-    for header in ("policy", label, "± s.e.", "held", "completed", "exposures to rollback",
-                   "looks to rollback", "time to full"):
-        table.add_column(header, justify="left" if header == "policy" else "right")
+    from rich import box
+
+    label = "false rollbacks" if chosen.kind == "aa" else "rollbacks (detection)"
+    # Short headers and whole cells, so that the table fits 80 columns; the footnote below
+    # says what the exposure and look columns average.
+    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed};"
+                        f" {label}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    for header in ("policy", "rollbacks", "± s.e.", "held", "completed", "exposures",
+                   "looks", "to full"):
+        table.add_column(header, no_wrap=True,
+                         justify="left" if header == "policy" else "right")
     for o in result.outcomes:
         table.add_row(
             o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
@@ -316,6 +323,8 @@ def simulate_command(
             why = ", ".join(f"{reason} {share:.1%}" for reason, share in
                             sorted(o.held_by_reason.items(), key=lambda kv: -kv[1]))
             console.print(f"{o.policy} held: {why}")
+    console.print("exposures, looks: treatment exposures and looks before a rollback (mean); "
+                  "to full: time to full traffic (mean)")
     console.print(f"alpha {plan.alpha:g}; always_valid = the plan's gates, naive_peeking = a "
                   "fixed-horizon z-test at every look, kayenta = Mann-Whitney judge with a "
                   "score threshold")
