@@ -68,6 +68,10 @@ def test_one_standard_error_rule_prefers_the_simpler_law_unless_the_complex_wins
     assert _one_se_choice(noisy_winner, [simple, noisy_winner], "mare") is simple
     steady_winner = _backtest("broken", 6, [0.008, 0.003, 0.010, 0.005])  # wins at every origin
     assert _one_se_choice(steady_winner, [simple, steady_winner], "mare") is None
+    # The simplest law loses to the middle one at every origin: the middle one gets it, not the
+    # simplest merely because the most complex law was noisy.
+    power = _backtest("power", 2, [0.030, 0.020, 0.050, 0.040])
+    assert _one_se_choice(noisy_winner, [power, simple, noisy_winner], "mare") is simple
     one_origin = _backtest("broken", 6, [0.001])
     assert _one_se_choice(one_origin, [_backtest("power", 2, [0.5]), one_origin], "mare") is None
 

@@ -12,7 +12,14 @@ import typer
 from rich.table import Table
 
 from scaleguard.cli._app import app
-from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._options import (
+    COL_OPTION,
+    JSON_OPTION,
+    console,
+    err_console,
+    print_json,
+    whole_count,
+)
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -344,9 +351,7 @@ def bound_command(
     """Upper bounds on a failure rate (Clopper-Pearson, Bayesian) and incidents to expect."""
     from scaleguard.safety import rate_bound
 
-    n = parse_quantity(trials, "count", name="--trials")
-    if n != int(n):
-        raise InputError(f"--trials: expected a whole number, got {trials!r}")
+    n = whole_count(trials, "--trials")
     nxt = parse_quantity(next_exposures, "count", name="--next") if next_exposures else None
     result = rate_bound(failures, int(n), confidence, next_exposures=nxt, target=target)
     if as_json:

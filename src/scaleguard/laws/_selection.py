@@ -12,9 +12,12 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    and err by several times more than the latest, so arithmetic means would let them decide
    alone; in logs each origin counts by the *ratio* of the laws' errors there.
 3. **One-standard-error rule toward simpler laws** (Hastie, Tibshirani & Friedman, *Elements of
-   Statistical Learning*, 7.10): a law with fewer parameters is preferred unless the best law's
-   advantage over it, the per-origin log ratio of their errors, exceeds one standard error of
-   that paired difference, i.e. unless the complex law wins consistently across origins.
+   Statistical Learning*, 7.10): law A *beats* law B consistently when A's advantage, the
+   per-origin log ratio of their errors, exceeds one standard error of that paired difference.
+   The law chosen is the simplest that no eligible law beats consistently (the lowest-error law
+   always qualifies; among equally simple ones, the lower error wins): a complex law must earn
+   its parameters at every origin, and a simple law that another law beats throughout does not
+   get the prediction just because the most complex one was noisy.
 
 The same scores weight the ``ensemble`` prediction (inverse mean squared error, Bates & Granger
 1969): the laws that extrapolated better count for more.
@@ -33,7 +36,7 @@ import pandas as pd
 from scaleguard.errors import FitError, InputError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
 from scaleguard.laws._data import as_frame
-from scaleguard.laws._validation import Split, _scale_column, default_split
+from scaleguard.laws._validation import Split, default_split, scale_column
 
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
@@ -76,9 +79,9 @@ class SelectionResult:
                  (self.origins[0] if self.origins else "the held-out runs"))
         text = f"auto: geometric-mean held-out {self.criterion} over {where}"
         if self.rule == "simpler":
-            text += (f"; {self.best} preferred to {self.runner_up} (lower mean error) because "
-                     f"{self.runner_up} did not win consistently across origins (one-standard-"
-                     "error rule)")
+            text += (f"; {self.best} preferred to {self.runner_up} (lower error) because no "
+                     f"law beat {self.best} consistently across origins (one-standard-error "
+                     "rule)")
         elif self.rule == "fallback":
             text += "; every candidate failed a guard, so the lowest error among all was taken"
         else:
@@ -136,20 +139,28 @@ def guard(fit: LawFit) -> str | None:
     return None
 
 
+def beats(a: FormBacktest, b: FormBacktest, criterion: str) -> bool:
+    """True when ``a``'s per-origin log error is lower than ``b``'s by more than one standard
+    error of the paired difference (one origin cannot show consistency: False)."""
+    d = b.log_errors(criterion) - a.log_errors(criterion)
+    if d.size < 2:
+        return False
+    if not np.all(np.isfinite(d)):  # a law that failed at an origin loses there outright
+        return bool(np.all(d[np.isfinite(d)] >= 0) and np.any(np.isposinf(d)))
+    return bool(d.mean() > d.std(ddof=1) / math.sqrt(d.size))
+
+
 def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
                    ) -> FormBacktest | None:
-    """The simplest law whose per-origin disadvantage to ``best`` is within one standard
-    error of the mean difference, or None when ``best`` wins consistently against all."""
-    ours = best.log_errors(criterion)
-    if ours.size < 2:
-        return None  # one origin cannot show consistency either way
-    for other in sorted(eligible, key=lambda s: s.n_params):
+    """The simplest law, simpler than ``best``, that no eligible law beats consistently; None
+    when there is none (``best`` then stands)."""
+    if len(best.origin_mare) < 2:
+        return None  # one split cannot show consistency: its lowest error stands
+    by_simplicity = sorted(eligible, key=lambda s: (s.n_params, s.geometric_mean(criterion)))
+    for other in by_simplicity:
         if other.n_params >= best.n_params:
             break
-        d = other.log_errors(criterion) - ours
-        if not np.all(np.isfinite(d)):
-            continue
-        if d.mean() <= d.std(ddof=1) / math.sqrt(d.size):
+        if not any(beats(rival, other, criterion) for rival in eligible if rival is not other):
             return other
     return None
 
@@ -190,7 +201,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         origins: tuple[Split, ...] = (split,)
     else:
         need = max(fits[f].law_.n_params for f in pool) + 1
-        origins = rolling_origins(frame, _scale_column(frame, x_cols), min_train_rows=need)
+        origins = rolling_origins(frame, scale_column(frame, x_cols), min_train_rows=need)
         if not origins:
             origins = (default_split(frame, x_cols),)
     backtests = {f: backtest_form(fits[f], frame, origins) for f in fits}
