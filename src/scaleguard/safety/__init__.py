@@ -37,6 +37,7 @@ from scaleguard.safety._observations import (
     continuous_start,
     read_observations,
     screen_observations,
+    window_keys,
 )
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
 from scaleguard.safety._sequential import (
@@ -104,4 +105,5 @@ __all__ = [
     "spending_boundaries",
     "tail_forecast",
     "trials_to_certify",
+    "window_keys",
 ]
