@@ -104,3 +104,13 @@ def test_study_errors_name_the_file_and_the_yaml_path(tmp_path, capsys, replace,
     study = tmp_path / "study.yaml"
     study.write_text(text.replace(replace, new))
     _fails_in_one_line(["assess", study], capsys, f"{study}: {expected}")
+
+
+def test_the_machine_limits_are_one_line_not_a_traceback(monkeypatch, capsys):
+    # The net under the readers' own bounds: a RecursionError or MemoryError from deep inside a
+    # command is still one line and status 2.
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("scaleguard.io.read_table", exhausted)
+    _fails_in_one_line(["inspect", "any.csv"], capsys, "too large to process (MemoryError)")
