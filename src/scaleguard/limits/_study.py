@@ -31,6 +31,7 @@ from pydantic import (
 
 from scaleguard.errors import ConfigError, ScaleguardError
 from scaleguard.io import read_yaml, validate_config
+from scaleguard.laws._bootstrap import MAX_RESAMPLES
 from scaleguard.limits._scaling_checks import IRREDUCIBLE_FRACTION
 from scaleguard.resources._planner import MAX_DEVICES
 from scaleguard.units import parse_quantity
@@ -70,7 +71,7 @@ class LadderSpec(_Section):
     path: Path
     columns: dict[str, str] = Field(default_factory=dict)
     form: Literal["chinchilla"] = "chinchilla"  # the verdict needs loss as a function of N and D
-    bootstrap: int = Field(200, ge=0, le=100_000)
+    bootstrap: int = Field(200, ge=0, le=MAX_RESAMPLES)
     seed: int = 0
     confidence: float = Field(0.9, gt=0, lt=1)
 
