@@ -76,3 +76,31 @@ def test_a_state_file_that_is_not_utf8_is_one_line(tmp_path):
     (tmp_path / "state.json").write_bytes(b'{"plan": "\xff"}')
     with pytest.raises(ConfigError, match=r"state.json: line 1, column 11: not UTF-8"):
         FileRolloutStore(tmp_path).load_state()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["safety", "bound", "--failures", "0", "--trials", "1.8446744076577247e+19"],
+     "--trials: expected a whole number"),  # was: TypeError from scipy's beta ppf
+    (["resources", "train", "--params", "8B", "--tokens", "1T", "--gpu", "h100-sxm", "--gpus",
+      "1e300", "--mfu", "0.4"], "--gpus: expected at most"),  # was: "device_hours: ... 0.0"
+    (["resources", "train", "--params", "1e300", "--tokens", "1e300", "--gpu", "h100-sxm",
+      "--gpus", "8", "--mfu", "0.4"], "--tokens: the training compute"),  # was: "flops: ..."
+])
+def test_messages_name_the_options_typed(capsys, argv, expected):
+    _fails_in_one_line(argv, capsys, expected)
+
+
+@pytest.mark.parametrize("replace, expected", [
+    ("seq_len: 4096", "hardware.model: missing hidden, heads"),  # was: ModelShape.__init__()
+    ("compute: 1e23", "target.compute: Input should be less than"),  # was: a hang
+    ("devices: 1024", "hardware.devices: Input should be less than"),  # was: a hang
+])
+def test_study_errors_name_the_file_and_the_yaml_path(tmp_path, capsys, replace, expected):
+    from importlib import resources
+
+    text = resources.files("scaleguard.limits").joinpath("examples/study.yaml").read_text()
+    new = {"seq_len: 4096": "seq_len: 4096\n  model: {layers: 32}",
+           "compute: 1e23": "compute: 1e300", "devices: 1024": "devices: 1000000000"}[replace]
+    study = tmp_path / "study.yaml"
+    study.write_text(text.replace(replace, new))
+    _fails_in_one_line(["assess", study], capsys, f"{study}: {expected}")

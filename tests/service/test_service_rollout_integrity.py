@@ -120,3 +120,15 @@ def test_the_service_and_the_cli_decide_the_same_on_the_same_rows(client, auth, 
         via_cli = json.loads(capsys.readouterr().out)
         assert _comparable(via_http) == _comparable(via_cli)
     assert via_cli["action"] == "hold" and "untrusted" in via_cli["reasons"][0]
+
+
+def test_creating_a_rollout_reports_its_feasibility(client, auth):
+    three = {**PLAN, "name": "three",
+             "stages": [{"name": f"s{i}", "traffic": t, "min_exposures": "50k",
+                         "max_duration": "1d"} for i, t in enumerate((0.01, 0.1, 1.0))],
+             "simulation": {"exposures_per_look": "200k", "look_interval": "1h"}}
+    response = client.post("/api/v1/rollouts", json={"plan": three}, headers=auth)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["feasibility"]["stages"][0]["time_to_min_exposures"] == 90_000
+    assert "stage 's0' needs 1.04d to reach its 50k minimum" in body["warnings"][0]

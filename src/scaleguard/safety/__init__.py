@@ -27,6 +27,7 @@ from scaleguard.safety._controller import (
     initial_state,
 )
 from scaleguard.safety._drift import DriftReport, FeatureDrift, drift_report
+from scaleguard.safety._feasibility import Feasibility, feasibility
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
 from scaleguard.safety._multiplicity import adjust_p_values
 from scaleguard.safety._observations import (
@@ -61,6 +62,7 @@ __all__ = [
     "Counts",
     "Decision",
     "DriftReport",
+    "Feasibility",
     "FeatureDrift",
     "FileRolloutStore",
     "GateResult",
@@ -87,6 +89,7 @@ __all__ = [
     "continuous_start",
     "decide",
     "drift_report",
+    "feasibility",
     "guardrail_gate",
     "initial_state",
     "load_plan",

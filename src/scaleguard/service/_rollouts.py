@@ -142,7 +142,7 @@ def _started_at(plan: Any, started_at: float | None, now: float) -> float:
 @router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import initial_state
+    from scaleguard.safety import feasibility, initial_state
 
     store = request.app.state.store
     plan, raw = _plan_of(body)
@@ -159,7 +159,10 @@ def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
         con.execute("INSERT INTO service_rollouts VALUES (?, ?, ?, ?, ?, ?)",
                     [rollout_id, plan.name, json.dumps(raw), json.dumps(state.as_dict()), now,
                      now])
-    return jsonable(_summary(rollout_id, plan, state, None, now))
+    # What `rollout validate` shows: can each stage finish, can it see a harm its margin size?
+    reach = feasibility(plan).as_dict()
+    return jsonable({**_summary(rollout_id, plan, state, None, now), "feasibility": reach,
+                     "warnings": reach["warnings"]})
 
 
 @router.get("/rollouts", dependencies=[Depends(require_read)],
