@@ -103,13 +103,13 @@ def test_a_plan_as_yaml_text(client, auth):
 
 def test_restart_resumes_rollouts_from_the_stored_state(tmp_path, settings, auth):
     path = str(tmp_path / "rollouts.duckdb")
-    with TestClient(create_app(settings(db=path))) as first:
+    with TestClient(create_app(settings(store=path))) as first:
         create(first, auth, rollout_id="ro-restart")
         url = "/api/v1/rollouts/ro-restart/observations"
         first.post(url, json={"rows": rows("pilot", CLEAN), "now": 0.5 * HOUR}, headers=auth)
         held = first.post(url, json={"now": 2 * HOUR}, headers=auth).json()
         assert held["action"] == "hold"
-    with TestClient(create_app(settings(db=path))) as second:  # a new process, same file
+    with TestClient(create_app(settings(store=path))) as second:  # a new process, same file
         resumed = second.get("/api/v1/rollouts/ro-restart", headers=auth).json()
         assert (resumed["stage"], resumed["decisions"], resumed["last_action"]) \
             == ("pilot", 2, "hold")

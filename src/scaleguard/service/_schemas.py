@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["AlertIn", "BatchIn", "EventIn", "RunCreate", "RunFinish",
+__all__ = ["AlertIn", "AlertStateIn", "BatchIn", "EventIn", "RunCreate", "RunFinish",
            "MAX_BATCH_POINTS", "MAX_NAME_CHARS"]
 
 # 50,000 points fill about the default 4 MiB body limit as JSON; a tracking client sends
@@ -100,3 +100,9 @@ class BatchIn(_Strict):
         if too_long:
             raise ValueError(f"names: each metric name needs 1 to {MAX_NAME_CHARS} characters")
         return self
+
+
+class AlertStateIn(_Strict):
+    """What people did about an alert: ``acknowledged``, ``resolved``, or ``open`` again."""
+
+    state: Literal["open", "acknowledged", "resolved"]
