@@ -25,7 +25,7 @@ class BackgroundServer:
     --------
     >>> from scaleguard.service import ServiceSettings, create_app
     >>> import httpx
-    >>> with BackgroundServer(create_app(ServiceSettings(db=":memory:"))) as server:
+    >>> with BackgroundServer(create_app(ServiceSettings(store=":memory:"))) as server:
     ...     httpx.get(server.url + "/healthz").json()["status"]
     'ok'
     """
