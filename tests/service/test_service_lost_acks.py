@@ -9,6 +9,7 @@ the service recognises it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -57,10 +58,8 @@ class DroppingProxy:
             # shutdown, not just close: it wakes the pump blocked in recv() on the same socket
             # and sends the client its FIN now
             for sock in (client, server):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
