@@ -108,3 +108,10 @@ def test_parse_format_round_trip(value, dimension):
 def test_rounded_format_is_close(value, dimension, digits):
     back = parse_quantity(format_quantity(value, dimension, digits=digits), dimension)
     assert back == pytest.approx(value, rel=0.5 * 10 ** (1 - digits) + 1e-12)
+
+
+@pytest.mark.parametrize("text", ["1e308k", "1.7e308T", "9e307kWh", 10**400])
+def test_quantities_that_overflow_are_refused_by_option(text):
+    # Issue #13: '1e308k' for --gpus, --trials, --runs, --seq gave OverflowError tracebacks.
+    with pytest.raises(UnitError, match=r"^--gpus: .*too large \(beyond the float64 range\)"):
+        parse_quantity(text, name="--gpus")

@@ -8,6 +8,8 @@ The top-level namespace is small on purpose: the components live in their subpac
 ``scaleguard.limits``) and are imported from there.
 """
 
+import typing
+
 from scaleguard._version import __version__
 from scaleguard.errors import (
     ConfigError,
@@ -17,8 +19,10 @@ from scaleguard.errors import (
     TableError,
     UnitError,
 )
-from scaleguard.io import read_ladder, read_scale_table, read_table
 from scaleguard.units import format_quantity, parse_quantity
+
+if typing.TYPE_CHECKING:
+    from scaleguard.io import read_ladder, read_scale_table, read_table
 
 __all__ = [
     "ConfigError",
@@ -34,3 +38,22 @@ __all__ = [
     "read_scale_table",
     "read_table",
 ]
+
+# The table readers need pandas (a third of a second to import): they are loaded on first use, so
+# that `import scaleguard` and the CLI's --help stay fast (PEP 562 module __getattr__).
+_LAZY = {"read_ladder": "scaleguard.io", "read_scale_table": "scaleguard.io",
+         "read_table": "scaleguard.io"}
+
+
+def __getattr__(name: str) -> typing.Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'scaleguard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

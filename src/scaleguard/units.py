@@ -115,6 +115,9 @@ def parse_quantity(text: str | float | int, dimension: str | None = None,
     if isinstance(text, bool):
         raise UnitError(f"{name}: expected a quantity, got a boolean")
     if isinstance(text, int | float):
+        if isinstance(text, int) and abs(text) >= 2**1024:  # float() would raise OverflowError
+            raise UnitError(f"{name}: an integer of {text.bit_length()} bits is too large "
+                            "(beyond the float64 range)")
         value = float(text)
         unit = ""
     else:
@@ -137,7 +140,10 @@ def parse_quantity(text: str | float | int, dimension: str | None = None,
     if dimension is not None and unit_dimension != dimension and unit_dimension != "count":
         raise UnitError(f"{name}: {text!r} has a unit of {unit_dimension}, "
                         f"expected a unit of {dimension}")
-    return value * factor
+    scaled = value * factor
+    if not math.isfinite(scaled):  # 1e308k: each part is finite, the product is not
+        raise UnitError(f"{name}: {text!r} is too large (beyond the float64 range)")
+    return scaled
 
 
 def _number(value: float, digits: int | None) -> str:
@@ -152,16 +158,19 @@ def _number(value: float, digits: int | None) -> str:
     return text
 
 
-def format_quantity(value: float, dimension: str = "count", *, digits: int | None = None) -> str:
+def format_quantity(value: float, dimension: str = "count", *, digits: int | None = None,
+                    name: str = "value") -> str:
     """Print ``value`` (SI) with the largest display unit that keeps it at or above one.
 
     ``digits=None`` keeps full precision so that ``parse_quantity(format_quantity(x, d), d)``
     gives ``x`` back to within floating-point rounding; pass ``digits=3`` for tables.
+    ``name`` (the field or option) is named when ``value`` is not finite.
     """
     _check_dimension(dimension)
     value = float(value)
     if not math.isfinite(value):
-        raise UnitError(f"cannot format non-finite value {value!r}")
+        raise UnitError(f"{name}: cannot print the non-finite {value!r} as a quantity of "
+                        f"{dimension}")
     units = _DISPLAY[dimension]
     magnitude = abs(value)
     symbol, factor = units[-1]

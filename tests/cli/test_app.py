@@ -30,3 +30,71 @@ def test_bad_input_is_one_line_and_status_2_from_the_console_script(tmp_path):
     assert lines[0].startswith("scaleguard: error: ")
     assert "bad.csv: row 2 (line 3): column 'params'" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+# Each of these costs tens of milliseconds or more to import, and --help needs none of them.
+# (pydantic is not here: typer itself imports it to convert Path and similar parameters.)
+HEAVY_MODULES = ("pandas", "scipy", "numpy", "pyarrow", "yaml", "duckdb", "plotly", "torch",
+                 "ray", "fastapi", "httpx")
+
+
+def test_help_of_every_command_imports_no_heavy_module():
+    """`import scaleguard` and each command's --help run without pandas, scipy, numpy..."""
+    code = f"""
+import contextlib, io, sys
+heavy = {HEAVY_MODULES!r}
+def loaded():
+    return sorted(set(heavy) & {{m.split('.')[0] for m in sys.modules}})
+import scaleguard
+assert not loaded(), ('import scaleguard', loaded())
+from scaleguard.cli import main
+from scaleguard.cli._app import command_paths
+paths = command_paths()
+assert len(paths) > 20, paths
+for path in paths:
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main([*path, '--help']) == 0, path
+    assert 'Usage' in out.getvalue(), path
+    assert not loaded(), (path, loaded())
+print('ok', len(paths))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok")
+
+
+def test_fit_help_names_every_law_family():
+    """fit spells the families for --help without importing scaleguard.laws: they must agree."""
+    from scaleguard.cli.fit import FORM_NAMES
+    from scaleguard.laws import FORMS
+
+    assert tuple(FORM_NAMES) == tuple(FORMS)
+
+
+def test_help_has_no_type_placeholders_or_cut_text(capsys):
+    """Every --help reads as prose: NAME for a value, no <str>/<list[str]>/{file}, no "..."."""
+    import re
+
+    from scaleguard.cli._app import command_paths
+
+    for path in command_paths():
+        assert main([*path, "--help"]) == 0
+        out = capsys.readouterr().out
+        where = " ".join(["scaleguard", *path])
+        assert not re.search(r"<[a-z_]+(\[[a-z_, ]+\])?>", out), (where, out)
+        assert not re.search(r"\{[a-z_]+\}", out), (where, out)
+        assert "..." not in out.replace("COMMAND [ARGS]...", ""), (where, out)
+        assert max(map(len, out.splitlines())) <= 80, where
+
+
+def test_help_keeps_square_brackets(capsys):
+    """'scaleguard[energy]' is an extra's name, not markup to swallow."""
+    assert main(["resources", "energy", "--help"]) == 0
+    assert "scaleguard[energy]" in capsys.readouterr().out
+
+
+def test_arguments_and_flags_read_like_click(capsys):
+    assert main(["fit", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: scaleguard fit [OPTIONS] FILE" in out
+    assert "--form FORM" in out and "--json " in out

@@ -153,7 +153,13 @@ def test_demo_step_writes_a_plan_the_commands_accept(tmp_path, capsys):
     out = run_json(capsys, "rollout", "decide", str(tmp_path / "rollout_plan.yaml"),
                    "--observations", str(tmp_path / "rollout_observations.csv"),
                    "--now", "2026-01-01T02:30:00Z")
-    # A fresh state starts at the first row (01:00): 1.5 h is short of the 2 h minimum.
+    # The 03:00 windows are dated after the decision time: untrusted, so the rollout holds.
+    assert out["action"] == "hold" and "ahead of the decision time" in out["reasons"][0]
+    out = run_json(capsys, "rollout", "decide", str(tmp_path / "rollout_plan.yaml"),
+                   "--observations", str(tmp_path / "rollout_observations.csv"),
+                   "--now", "2026-01-01T02:58:00Z")
+    # Within the clock skew; a fresh state starts at the first row (01:00): 1 h 58 min is
+    # short of the 2 h minimum.
     assert out["action"] == "continue" and "minimum duration" in out["reasons"][-1]
 
 

@@ -22,7 +22,7 @@ def test_wide_csv_with_bad_lines_skipped_or_rejected(tmp_path):
     log = read_metric_log(path)
     assert [(b.line, b.reason) for b in log.bad_lines] == [
         (4, "loss is 'abc', expected a number"),
-        (5, "step is 'x', expected a number"),
+        (5, "step is 'x', expected a whole number from 0 to 2**63 - 1"),
         (6, "expected 3 fields, got 4"),
     ]
     frame = log.frame
@@ -50,7 +50,7 @@ def test_jsonl_wide_long_nested_and_bad_lines(tmp_path):
     log = read_metric_log(_write(tmp_path / "log.jsonl", "\n".join(lines) + "\n"))
     assert [b.line for b in log.bad_lines] == [2, 3, 6, 7]
     assert "not valid JSON" in log.bad_lines[0].reason
-    assert "expected a whole number >= 0" in log.bad_lines[2].reason
+    assert "expected a whole number from 0 to 2**63 - 1" in log.bad_lines[2].reason
     assert sorted(log.metrics) == ["eval_loss", "loss", "opt/lr"]
     eval_row = log.frame[log.frame.name == "eval_loss"].iloc[0]
     assert eval_row.time == pytest.approx(1.7e9)  # milliseconds -> seconds

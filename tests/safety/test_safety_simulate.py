@@ -44,8 +44,9 @@ def test_adding_segments_does_not_inflate_false_rollbacks():
     assert result.outcome("naive_peeking").rollback_rate > 0.4
 
 
-def test_a_doubled_harm_rate_is_caught_in_at_least_90_percent_of_runs():
-    result = simulate(one_stage(looks=10), Scenario("rare", "harm", factor=2.0, rate=0.002),
+def test_a_harm_three_times_the_margin_is_caught_in_at_least_90_percent_of_runs():
+    # 0.2% -> 0.8%: worse by 0.6 points, three times the 0.2-point margin.
+    result = simulate(one_stage(looks=10), Scenario("rare", "harm", factor=4.0, rate=0.002),
                       runs=2000, seed=13)
     caught = result.outcome("always_valid")
     assert caught.rollback_rate >= 0.9
@@ -109,10 +110,15 @@ def test_group_sequential_plans_keep_alpha_too():
         "simulation": {"exposures_per_look": 4000, "look_interval": "1h"},
     })
     aa = simulate(plan, Scenario("aa"), runs=RUNS, seed=21).outcome("always_valid")
-    # Alpha spending uses the whole budget by design (the mixture tests are conservative): the
-    # false rollback rate is alpha itself, within Monte Carlo error.
-    assert aa.rollback_rate == pytest.approx(ALPHA, abs=3 * math.sqrt(ALPHA * (1 - ALPHA) / RUNS))
+    assert aa.rollback_rate <= bound()
+    # At the edge of non-inferiority (1% -> 1.2%: worse by exactly the margin) alpha spending
+    # uses the whole budget by design: the rollback rate is alpha itself, within Monte Carlo
+    # error (the mixture tests are conservative, alpha spending is not).
+    edge = simulate(plan, Scenario("metric", "harm", factor=1.2), runs=RUNS, seed=21)
+    assert edge.outcome("always_valid").rollback_rate == pytest.approx(
+        ALPHA, abs=3 * math.sqrt(ALPHA * (1 - ALPHA) / RUNS))
     caught = simulate(plan, Scenario("metric", "harm", factor=2.0), runs=1000, seed=22)
+    # 1% -> 2%: worse by five times the margin
     assert caught.outcome("always_valid").rollback_rate >= 0.9
 
 

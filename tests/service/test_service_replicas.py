@@ -103,8 +103,7 @@ PLAN = {"name": "shared-plan",
 
 def test_two_replicas_never_decide_the_same_look_twice(replicas):
     urls = [url for _, url in replicas]
-    made = httpx.post(f"{urls[0]}/api/v1/rollouts", json={"plan": PLAN, "rollout_id": "shared",
-                                                          "started_at": 0.0},
+    made = httpx.post(f"{urls[0]}/api/v1/rollouts", json={"plan": PLAN, "rollout_id": "shared"},
                       headers=AUTH, timeout=SLOW)
     assert made.status_code == 201, made.text
     answers: list[int] = []
@@ -113,7 +112,7 @@ def test_two_replicas_never_decide_the_same_look_twice(replicas):
         with httpx.Client(base_url=urls[i % 2], headers=AUTH, timeout=SLOW) as client:
             for _ in range(5):
                 answers.append(client.post("/api/v1/rollouts/shared/observations",
-                                           json={"rows": [], "now": 10.0}).status_code)
+                                           json={"rows": []}).status_code)
 
     threads = [threading.Thread(target=look, args=(i,)) for i in range(6)]
     for thread in threads:

@@ -3,6 +3,8 @@ refused and malformed requests, and a restart that resumes from the stored state
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
@@ -13,6 +15,7 @@ from scaleguard.safety import EXAMPLE_PLAN
 from scaleguard.service import create_app
 
 HOUR = 3600.0
+T0 = time.time()  # the rollouts start now: the service refuses starts it cannot vouch for
 PLAN = {
     "name": "assistant-test",
     "alpha": 0.05,
@@ -38,7 +41,7 @@ def rows(stage: str, cells: dict) -> list[dict]:
 
 
 def create(client, auth, **body) -> dict:
-    response = client.post("/api/v1/rollouts", json={"plan": PLAN, "started_at": 0.0, **body},
+    response = client.post("/api/v1/rollouts", json={"plan": PLAN, "started_at": T0, **body},
                            headers=auth)
     assert response.status_code == 201, response.text
     return response.json()
@@ -49,11 +52,11 @@ def test_a_rollout_advances_through_its_stages(client, auth):
     assert (created["stage"], created["traffic"], created["status"]) == ("pilot", 0.05, "running")
     url = "/api/v1/rollouts/ro-1"
     early = client.post(url + "/observations", json={"rows": rows("pilot", CLEAN),
-                                                      "now": 0.5 * HOUR}, headers=auth).json()
+                                                      "now": T0 + 0.5 * HOUR}, headers=auth).json()
     assert early["action"] == "continue" and "minimum duration" in early["reasons"][-1]
-    held = client.post(url + "/observations", json={"now": 2 * HOUR}, headers=auth).json()
+    held = client.post(url + "/observations", json={"now": T0 + 2 * HOUR}, headers=auth).json()
     assert held["action"] == "hold" and "manual approval" in held["reasons"][-1]
-    approved = client.post(url + "/observations", json={"approve": ["wide"], "now": 2 * HOUR},
+    approved = client.post(url + "/observations", json={"approve": ["wide"], "now": T0 + 2 * HOUR},
                            headers=auth).json()
     assert (approved["action"], approved["stage"], approved["traffic"]) == ("advance", "wide", 0.5)
     assert all(g["verdict"] == "pass" for g in approved["gates"])
@@ -72,11 +75,11 @@ def test_a_rollout_advances_through_its_stages(client, auth):
 def test_a_harm_in_one_segment_rolls_back_and_stays_rolled_back(client, auth):
     create(client, auth, rollout_id="ro-2")
     url = "/api/v1/rollouts/ro-2/observations"
-    decision = client.post(url, json={"rows": rows("pilot", SIMPSON), "now": 2 * HOUR},
+    decision = client.post(url, json={"rows": rows("pilot", SIMPSON), "now": T0 + 2 * HOUR},
                            headers=auth).json()
     assert decision["action"] == "roll_back" and decision["traffic"] == 0.0
     assert decision["failing"] == ["harm/region=eu/comparison"]
-    again = client.post(url, json={"rows": rows("pilot", CLEAN), "now": 3 * HOUR},
+    again = client.post(url, json={"rows": rows("pilot", CLEAN), "now": T0 + 3 * HOUR},
                         headers=auth).json()
     assert again["action"] == "roll_back"
     assert client.get("/api/v1/rollouts/ro-2", headers=auth).json()["status"] == "rolled_back"
@@ -86,7 +89,7 @@ def test_missing_data_never_advances(client, auth):
     create(client, auth, rollout_id="ro-3")
     only_treatment = [r for r in rows("pilot", CLEAN) if r["arm"] == "treatment"]
     decision = client.post("/api/v1/rollouts/ro-3/observations",
-                           json={"rows": only_treatment, "now": 5 * HOUR}, headers=auth).json()
+                           json={"rows": only_treatment, "now": T0 + 5 * HOUR}, headers=auth).json()
     assert decision["action"] == "hold" and "missing data" in decision["reasons"][-1]
 
 
@@ -106,15 +109,15 @@ def test_restart_resumes_rollouts_from_the_stored_state(tmp_path, settings, auth
     with TestClient(create_app(settings(store=path))) as first:
         create(first, auth, rollout_id="ro-restart")
         url = "/api/v1/rollouts/ro-restart/observations"
-        first.post(url, json={"rows": rows("pilot", CLEAN), "now": 0.5 * HOUR}, headers=auth)
-        held = first.post(url, json={"now": 2 * HOUR}, headers=auth).json()
+        first.post(url, json={"rows": rows("pilot", CLEAN), "now": T0 + 0.5 * HOUR}, headers=auth)
+        held = first.post(url, json={"now": T0 + 2 * HOUR}, headers=auth).json()
         assert held["action"] == "hold"
     with TestClient(create_app(settings(store=path))) as second:  # a new process, same file
         resumed = second.get("/api/v1/rollouts/ro-restart", headers=auth).json()
         assert (resumed["stage"], resumed["decisions"], resumed["last_action"]) \
             == ("pilot", 2, "hold")
         # The rows sent before the restart still count: approval alone now advances.
-        advanced = second.post(url, json={"approve": ["wide"], "now": 2 * HOUR},
+        advanced = second.post(url, json={"approve": ["wide"], "now": T0 + 2 * HOUR},
                                headers=auth).json()
         assert (advanced["action"], advanced["stage"]) == ("advance", "wide")
         assert advanced["state"]["decisions"] == 3
@@ -179,7 +182,7 @@ def test_bad_observations_are_refused_and_nothing_is_kept(client, auth, body, st
     assert message in response.json()["error"]
     assert client.get("/api/v1/rollouts/ro-bad/audit", headers=auth).json() == []
     good = client.post("/api/v1/rollouts/ro-bad/observations",
-                       json={"rows": rows("pilot", CLEAN), "now": 2 * HOUR}, headers=auth)
+                       json={"rows": rows("pilot", CLEAN), "now": T0 + 2 * HOUR}, headers=auth)
     assert good.json()["action"] == "hold"  # only the good rows count (wide awaits approval)
 
 

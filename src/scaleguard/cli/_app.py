@@ -6,8 +6,11 @@ Command modules (``scaleguard.cli.<name>``) import :data:`app` and register thei
 
 from __future__ import annotations
 
+import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
+from typing import Any
 
 import typer
 import typer.main
@@ -15,7 +18,7 @@ import typer.main
 from scaleguard._version import __version__
 from scaleguard.errors import ScaleguardError
 
-__all__ = ["app", "main", "run"]
+__all__ = ["app", "command_paths", "main", "run"]
 
 app = typer.Typer(
     name="scaleguard",
@@ -23,7 +26,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # tracebacks of real bugs stay plain and complete
-    rich_markup_mode="rich",
+    # Plain click-style help: typer's rich help imports rich.markdown and renders panels, which
+    # makes a bare --help of a minimal typer app 3-4x slower than `import typer` (issue #18).
+    rich_markup_mode=None,
 )
 
 
@@ -41,13 +46,75 @@ def _root(
     """scaleguard: scale AI systems on evidence."""
 
 
+def _commands(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+    """``command`` and, for a group, every command under it, with their argument paths."""
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, [*path, name])
+
+
+class _AsGiven:
+    """A typer runtime parameter that passes the value through unchanged."""
+
+    @staticmethod
+    def coerce(value: Any, **_: Any) -> Any:
+        return value
+
+
+_AS_GIVEN = _AsGiven()
+
+
+def _readable_help(command: Any) -> None:
+    """Help that reads like a person wrote it, and costs no import, on ``command``.
+
+    typer (0.29) writes each option's Python type (``--store <str>``, ``--json <bool>``) and a
+    required argument as ``{file}``; we write ``--store STORE``, ``--json`` and ``FILE``, as click
+    and argparse do. The command lists show each command's whole first paragraph (wrapped)
+    instead of cutting it at 45 characters with "...".
+    """
+    if command.help and not command.short_help:
+        command.short_help = inspect.cleandoc(command.help).split("\n\n")[0].replace("\n", " ")
+    # --help itself is made on first use and cached; make it now (click asks the context only
+    # for the help option's names) so that it gets the same treatment.
+    help_option = command.get_help_option(SimpleNamespace(help_option_names=["--help"]))
+    if help_option is not None:
+        # typer converts every parameter's value through pydantic, imported on first use (a
+        # tenth of a second); --help is a plain flag, given (True) or not (None), and needs none.
+        help_option._runtime_param = _AS_GIVEN
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            # Instance attributes shadow typer's methods of the same names (see above).
+            param.display_type_rich = lambda ctx: None  # no "<path>" after the name
+            param._usage_display_name = (lambda p=param: p.metavar if p.required
+                                         else f"[{p.metavar}]")
+        elif param.metavar is None:
+            param.metavar = "" if getattr(param, "is_flag", False) else param.name.upper()
+
+
+def build_command() -> Any:
+    """The click command behind :data:`app`, with readable help on every command."""
+    root = typer.main.get_command(app)
+    for _, command in _commands(root, []):
+        _readable_help(command)
+    return root
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and group of the CLI as an argument list, the root (``[]``) first.
+
+    Tests and the startup benchmark walk this to run each command's ``--help``.
+    """
+    return [path for path, _ in _commands(typer.main.get_command(app), [])]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit status (no ``sys.exit``; handy in tests).
 
     A :class:`ScaleguardError` becomes one line on stderr and status 2. Usage errors keep click's
     message and status 2. Anything else is a bug and propagates with its traceback.
     """
-    command = typer.main.get_command(app)
+    command = build_command()
     try:
         # Standalone mode: click handles --help, usage errors (status 2) and Ctrl-C itself and
         # ends with SystemExit; only exceptions from our own code come through.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
@@ -21,5 +20,10 @@ JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON (its 
 
 
 def print_json(payload: Any) -> None:
-    """Print exactly ``payload`` as JSON on stdout (no rich markup, so it can be piped)."""
-    typer.echo(json.dumps(payload, indent=2, sort_keys=False, default=str))
+    """Print exactly ``payload`` as JSON on stdout (no rich markup, so it can be piped).
+
+    Strict JSON: NaN and infinity are printed as the strings ``"nan"``, ``"inf"``, ``"-inf"``
+    (``json.dumps`` would print ``NaN`` and ``Infinity``, which JSON readers refuse)."""
+    from scaleguard.io import dumps_json  # lazily: io pulls in pandas
+
+    typer.echo(dumps_json(payload, indent=2))

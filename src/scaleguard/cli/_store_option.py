@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from scaleguard._store_default import DEFAULT_STORE_ENV, DEFAULT_STORE_FILE, default_store
 from scaleguard.errors import InputError
-from scaleguard.monitor._store import DEFAULT_STORE_ENV, DEFAULT_STORE_FILE, default_store
 
 __all__ = ["STORE_OPTION", "chosen_store"]
 

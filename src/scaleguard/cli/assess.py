@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
-from scaleguard.compute import Progress as ProgressCallback
 from scaleguard.errors import InputError
 
 if TYPE_CHECKING:
+    from scaleguard.compute import Progress as ProgressCallback
     from scaleguard.limits import Assessment
 
 _EXECUTORS = ("serial", "process")
@@ -33,6 +32,14 @@ monitoring:
 @contextmanager
 def _progress(quiet: bool) -> Iterator[tuple[ProgressCallback, Callable[[str], None]]]:
     """A rich progress bar for the bootstrap and a line for each stage, on stderr."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=err_console, transient=True,
                    disable=quiet or not err_console.is_terminal)

@@ -16,8 +16,6 @@ from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import console
-from scaleguard.examples import SYNTHETIC_LAW, synthetic_ladder
-from scaleguard.io import read_ladder, summarize_table
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,9 @@ tried on a fresh machine. Try:
 
 def ladder_step(out: Path) -> list[Written]:
     """The synthetic ladder, its README and the summary ``inspect`` gives of it."""
+    from scaleguard.examples import SYNTHETIC_LAW, synthetic_ladder
+    from scaleguard.io import read_ladder, summarize_table
+
     ladder_path = out / "synthetic_ladder.csv"
     synthetic_ladder(seed=0).to_csv(ladder_path, index=False)
     summary_path = out / "ladder_summary.json"

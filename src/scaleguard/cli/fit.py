@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
 from scaleguard.errors import InputError
-from scaleguard.io import parse_column_map, prepare_ladder, read_table
-from scaleguard.laws import FORMS, LawFit, holdout_split, largest_group_split, parse_holdout
-from scaleguard.laws._report import FitReport, build_report
 from scaleguard.units import format_quantity, parse_quantity
 
+if TYPE_CHECKING:
+    from scaleguard.laws._report import FitReport
+
+# The law families for --form's help, spelled here because importing scaleguard.laws (numpy,
+# scipy) would make every --help slow; tests/cli/test_app.py checks it equals laws.FORMS.
+FORM_NAMES = ("chinchilla", "saturating", "power", "data_constrained", "broken", "sigmoid")
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
 
 
@@ -34,6 +36,8 @@ def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
 
 
 def _read(file: Path, columns: dict[str, str], form: str, y: str) -> Any:
+    from scaleguard.io import prepare_ladder, read_table
+
     frame = read_table(file, columns)
     ladder_form = form in ("chinchilla", "data_constrained")
     looks_like_ladder = "params" in frame.columns and (
@@ -113,7 +117,7 @@ def _print_report(report: FitReport) -> None:
 def fit_command(
     file: Path = typer.Argument(..., help="Ladder or scale table: .csv, .tsv, .parquet, .jsonl."),
     form: str = typer.Option("chinchilla", "--form",
-                             help=f"Law family: {', '.join(FORMS)} or auto."),
+                             help=f"Law family: {', '.join(FORM_NAMES)} or auto."),
     x: list[str] | None = typer.Option(None, "--x", help="Scale column(s) of 1-D/multi laws."),
     y: str = typer.Option("loss", "--y", help="Metric column."),
     col: list[str] | None = COL_OPTION,
@@ -144,6 +148,10 @@ def fit_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit a scaling law (Huber on log values, grid of L-BFGS starts), validate, extrapolate."""
+    from scaleguard.io import parse_column_map
+    from scaleguard.laws import FORMS, LawFit, holdout_split, largest_group_split, parse_holdout
+    from scaleguard.laws._report import build_report
+
     if form != "auto" and form not in FORMS:
         raise InputError(f"--form: unknown law {form!r}; expected one of {', '.join(FORMS)} "
                          "or auto")
@@ -171,6 +179,14 @@ def fit_command(
             _nothing():
         fitter.fit(frame)
     if bootstrap:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         with Progress(TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err_console,
                       disable=as_json) as bar:
@@ -220,7 +236,9 @@ def demo_step(out: Path) -> list[Any]:
     from scaleguard.cli.demo import Written
     from scaleguard.examples import synthetic_ladder
     from scaleguard.io import read_ladder
+    from scaleguard.laws import LawFit, largest_group_split
     from scaleguard.laws._plot import law_figure
+    from scaleguard.laws._report import build_report
 
     ladder_path = out / "synthetic_ladder.csv"
     if not ladder_path.is_file():

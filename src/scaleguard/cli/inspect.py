@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.table import Table
@@ -11,22 +11,24 @@ from rich.table import Table
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, print_json
 from scaleguard.errors import InputError
-from scaleguard.io import (
-    LADDER_COLUMNS,
-    TableSummary,
-    missing_column_error,
-    parse_column_map,
-    prepare_ladder,
-    read_scale_table,
-    read_table,
-    summarize_table,
-)
 from scaleguard.units import format_quantity
+
+if TYPE_CHECKING:
+    from scaleguard.io import TableSummary
 
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
 
 
 def _summarize(path: Path, columns: dict[str, str], kind: str, x: str | None) -> TableSummary:
+    from scaleguard.io import (
+        LADDER_COLUMNS,
+        missing_column_error,
+        prepare_ladder,
+        read_scale_table,
+        read_table,
+        summarize_table,
+    )
+
     if kind == "scale":
         if x is None:
             raise InputError("--x: a scale table needs its scale column, e.g. --x users")
@@ -54,6 +56,8 @@ def inspect_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Summarise a ladder or scale table: rows, columns, ranges and derived columns."""
+    from scaleguard.io import parse_column_map
+
     allowed: tuple[Literal["auto", "ladder", "scale"], ...] = ("auto", "ladder", "scale")
     if kind not in allowed:
         raise InputError(f"--kind: expected one of {', '.join(allowed)}, got {kind!r}")

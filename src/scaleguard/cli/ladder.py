@@ -10,17 +10,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
-from scaleguard.compute import Progress as ProgressCallback
 from scaleguard.errors import ConfigError
 from scaleguard.units import format_quantity
+
+if TYPE_CHECKING:
+    from scaleguard.compute import Progress as ProgressCallback
 
 ladder_app = typer.Typer(help="Train a ladder of small GPTs, fit it, and predict the next rung.",
                          no_args_is_help=True)
@@ -57,6 +58,14 @@ def _spec_and_folder(spec_path: Path, out: Path | None) -> tuple[ModuleType, Any
 
 @contextmanager
 def _rung_progress(label: str, total: int) -> Iterator[ProgressCallback]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err_console, transient=True, disable=not err_console.is_terminal)
     with bar:

@@ -7,6 +7,7 @@ library underneath works in SI (:mod:`scaleguard.resources`).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,30 +17,13 @@ from rich.table import Table
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, print_json
 from scaleguard.errors import InputError
-from scaleguard.resources import (
-    GridIntensity,
-    Layout,
-    ModelShape,
-    energy_estimate,
-    estimate_memory,
-    estimate_training,
-    flops_per_token,
-    get_device,
-    grid_intensity,
-    layout_problem,
-    load_catalog,
-    model_from_hf_config,
-    model_preset,
-    parse_intensity,
-    plan_layouts,
-    plan_serving,
-    training_flops,
-)
-from scaleguard.resources import mfu as mfu_of
 from scaleguard.units import format_quantity, parse_quantity
 
+# scaleguard.resources is imported inside each command: it pulls in pydantic, YAML and pandas,
+# which --help does not need.
 if TYPE_CHECKING:
     from scaleguard.cli.demo import Written
+    from scaleguard.resources import GridIntensity, ModelShape
 
 resources_app = typer.Typer(
     help="Resources: FLOPs, memory, parallel layout, time, cost, energy, carbon and serving.",
@@ -63,8 +47,9 @@ PRICE_OPTION = typer.Option(None, "--price", help="Price per device-hour (any cu
 
 
 def _positive(text: str | None, option: str, dimension: str = "count", *,
-              integer: bool = False) -> float:
-    """Parse a human quantity given to ``option`` and insist on a positive value."""
+              integer: bool = False, maximum: float = math.inf) -> float:
+    """Parse a human quantity given to ``option`` and insist on a positive value (at most
+    ``maximum``: the work a command does is bounded before it starts)."""
     if text is None:
         raise InputError(f"{option}: required")
     value = parse_quantity(text, dimension, name=option)
@@ -72,6 +57,8 @@ def _positive(text: str | None, option: str, dimension: str = "count", *,
         raise InputError(f"{option}: expected a positive quantity, got {text!r}")
     if integer and value != int(value):
         raise InputError(f"{option}: expected a whole number, got {text!r}")
+    if value > maximum:
+        raise InputError(f"{option}: expected at most {maximum:,.0f}, got {text!r}")
     return value
 
 
@@ -82,6 +69,8 @@ def _fraction(value: float, option: str) -> float:
 
 
 def _model(model: str | None, config: Path | None, seq: str | None) -> ModelShape:
+    from scaleguard.resources import model_from_hf_config, model_preset
+
     if (model is None) == (config is None):
         raise InputError("--model, --config: give exactly one (a preset name or a config.json)")
     shape = (model_preset(model, option="--model") if model is not None
@@ -92,6 +81,8 @@ def _model(model: str | None, config: Path | None, seq: str | None) -> ModelShap
 
 
 def _intensity(region: str | None, intensity: str | None) -> GridIntensity | None:
+    from scaleguard.resources import GridIntensity, grid_intensity, parse_intensity
+
     if region is not None and intensity is not None:
         raise InputError("--region, --intensity: give one or the other")
     if intensity is not None:
@@ -148,6 +139,9 @@ def train_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Training time, GPU-hours, energy, carbon and cost: 6·N·D (or PaLM's form with --model)."""
+    from scaleguard.resources import estimate_training, flops_per_token, get_device, training_flops
+    from scaleguard.resources import mfu as mfu_of
+
     device = get_device(gpu, hardware_file, option="--gpu")
     count = _positive(gpus, "--gpus", integer=True)
     if (mfu is None) == (throughput is None):
@@ -222,6 +216,8 @@ def memory_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Memory per device for training: weights, gradients, optimizer state and activations."""
+    from scaleguard.resources import Layout, estimate_memory, get_device, layout_problem
+
     shape = _model(model, config, seq)
     try:
         layout = Layout(tp, pp, dp, zero, micro_batch, recompute, sequence_parallel)
@@ -262,9 +258,13 @@ def plan_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Which tp × pp × dp layouts fit, ranked by estimated step time, and why others do not."""
+    from scaleguard.resources import get_device, plan_layouts
+    from scaleguard.resources._planner import MAX_DEVICES
+
     shape = _model(model, config, seq)
     device = get_device(gpu, hardware_file, option="--gpu")
-    plan = plan_layouts(shape, device, int(_positive(gpus, "--gpus", integer=True)),
+    count = _positive(gpus, "--gpus", integer=True, maximum=MAX_DEVICES)
+    plan = plan_layouts(shape, device, int(count),
                         global_batch=int(_positive(global_batch, "--global-batch", integer=True)),
                         optimizer=optimizer, dtype=dtype)
     if as_json:
@@ -311,6 +311,8 @@ def energy_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Energy, carbon and cost: devices × power × hours × PUE × grid intensity."""
+    from scaleguard.resources import energy_estimate, get_device
+
     if gpu_hours is not None:
         if gpus is not None or duration is not None:
             raise InputError("--gpu-hours: give it alone, or --gpus with --duration")
@@ -360,6 +362,8 @@ def serve_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Devices to serve a load: KV cache, roofline prefill/decode, batch and replicas."""
+    from scaleguard.resources import Layout, get_device, layout_problem, plan_serving
+
     shape = _model(model, config, None)
     device = get_device(gpu, hardware_file, option="--gpu")
     if not rate > 0:
@@ -402,6 +406,8 @@ def devices_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The hardware catalog (with any devices from --hardware-file)."""
+    from scaleguard.resources import load_catalog
+
     catalog = load_catalog(hardware_file)
     if as_json:
         print_json({key: device.as_dict() for key, device in catalog.items()})
@@ -434,7 +440,14 @@ DEMO_PUE = 1.1
 def demo_step(out: Path) -> list[Written]:
     """``scaleguard demo``: the budget of a target run, its layout, its serving, measured."""
     from scaleguard.cli.demo import Written  # demo imports this module's package first
-    from scaleguard.resources import measure
+    from scaleguard.resources import (
+        estimate_training,
+        flops_per_token,
+        measure,
+        model_preset,
+        plan_layouts,
+        plan_serving,
+    )
 
     shape = model_preset(DEMO_MODEL)
     with measure("demo-resources") as meter:

@@ -3,18 +3,21 @@ drift``: staged rollouts and rare-event evidence from the command line."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 rollout_app = typer.Typer(help="Staged rollout plans: validate, decide the next step, simulate.",
                           no_args_is_help=True)
@@ -34,17 +37,21 @@ def _time(text: str | None) -> float:
     if text is None:
         return time.time()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
-    import pandas as pd
+        import pandas as pd
 
-    try:
-        return float(pd.Timestamp(text).tz_localize("UTC").timestamp()
-                     if pd.Timestamp(text).tzinfo is None else pd.Timestamp(text).timestamp())
-    except (ValueError, TypeError):
-        raise InputError(f"--now: expected an ISO 8601 time or Unix seconds, got {text!r}"
-                         ) from None
+        try:
+            stamp = pd.Timestamp(text)
+            seconds = float((stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp)
+                            .timestamp())
+        except (ValueError, TypeError):
+            raise InputError(f"--now: expected an ISO 8601 time or Unix seconds, got {text!r}"
+                             ) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        # nan or -inf would switch the late-data and minimum-duration checks off.
+        raise InputError(f"--now: expected a finite time at or after 1970-01-01, got {text!r}")
+    return seconds
 
 
 @rollout_app.command("validate")
@@ -87,18 +94,33 @@ def _print_decision(decision: Any) -> None:
                   f"traffic {decision.traffic:g}")
     for reason in decision.reasons:
         console.print(f"  - {reason}")
-    table = Table(title="gates (estimates in the harm direction: above 0 is worse)")
-    for header in ("metric", "segment", "test", "verdict", "estimate", "bound", "limit",
-                   "adj. p", "exposures"):
-        table.add_column(header, justify="left" if header in ("metric", "segment", "test",
-                                                              "verdict") else "right")
+    for note in decision.notes:
+        console.print(f"  note: {note}")
+    from rich import box
+
+    # One block per metric and no wrapping cells, so that the table fits 80 columns.
+    table = Table(title="gates (harm direction: above 0 is worse)", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False, show_edge=False, collapse_padding=True)
+    for header in ("gate", "test", "verdict", "bounds", "limit", "adj. p", "n"):
+        table.add_column(header, no_wrap=True, justify="left" if header in (
+            "gate", "test", "verdict") else "right")
+    metric = None
     for g in decision.gates:
-        table.add_row(g.metric, g.segment, g.test, f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
-                      f"{g.estimate:.3g}", f"[{g.lower:.3g}, {g.upper:.3g}]", f"{g.limit:.3g}",
-                      f"{g.adjusted_p:.3g}", format_quantity(g.treatment_exposures, "count",
-                                                             digits=3))
+        if g.metric != metric:
+            if metric is not None:
+                table.add_section()
+            metric = g.metric
+            table.add_row(f"[bold]{g.metric}[/]")
+        table.add_row(f"  {g.segment}", g.test, f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
+                      f"{_short(g.lower)}..{_short(g.upper)}", _short(g.limit),
+                      f"{g.adjusted_p:.2g}",
+                      format_quantity(g.treatment_exposures, "count", digits=3))
     if decision.gates:
         console.print(table)
+
+
+def _short(value: float) -> str:
+    return f"{value:.2g}" if math.isfinite(value) else ("-inf" if value < 0 else "inf")
 
 
 @rollout_app.command("decide")
@@ -125,10 +147,13 @@ def decide_command(
         FileRolloutStore,
         MonitorAuditStore,
         audit_record,
+        check_state,
+        continuous_start,
         decide,
         initial_state,
         load_plan,
         read_observations,
+        screen_observations,
     )
 
     plan = load_plan(plan_path)
@@ -148,10 +173,17 @@ def decide_command(
         raise InputError(f"--state {state_dir}: holds rollout {state.plan!r}, not plan "
                          f"{plan.name!r}")
     if state is None:
-        first = rows[rows["stage"] == plan.stages[0].name]
-        started = float(first["time"].min()) if "time" in rows.columns and len(first) else when
-        state = initial_state(plan, min(started, when))
-    decision = decide(plan, state, rows, when, frozenset(approve or ()))
+        # A new rollout starts with its data: the first stage's unbroken record (one stray
+        # early row does not make the stage look old; it is then untrusted).
+        first = rows.loc[rows["stage"] == plan.stages[0].name]
+        started = continuous_start(first["time"].to_numpy(dtype=float),
+                                   plan.data.max_age) \
+            if "time" in rows.columns else None
+        state = initial_state(plan, min(started if started is not None else when, when))
+    check_state(plan, state, str(FileRolloutStore(state_dir).state_path) if state_dir else "state")
+    screened = screen_observations(rows, plan, when, plan.stages[state.stage_index].name,
+                                   state.stage_started)
+    decision = decide(plan, state, screened, when, frozenset(approve or ()))
     if store is not None:
         try:
             store.append_audit(audit_record(plan.name, decision, str(observations)))
@@ -170,6 +202,8 @@ def decide_command(
 
 
 def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err_console, transient=True)
     task = bar.add_task(label, total=total_chunks)

@@ -4,6 +4,24 @@ Every check names the file and the row (and its line in the file) at fault, so t
 thousand-row ladder finds the bad cell at once.
 """
 
+from scaleguard.io._boundary import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_DEPTH,
+    MAX_TEXT_BYTES,
+    MAX_VALUES,
+    as_finite,
+    as_step,
+    check_document,
+    document_problem,
+    dumps_json,
+    jsonable,
+    load_json,
+    load_yaml,
+    read_text,
+    shown,
+    text_problem,
+)
 from scaleguard.io._config import read_yaml, validate_config, yaml_path
 from scaleguard.io._ladder import (
     FLOPS_PER_PARAM_TOKEN,
@@ -24,6 +42,22 @@ from scaleguard.io._tables import (
 )
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_DEPTH",
+    "MAX_TEXT_BYTES",
+    "MAX_VALUES",
+    "as_finite",
+    "as_step",
+    "check_document",
+    "document_problem",
+    "dumps_json",
+    "jsonable",
+    "load_json",
+    "load_yaml",
+    "read_text",
+    "shown",
+    "text_problem",
     "FLOPS_PER_PARAM_TOKEN",
     "FORMATS",
     "LADDER_COLUMNS",

@@ -7,46 +7,23 @@ One place turns a missing file, bad YAML or the first pydantic error into a one-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from scaleguard.errors import ConfigError
+from scaleguard.io._boundary import load_yaml, read_text, shown, yaml_path
 
 __all__ = ["read_yaml", "validate_config", "yaml_path"]
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def yaml_path(loc: Sequence[int | str]) -> str:
-    """``("stages", 2, "traffic")`` -> ``'stages[2].traffic'``; empty -> ``'(top level)'``.
-
-    >>> yaml_path(("stages", 2, "traffic")), yaml_path(())
-    ('stages[2].traffic', '(top level)')
-    """
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
 def read_yaml(path: str | Path, what: str = "file") -> Any:
-    """Parse a YAML (or JSON) file; ``what`` ("plan", "study", ...) names it in messages."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such {what} file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        reason = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{path}: {where}not valid YAML ({reason})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the {what} ({exc})") from None
+    """Parse a YAML (or JSON) file within the input limits; ``what`` ("plan", "study", ...)
+    names it in messages."""
+    data = load_yaml(read_text(path, what), str(path))
     if data is None:
         raise ConfigError(f"{path}: the {what} is empty")
     return data
@@ -77,9 +54,9 @@ unable to parse string as a number (got 'lots')
         elif error["type"] == "missing":
             message = "missing required field"
         value = error.get("input")
-        shown = "" if error["type"] in ("missing", "extra_forbidden") \
-            or isinstance(value, dict | list) else f" (got {value!r})"
+        got = "" if error["type"] in ("missing", "extra_forbidden") \
+            or isinstance(value, dict | list) else f" (got {shown(value, 60)})"
         more = exc.error_count() - 1
         tail = f" ({more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise ConfigError(f"{source}: {yaml_path(tuple(error['loc']))}: {message}{shown}{tail}"
+        raise ConfigError(f"{source}: {yaml_path(tuple(error['loc']))}: {message}{got}{tail}"
                           ) from None

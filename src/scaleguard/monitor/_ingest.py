@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import struct
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import InputError, TableError
+from scaleguard.io._boundary import as_step, shown, text_problem
 from scaleguard.monitor._parse import (
     MS_THRESHOLD,
     NAN_WORDS,
@@ -36,6 +38,7 @@ __all__ = ["ON_BAD", "MetricLog", "ingest_log", "read_metric_log"]
 ON_BAD = ("skip", "reject")
 _MAX_BAD_SHOWN = 5  # bad lines named in a one-line summary; the rest are counted
 _TB_PREFIX = "events.out.tfevents"
+_EXACT_FLOAT_INT = 2.0**53  # float64 holds every whole number up to here, and no further
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ class _Collector:
 
 
 def _read_jsonl(path: Path, out: _Collector) -> None:
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    # Bytes that are not UTF-8 become lone surrogates, which the parser refuses by line.
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for lineno, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -162,6 +166,23 @@ class _CsvColumns:
         return parsed.to_numpy(), (text.str.strip() != "").to_numpy()
 
 
+def _steps(cols: _CsvColumns, index: int) -> np.ndarray | None:
+    """The step column as int64, or None unless every cell is a whole number in
+    [0, 2**63 - 1] that float64 holds exactly (beyond 2**53 only an int64 column does)."""
+    column = cols.parsed.iloc[:, index]
+    if column.dtype.kind == "i":
+        values = column.to_numpy(dtype=np.int64)
+        return values if not (values < 0).any() else None
+    found = cols.numbers(index)
+    if found is None or not found[1].all():
+        return None
+    steps = found[0]
+    if np.isnan(steps).any() or (steps < 0).any() or (steps > _EXACT_FLOAT_INT).any() \
+            or (steps != np.floor(steps)).any():
+        return None
+    return steps.astype(np.int64)
+
+
 def _read_csv_fast(path: Path, delimiter: str, parser: RowParser) -> pd.DataFrame | None:
     """The whole file through pandas' C parser, or None at the first doubt (a bad row, a
     non-number), in which case the line-by-line reader finds and names the bad lines."""
@@ -173,11 +194,10 @@ def _read_csv_fast(path: Path, delimiter: str, parser: RowParser) -> pd.DataFram
         return None
     n = len(cols)
     if parser.step_index is not None:
-        steps = cols.numbers(parser.step_index)
-        if steps is None or not steps[1].all() or np.isnan(steps[0]).any() \
-                or (steps[0] < 0).any() or (steps[0] != np.floor(steps[0])).any():
+        exact = _steps(cols, parser.step_index)
+        if exact is None:
             return None
-        step_values = steps[0].astype(np.int64)
+        step_values = exact
     else:
         step_values = np.arange(n, dtype=np.int64)
     times = np.full(n, np.nan)
@@ -211,7 +231,7 @@ def _read_csv_fast(path: Path, delimiter: str, parser: RowParser) -> pd.DataFram
 
 
 def _read_csv(path: Path, out: _Collector, delimiter: str) -> None:
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             header = next(reader)
@@ -254,12 +274,37 @@ def _event_files(path: Path) -> list[Path]:
     return [path]
 
 
+def _tf_records(file: Path, masked_crc32c: Any) -> Iterator[tuple[int, bytes | None, str]]:
+    """(record number, payload, "") of each record of a TFRecord file, or (number, None,
+    reason) for a corrupt one. A record is: length (uint64 LE), its masked CRC-32C, the payload,
+    the payload's masked CRC-32C. A bad payload CRC skips that record only; a bad length or a
+    truncated record ends the file, as nothing after it can be framed."""
+    with file.open("rb") as handle:
+        number = 0
+        while header := handle.read(12):
+            number += 1
+            if len(header) < 12:
+                yield number, None, "truncated record header"
+                return
+            length, length_crc = struct.unpack("<QI", header)
+            if masked_crc32c(header[:8]) != length_crc:
+                yield number, None, "corrupt record length (CRC mismatch); the rest is unreadable"
+                return
+            payload, crc = handle.read(length), handle.read(4)
+            if len(payload) < length or len(crc) < 4:
+                yield number, None, "truncated record"
+                return
+            if masked_crc32c(payload) != struct.unpack("<I", crc)[0]:
+                yield number, None, "corrupt record (CRC mismatch)"
+                continue
+            yield number, payload, ""
+
+
 def _read_tensorboard(path: Path, out: _Collector) -> None:
     try:
-        from tensorboard.backend.event_processing.event_file_loader import (
-            RawEventFileLoader,
-        )
+        from google.protobuf.message import DecodeError
         from tensorboard.compat.proto import event_pb2
+        from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
         from tensorboard.util import tensor_util
     except ImportError:
         raise InputError(f"{path}: reading TensorBoard event files needs the tensorboard "
@@ -268,26 +313,38 @@ def _read_tensorboard(path: Path, out: _Collector) -> None:
     for file in _event_files(path):
         # Scalars of a sub-folder (train/, eval/) are named "<folder>/<tag>".
         prefix = "" if file.parent == root else f"{file.parent.relative_to(root).as_posix()}/"
-        record = 0
-        try:
-            for raw in RawEventFileLoader(str(file)).Load():
-                record += 1
+        # Bad records are counted as lines (record numbers) so that --on-bad treats them alike.
+        for number, raw, reason in _tf_records(file, masked_crc32c):
+            if raw is None:
+                out.bad_line(number, f"{file.name}: {reason}")
+                continue
+            try:
                 event = event_pb2.Event.FromString(raw)
-                if not event.HasField("summary"):
-                    continue
-                for value in event.summary.value:
-                    if value.HasField("simple_value"):
-                        number = float(value.simple_value)
-                    elif (value.HasField("tensor")
-                          and value.metadata.plugin_data.plugin_name == "scalars"):
-                        number = float(tensor_util.make_ndarray(value.tensor).item())
-                    else:
-                        continue  # images, histograms, text: not metrics
-                    out.points.append(Point(int(event.step), float(event.wall_time),
-                                            prefix + value.tag, number))
-        except Exception as exc:  # a truncated or corrupt record ends the readable part
-            out.bad_line(record + 1, f"{file.name}: unreadable event record "
-                         f"({type(exc).__name__}: {exc})")
+                points = _event_points(event, prefix, tensor_util)
+            except (DecodeError, ValueError) as exc:  # InputError and LineError too
+                out.bad_line(number, f"{file.name}: unreadable event record ({exc})")
+                continue
+            out.points += points
+
+
+def _event_points(event: Any, prefix: str, tensor_util: Any) -> list[Point]:
+    if not event.HasField("summary"):
+        return []
+    step = as_step(event.step)
+    wall = float(event.wall_time)
+    points = []
+    for value in event.summary.value:
+        if value.HasField("simple_value"):
+            number = float(value.simple_value)
+        elif value.HasField("tensor") and value.metadata.plugin_data.plugin_name == "scalars":
+            number = float(tensor_util.make_ndarray(value.tensor).item())
+        else:
+            continue  # images, histograms, text: not metrics
+        tag = prefix + value.tag
+        if text_problem(tag) is not None:
+            raise LineError(f"tag {shown(tag)} is not valid Unicode")
+        points.append(Point(step, wall if math.isfinite(wall) else math.nan, tag, number))
+    return points
 
 
 def _format_of(path: Path) -> str:

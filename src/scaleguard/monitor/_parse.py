@@ -24,6 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scaleguard.errors import InputError
+from scaleguard.io._boundary import (
+    MAX_DEPTH,
+    as_finite,
+    as_step,
+    document_problem,
+    shown,
+    text_problem,
+)
+
 __all__ = ["MS_THRESHOLD", "NAN_WORDS", "BadLine", "LineError", "Point", "RowParser",
            "parse_json_line"]
 
@@ -65,32 +75,32 @@ class LineError(ValueError):
 
 
 def _number(raw: object, what: str) -> float:
-    if isinstance(raw, bool):
-        raise LineError(f"{what} is {raw!r}, expected a number")
-    if isinstance(raw, int | float):
-        return float(raw)
-    if isinstance(raw, str):
-        text = raw.strip()
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    shown = raw if not isinstance(raw, str) or len(raw) <= 40 else raw[:37] + "..."
-    raise LineError(f"{what} is {shown!r}, expected a number")
+    # NaN and infinity are values a log may hold (findings); 10**400 is not a float64.
+    try:
+        return as_finite(raw, what, allow_nonfinite=True)
+    except InputError as exc:
+        raise LineError(str(exc)) from None
 
 
 def _step(raw: object, key: str) -> int:
-    value = _number(raw, key)
-    if not math.isfinite(value) or value != int(value) or value < 0:
-        raise LineError(f"{key} is {raw!r}, expected a whole number >= 0")
-    return int(value)
+    try:
+        return as_step(raw, key)  # stored as BIGINT: 2**63 and above would wrap around
+    except InputError as exc:
+        raise LineError(str(exc)) from None
 
 
 def _time(raw: object, key: str) -> float:
     value = _number(raw, key)
     if not math.isfinite(value):
-        raise LineError(f"{key} is {raw!r}, expected a finite time")
+        raise LineError(f"{key} is {shown(raw)}, expected a finite time")
     return value / 1000.0 if value > MS_THRESHOLD else value
+
+
+def _text(raw: str, what: str) -> str:
+    problem = text_problem(raw)  # a lone surrogate, or a byte that was not UTF-8
+    if problem is not None:
+        raise LineError(f"{what} {shown(raw)} {problem}")
+    return raw
 
 
 def _first_key(keys: Sequence[str], candidates: Sequence[str]) -> str | None:
@@ -116,12 +126,19 @@ def parse_json_line(text: str, fallback_step: int) -> list[Point]:
     without a number value, or a wide record with no metric at all. In a wide record, string
     values that are not numbers are tags and are ignored; ``null`` is a missing value.
     """
+    _text(text, "the line")
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LineError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except (RecursionError, ValueError):  # 100,000 brackets deep; an int of 5,000 digits
+        raise LineError(f"nested more than {MAX_DEPTH} levels deep or a number too long"
+                        ) from None
     if not isinstance(record, dict):
         raise LineError(f"expected a JSON object, got {type(record).__name__}")
+    problem = document_problem(record, finite=False)  # NaN is a value; depth, text are not
+    if problem is not None:
+        raise LineError(f"{problem[0]}: {problem[1]}")
     record = _flatten(record)
     keys = list(record)
     step_key, time_key = _first_key(keys, STEP_KEYS), _first_key(keys, TIME_KEYS)
@@ -157,7 +174,7 @@ class RowParser:
     """
 
     def __init__(self, header: Sequence[str]) -> None:
-        self.header = [h.strip() for h in header]
+        self.header = [_text(h.strip(), "column") for h in header]
         if not any(self.header):
             raise LineError("the header is empty")
         if len(set(self.header)) != len(self.header):
@@ -195,6 +212,8 @@ class RowParser:
         """Points of one row; raises :class:`LineError` for a bad row."""
         if len(fields) != len(self.header):
             raise LineError(f"expected {len(self.header)} fields, got {len(fields)}")
+        for field in fields:
+            _text(field, "field")
         h = self.header
         step = (_step(fields[self.step_index], h[self.step_index])
                 if self.step_index is not None else fallback_step)

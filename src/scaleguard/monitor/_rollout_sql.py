@@ -46,6 +46,16 @@ def _record(row: Sequence[Any]) -> RolloutRecord:
     return RolloutRecord(row[0], row[1], json.loads(row[2]), json.loads(row[3]), row[4], row[5])
 
 
+def _rows(tx: Any, rollout_id: str) -> list[dict[str, Any]]:
+    out = []
+    for row_json, received_at in tx.rows("SELECT row_json, received_at FROM rollout_rows "
+                                         "WHERE rollout_id = ? ORDER BY received_at",
+                                         [rollout_id]):
+        row = json.loads(row_json)
+        out.append(row if row.get("time") is not None else {**row, "time": received_at})
+    return out
+
+
 _COLUMNS = "rollout_id, plan_name, plan, state, created_at, updated_at"
 
 
@@ -78,11 +88,10 @@ class RolloutTables:
         return [_record(r) for r in rows]
 
     def rollout_rows(self, rollout_id: str) -> list[dict[str, Any]]:
-        """Every observation row received for the rollout, in arrival order."""
+        """Every observation row received for the rollout, in arrival order; a row stored
+        without a ``time`` is dated when it arrived."""
         with self._transaction() as tx:
-            rows = tx.rows("SELECT row_json FROM rollout_rows WHERE rollout_id = ? "
-                           "ORDER BY received_at", [rollout_id])
-        return [json.loads(r[0]) for r in rows]
+            return _rows(tx, rollout_id)
 
     def rollout_audit(self, rollout_id: str, last: int | None = None) -> list[dict[str, Any]]:
         """The rollout's audit records, oldest first (only the newest ``last`` if given)."""
@@ -108,9 +117,7 @@ class RolloutTables:
                             [rollout_id])
             if not found:
                 return None
-            old = [json.loads(r[0]) for r in tx.rows(
-                "SELECT row_json FROM rollout_rows WHERE rollout_id = ? ORDER BY received_at",
-                [rollout_id])]
+            old = _rows(tx, rollout_id)
             change = step(_record(found[0]), old)
             if change.rows:
                 tx.many("INSERT INTO rollout_rows VALUES (?, ?, ?)",

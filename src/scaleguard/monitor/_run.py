@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from scaleguard.errors import InputError
+from scaleguard.io._boundary import as_finite, as_step, check_document, shown, text_problem
 from scaleguard.monitor._alerts import AlertSink
 from scaleguard.monitor._detector import Detector
 from scaleguard.monitor._events import SEVERITIES, Alert, Event, Severity
@@ -44,8 +45,9 @@ class Run:
                  run_id: str | None = None, detectors: DetectorSpec = "default",
                  alert_sinks: Sequence[AlertSink] = (), flush_every: float | None = FLUSH_EVERY_S,
                  max_buffer: int = MAX_BUFFER_POINTS, owns_sink: bool = False) -> None:
-        if not name or not isinstance(name, str):
-            raise InputError(f"name: expected a non-empty run name, got {name!r}")
+        if not name or not isinstance(name, str) or text_problem(name) is not None:
+            raise InputError(f"name: expected a non-empty run name of valid text, "
+                             f"got {shown(name)}")
         if flush_every is not None and not flush_every > 0:
             raise InputError(f"flush_every: expected seconds > 0 or None, got {flush_every!r}")
         if max_buffer < 1:
@@ -55,7 +57,9 @@ class Run:
                              f"detectors, got {detectors!r}")
         self.name = name
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.config = dict(config or {})
+        # Kept as JSON: what cannot be read back (NaN, lone surrogates, 300 levels deep) is
+        # refused now rather than stored.
+        self.config = check_document(dict(config or {}), "config", error=InputError)
         self.sink = sink
         self.alert_sinks = list(alert_sinks)
         self.max_buffer = max_buffer
@@ -101,16 +105,16 @@ class Run:
         if step is None:
             step = self._step + 1
         elif not isinstance(step, int | np.integer) or isinstance(step, bool):
-            raise InputError(f"step: expected an integer, got {step!r}")
-        step = int(step)
+            raise InputError(f"step: expected an integer, got {shown(step)}")
+        # Checked here, not at the flush: a point the store cannot hold (a step of 2**63, a
+        # value of 10**400) would fail every later flush and take the points after it along.
+        step = as_step(step)
+        values = [(_valid_name(name, "log: metric name"),  # all or nothing: no half-logged step
+                   as_finite(raw, f"log: metric {shown(name)}", allow_nonfinite=True))
+                  for name, raw in metrics.items()]
         self._step = max(self._step, step)
         now = time.time()
         found: list[Event] = []
-        try:  # all or nothing: a bad value leaves no half-logged step behind
-            values = [(name, float(raw)) for name, raw in metrics.items()]
-        except (TypeError, ValueError):
-            name, raw = next((n, r) for n, r in metrics.items() if not _is_number(r))
-            raise InputError(f"log: metric {name!r} is {raw!r}, expected a number") from None
         with self._lock:
             for name, value in values:
                 self._steps.append(step)
@@ -155,9 +159,12 @@ class Run:
     def log_event(self, kind: str, payload: Mapping[str, Any] | None = None, *,
                   step: int | None = None, source: str = "") -> None:
         """Record a generic event of this run (buffered like points)."""
+        event = StoredEvent(_valid_name(kind, "log_event: kind"), time.time(),
+                            check_document(dict(payload or {}), f"log_event {kind!r}: payload",
+                                           error=InputError),
+                            source, None if step is None else as_step(step), self.run_id)
         with self._lock:
-            self._events.append(StoredEvent(kind, time.time(), dict(payload or {}), source,
-                                            step, self.run_id))
+            self._events.append(event)
 
     # -- flushing --------------------------------------------------------------------------
     def flush(self) -> int:
@@ -235,12 +242,11 @@ class Run:
                 f"{self.points_logged} points, {len(self.alerts_raised)} alerts)")
 
 
-def _is_number(raw: object) -> bool:
-    try:
-        float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return True
+def _valid_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name or text_problem(name) is not None:
+        reason = text_problem(name) if isinstance(name, str) and name else "expected a name"
+        raise InputError(f"{what} {shown(name)}: {reason}")
+    return name
 
 
 def _flush_loop(ref: weakref.ref[Run], stop: threading.Event, every: float) -> None:

@@ -15,7 +15,6 @@ Other components keep their own records as generic events (:meth:`Store.append_e
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from scaleguard._store_default import DEFAULT_STORE_ENV, DEFAULT_STORE_FILE, default_store
 from scaleguard.errors import InputError
 from scaleguard.monitor._events import Alert, AlertState
 from scaleguard.monitor._rollout_sql import RolloutChange, RolloutRecord
@@ -38,6 +38,7 @@ __all__ = [
     "Sink",
     "Store",
     "StoredEvent",
+    "default_store",
     "is_postgres_url",
     "open_store",
 ]
@@ -288,20 +289,12 @@ class Store(Sink, Protocol):
         """Release the database."""
 
 
-DEFAULT_STORE_ENV = "SCALEGUARD_STORE"  # environment variable naming the default store
-DEFAULT_STORE_FILE = "scaleguard-runs.duckdb"  # in the working directory, like MLflow's mlruns/
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def is_postgres_url(store: str | Path) -> bool:
     """Whether ``store`` names a PostgreSQL database rather than a DuckDB file."""
     return str(store).startswith(_POSTGRES_SCHEMES)
-
-
-def default_store() -> str:
-    """``$SCALEGUARD_STORE`` if set, else ``scaleguard-runs.duckdb`` in the working directory:
-    the one default of ``monitor``, ``serve`` and ``assess``."""
-    return os.environ.get(DEFAULT_STORE_ENV) or DEFAULT_STORE_FILE
 
 
 def open_store(store: str | Path | Store | None = None, *, read_only: bool = False) -> Store:

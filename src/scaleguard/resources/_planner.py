@@ -24,6 +24,7 @@ Step-time model (simple on purpose; it ranks layouts, it does not promise a figu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -46,7 +47,7 @@ from scaleguard.resources._memory import (
 from scaleguard.resources._model import ModelShape
 from scaleguard.units import format_quantity
 
-__all__ = ["LayoutCandidate", "LayoutPlan", "Rejection", "plan_layouts"]
+__all__ = ["MAX_DEVICES", "LayoutCandidate", "LayoutPlan", "Rejection", "plan_layouts"]
 
 # Share of peak FLOP/s that dense training kernels reach before communication: torchtitan's
 # Llama 3 8B on 64 A100 reports 58.2% MFU *with* its FSDP communication (docs/performance.md),
@@ -60,6 +61,9 @@ MICRO_BATCHES: Final[tuple[int, ...]] = (1, 2, 4, 8)
 # Share of the backward pass (2/3 of training FLOPs) during which the DP gradient reduction can
 # run concurrently; the rest is exposed.
 BACKWARD_SHARE: Final = 2.0 / 3.0
+# Devices a plan may have: 2**24 (16.8M) is ~100x the largest training clusters announced
+# (about 10^5 GPUs in 2024), and bounds the layout search for --gpus 1e12 up front.
+MAX_DEVICES: Final = 2**24
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,9 @@ class LayoutPlan:
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    # Pairs (d, n // d) up to sqrt(n): 4,096 steps for MAX_DEVICES, not 16 million.
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted({*small, *(n // d for d in small)})
 
 
 def _ring_seconds(size_bytes: float, group: int, bandwidth: float, factor: float = 2.0) -> float:
@@ -231,6 +237,8 @@ def plan_layouts(model: ModelShape, device: str | Device, devices: int, *, globa
     """
     hardware = get_device(device, hardware_file, option="device")
     count = int(check_positive(devices, "devices"))
+    if count > MAX_DEVICES:
+        raise InputError(f"devices: at most {MAX_DEVICES:,} devices can be planned, got {count:,}")
     batch = int(check_positive(global_batch, "global_batch"))
     if optimizer not in OPTIMIZERS:
         raise InputError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")

@@ -22,13 +22,21 @@ from scaleguard.safety._controller import (
     Decision,
     GateResult,
     RolloutState,
+    check_state,
     decide,
     initial_state,
 )
 from scaleguard.safety._drift import DriftReport, FeatureDrift, drift_report
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
 from scaleguard.safety._multiplicity import adjust_p_values
-from scaleguard.safety._observations import check_observations, read_observations
+from scaleguard.safety._observations import (
+    CLOCK_SKEW,
+    Screened,
+    check_observations,
+    continuous_start,
+    read_observations,
+    screen_observations,
+)
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
 from scaleguard.safety._sequential import (
     beta_binomial_interval,
@@ -48,6 +56,7 @@ from scaleguard.safety._store import (
 EXAMPLE_PLAN = Path(__file__).resolve().parent / "examples" / "rollout.yaml"
 
 __all__ = [
+    "CLOCK_SKEW",
     "EXAMPLE_PLAN",
     "Counts",
     "Decision",
@@ -62,6 +71,7 @@ __all__ = [
     "RolloutState",
     "RolloutStore",
     "Scenario",
+    "Screened",
     "SimulationResult",
     "TailForecast",
     "adjust_p_values",
@@ -71,8 +81,10 @@ __all__ = [
     "beta_binomial_interval",
     "beta_binomial_p_value",
     "check_observations",
+    "check_state",
     "clopper_pearson_upper",
     "comparison_gate",
+    "continuous_start",
     "decide",
     "drift_report",
     "guardrail_gate",
@@ -84,6 +96,7 @@ __all__ = [
     "plan_schema",
     "rate_bound",
     "read_observations",
+    "screen_observations",
     "simulate",
     "spending_boundaries",
     "tail_forecast",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
-from scaleguard.errors import ConfigError
+from scaleguard.errors import ConfigError, InputError
+from scaleguard.io import validate_config
 from scaleguard.safety._gates import (
     Counts,
     GateStatistics,
@@ -24,10 +26,12 @@ from scaleguard.safety._gates import (
     guardrail_interval,
 )
 from scaleguard.safety._multiplicity import adjust_p_values
+from scaleguard.safety._observations import Screened
 from scaleguard.safety._plan import MetricSpec, RolloutPlan
 from scaleguard.safety._spending import spending_boundaries
 
-__all__ = ["Action", "Decision", "GateResult", "RolloutState", "decide", "initial_state",
+__all__ = ["Action", "Decision", "GateResult", "RolloutState", "check_state", "decide",
+           "failure_meaning", "initial_state",
            "OVERALL"]
 
 Action = Literal["advance", "continue", "hold", "roll_back"]
@@ -61,12 +65,32 @@ class RolloutState:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "state") -> RolloutState:
-        try:
-            return cls(**{**data, "fractions": tuple(data.get("fractions", ())),
-                          "min_p": dict(data.get("min_p", {}))})
-        except TypeError as exc:
-            raise ConfigError(f"{source}: not a rollout state ({exc})") from None
+    def from_dict(cls, data: Any, source: str = "state") -> RolloutState:
+        """Read a stored state through a validated model: a bad field is named, never guessed."""
+        model = validate_config(_StateModel, data, source)
+        return cls(**{**model.model_dump(), "fractions": tuple(model.fractions),
+                      "min_p": dict(model.min_p)})
+
+
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class _StateModel(BaseModel):
+    """The stored form of :class:`RolloutState`; ranges that a real rollout can reach."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    plan: str = Field(min_length=1)
+    stage_index: int = Field(ge=0)
+    traffic: float = Field(ge=0, le=1, allow_inf_nan=False)
+    status: Status = "running"
+    stage_started: float = Field(0.0, ge=0, allow_inf_nan=False)
+    step: float = Field(2.0, gt=1, allow_inf_nan=False)
+    min_p: dict[str, Probability] = Field(default_factory=dict)
+    fractions: list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] = Field(
+        default_factory=list)
+    stage_min_adjusted_p: Probability = 1.0
+    decisions: int = Field(0, ge=0)
 
 
 def initial_state(plan: RolloutPlan, now: float) -> RolloutState:
@@ -119,6 +143,7 @@ class Decision:
     gates: tuple[GateResult, ...]
     state: RolloutState
     time: float
+    notes: tuple[str, ...] = ()  # about the data, e.g. duplicate windows ignored
 
     @property
     def failing(self) -> list[GateResult]:
@@ -126,7 +151,7 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "stage": self.stage, "traffic": self.traffic,
-                "reasons": list(self.reasons), "time": self.time,
+                "reasons": list(self.reasons), "notes": list(self.notes), "time": self.time,
                 "failing": [g.key for g in self.failing],
                 "gates": [g.as_dict() for g in self.gates], "state": self.state.as_dict()}
 
@@ -208,13 +233,21 @@ def _evaluate(plan: RolloutPlan, state: RolloutState, rows: pd.DataFrame
     return found, missing, counts
 
 
-def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame, now: float,
-           approvals: frozenset[str] | set[str] = frozenset()) -> Decision:
+def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | Screened,
+           now: float, approvals: frozenset[str] | set[str] = frozenset()) -> Decision:
     """Decide the next step of a rollout from all observations so far (cumulative).
 
-    ``observations`` is a checked table (:func:`check_observations`); ``now`` is Unix seconds;
-    ``approvals`` names the stages a human has approved entering.
+    ``observations`` is a checked table (:func:`check_observations`), or better the windows
+    :func:`screen_observations` found trustworthy at ``now``: then duplicates are reported and
+    untrusted rows hold the rollout. ``now`` is Unix seconds; ``approvals`` names the stages a
+    human has approved entering.
     """
+    check_state(plan, state)
+    if not math.isfinite(now) or now < 0:
+        raise InputError(f"now: expected a finite decision time >= 0 (Unix seconds), got {now}")
+    screened = observations if isinstance(observations, Screened) else None
+    if isinstance(observations, Screened):
+        observations = observations.rows
     stage = plan.stages[state.stage_index]
     base = replace(state, decisions=state.decisions + 1)
     if state.status != "running":
@@ -267,17 +300,29 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame, n
 
     def done(action: Action, state_after: RolloutState, traffic: float) -> Decision:
         return Decision(action, plan.stages[state_after.stage_index].name, traffic,
-                        tuple(reasons), tuple(gates), state_after, now)
+                        tuple(reasons), tuple(gates), state_after, now,
+                        tuple(screened.notes()) if screened is not None else ())
 
+    if screened is not None and screened.problems:
+        # Named first whatever follows: a rollback on the trusted rows still says what was
+        # set aside.
+        reasons.append(f"untrusted data, {len(screened.problems)} row problem"
+                       f"{'s' if len(screened.problems) > 1 else ''}: "
+                       + "; ".join(screened.problems[:3])
+                       + "; untrusted data never advance")
     critical = [g for g in gates if g.verdict == "fail" and g.critical]
     if critical:
-        reasons += [f"{g.metric} fails in {g.segment} ({g.test}, adjusted p "
-                    f"{g.adjusted_p:.3g} <= alpha {plan.alpha:g})" for g in critical]
+        reasons += [f"{g.metric} fails in {g.segment}: {failure_meaning(plan.metric(g.metric), g)}"
+                    f" (adjusted p {g.adjusted_p:.3g} <= alpha {plan.alpha:g})"
+                    for g in critical]
         return done("roll_back", replace(new_state, status="rolled_back", traffic=0.0), 0.0)
     noncritical = [g for g in gates if g.verdict == "fail"]
     if noncritical:
-        reasons += [f"non-critical {g.metric} fails in {g.segment} ({g.test}, adjusted p "
+        reasons += [f"non-critical {g.metric} fails in {g.segment}: "
+                    f"{failure_meaning(plan.metric(g.metric), g)} (adjusted p "
                     f"{g.adjusted_p:.3g}); a person must decide" for g in noncritical]
+        return done("hold", new_state, state.traffic)
+    if screened is not None and screened.problems:
         return done("hold", new_state, state.traffic)
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
@@ -310,6 +355,33 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame, n
     return _advance(plan, new_state, now, approvals, reasons, done)
 
 
+def check_state(plan: RolloutPlan, state: RolloutState, source: str = "state") -> None:
+    """Refuse a state that does not belong to ``plan`` (a stage index out of its range)."""
+    if state.plan != plan.name:
+        raise ConfigError(f"{source}: holds rollout {state.plan!r}, not plan {plan.name!r}")
+    if not 0 <= state.stage_index < len(plan.stages):
+        raise ConfigError(f"{source}: stage_index: expected 0 to {len(plan.stages) - 1} (plan "
+                          f"{plan.name!r} has {len(plan.stages)} stages), got {state.stage_index}")
+
+
+def failure_meaning(metric: MetricSpec, gate: GateResult) -> str:
+    """What a failing gate has shown, in the words of the plan (harm direction)."""
+    if gate.test == "guardrail":
+        return (f"its value is shown above the guardrail {metric.guardrail:g} "
+                f"(estimate {gate.estimate:+.3g} past it)")
+    against = "control" if metric.compare_to == "control" else "the previous stage"
+    if metric.strict:
+        return (f"strict comparison: shown worse than {against} at all (treatment - "
+                f"{against} {gate.estimate:+.3g} in the harm direction)")
+    return (f"shown worse than {against} by more than the margin {metric.margin:g} "
+            f"(treatment - {against} {gate.estimate:+.3g} in the harm direction)")
+
+
+PASS_MEANING = ("a comparison passes when the upper confidence bound of treatment - comparator "
+                "(harm direction) is below its margin, a guardrail when the upper bound of the "
+                "treatment's value is below the guardrail")
+
+
 def _advance(plan: RolloutPlan, state: RolloutState, now: float, approvals: frozenset[str] |
              set[str], reasons: list[str], done: Any) -> Decision:
     """Every gate passed at this stage: widen, ramp (adaptive) or finish."""
@@ -329,15 +401,16 @@ def _advance(plan: RolloutPlan, state: RolloutState, now: float, approvals: froz
         reasons.append(f"stage was {'a close call' if close else 'clean'} (smallest adjusted "
                        f"p {state.stage_min_adjusted_p:.3g}); traffic step now x{step:g}")
     if index + 1 == len(plan.stages):
-        reasons.append(f"all gates pass at the last stage {stage.name!r}; rollout complete")
+        reasons.append(f"all gates pass at the last stage {stage.name!r} ({PASS_MEANING}); "
+                       "rollout complete")
         return done("advance", replace(state, status="complete", step=step), stage.traffic)
     nxt = plan.stages[index + 1]
     if nxt.manual_approval and nxt.name not in approvals:
         reasons.append(f"all gates pass; entering stage {nxt.name!r} awaits manual approval")
         return done("hold", state, state.traffic)
     traffic = min(nxt.traffic, state.traffic * step) if adaptive.enabled else nxt.traffic
-    reasons.append(f"all gates pass at {stage.name!r}; advancing to {nxt.name!r} at traffic "
-                   f"{traffic:g}")
+    reasons.append(f"all gates pass at {stage.name!r} ({PASS_MEANING}); advancing to "
+                   f"{nxt.name!r} at traffic {traffic:g}")
     after = replace(state, stage_index=index + 1, traffic=traffic, stage_started=now, step=step,
                     min_p={}, fractions=(), stage_min_adjusted_p=1.0)
     return done("advance", after, traffic)

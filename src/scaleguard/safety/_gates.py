@@ -7,9 +7,12 @@ simulator with one value per run.
 
 Two gates per metric, whichever the plan sets:
 
-- **comparison** (``margin``): ``theta = treatment - comparator``. Fail when an always-valid test
-  rejects ``theta <= 0`` (the treatment is worse); pass when the confidence sequence shows
-  ``theta < margin`` (non-inferiority).
+- **comparison** (``margin``): ``theta = treatment - comparator``, a non-inferiority test (as in
+  trial design; Flagger's threshold ranges and Kayenta's marginal scores say the same). Pass when
+  the upper confidence bound of ``theta`` is below the margin; fail when an always-valid test
+  rejects ``theta <= margin`` (the lower bound is above the margin: shown worse than the margin);
+  otherwise continue. ``strict: true`` fails as soon as ``theta <= 0`` is rejected (any shown
+  harm), for critical safety metrics.
 - **guardrail** (``guardrail``): the treatment's own value. Fail when it is shown above the limit;
   pass when shown below.
 """
@@ -141,9 +144,12 @@ def comparison_gate(metric: MetricSpec, treatment: Counts, comparator: Counts,
 
     >>> from scaleguard.safety._plan import MetricSpec
     >>> m = MetricSpec(name="harm", margin=0.001)
-    >>> g = comparison_gate(m, Counts.rate(40, 10_000), Counts.rate(10, 10_000), 0.05)
-    >>> bool(g.p_value < 0.05), bool(g.passed)
+    >>> g = comparison_gate(m, Counts.rate(80, 10_000), Counts.rate(10, 10_000), 0.05)
+    >>> bool(g.p_value < 0.05), bool(g.passed)  # 0.7% worse: beyond the 0.1% margin
     (True, False)
+    >>> g = comparison_gate(m, Counts.rate(110, 100_000), Counts.rate(100, 100_000), 0.05)
+    >>> bool(g.p_value < 0.05), bool(g.passed)  # within the margin: no evidence of harm
+    (False, True)
     """
     sign = _sign(metric)
     estimate = sign * (treatment.value - comparator.value)
@@ -162,11 +168,20 @@ def comparison_gate(metric: MetricSpec, treatment: Counts, comparator: Counts,
     var_null = np.where(empty, np.inf, var_null)
     estimate = np.where(empty, 0.0, estimate)
     tau = mixture_sd(metric)
-    p = np.where(estimate > 0, normal_mixture_p_value(estimate, var_null, tau), 1.0)
+    margin = np.full_like(estimate, float(metric.margin or 0.0))
+    if metric.strict or not metric.margin:
+        p = np.where(estimate > 0, normal_mixture_p_value(estimate, var_null, tau), 1.0)
+    else:
+        # H0: theta <= margin. The pooled variance holds only at theta = 0, so the null's
+        # variance here is the unpooled one.
+        p = np.where(estimate > margin,
+                     normal_mixture_p_value(estimate, var_alt, tau, null=margin), 1.0)
+        var_null = var_alt
     width = normal_mixture_halfwidth(var_alt, tau, alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(np.isfinite(var_null) & (var_null > 0), estimate / np.sqrt(var_null), 0.0)
-    margin = np.full_like(estimate, float(metric.margin or 0.0))
+        null = 0.0 if metric.strict else margin
+        z = np.where(np.isfinite(var_null) & (var_null > 0),
+                     (estimate - null) / np.sqrt(var_null), 0.0)
     return GateStatistics(estimate, estimate - width, estimate + width, margin, p, z,
                           np.sqrt(var_alt))
 

@@ -77,16 +77,33 @@ class MetricSpec(_Model):
     name: str = Field(min_length=1)
     kind: Literal["rate", "mean", "quantile"] = "rate"
     direction: Literal["lower_is_better", "higher_is_better"] = "lower_is_better"
-    guardrail: float | None = Field(None, description="absolute limit on the treatment's value")
+    guardrail: float | None = Field(None, allow_inf_nan=False,
+                                    description="absolute limit on the treatment's value: the "
+                                                "guardrail gate passes when the upper confidence "
+                                                "bound of the treatment's value is below it and "
+                                                "fails when the lower bound is above it")
     quantile: float | None = Field(None, gt=0, lt=1, description="q of a quantile metric")
-    margin: float | None = Field(None, ge=0, description="non-inferiority margin (absolute)")
+    margin: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="non-inferiority margin, absolute, in the metric's units: how much worse "
+                    "than the comparator is acceptable. With theta = treatment - comparator in "
+                    "the harm direction, the comparison gate passes when the upper confidence "
+                    "bound of theta is below the margin and fails when the lower bound is above "
+                    "it (shown worse than the margin); otherwise it continues")
+    strict: bool = Field(False, description="comparison fails as soon as the treatment is shown "
+                                            "worse at all (lower bound of theta above 0), not "
+                                            "only worse than the margin: for critical safety "
+                                            "metrics")
     compare_to: Literal["control", "previous_stage"] = "control"
     critical: bool = Field(True, description="a failing critical metric rolls back; "
                                              "others hold")
-    mixture_sd: float | None = Field(None, gt=0, description="sd of the mSPRT normal mixture "
-                                                             "(default: the margin)")
-    baseline: float | None = Field(None, description="expected control value (simulator)")
-    sd: float | None = Field(None, gt=0, description="per-exposure sd of a mean (simulator)")
+    mixture_sd: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                     description="sd of the mSPRT normal mixture (default: the "
+                                                 "margin)")
+    baseline: float | None = Field(None, allow_inf_nan=False,
+                                   description="expected control value (simulator)")
+    sd: float | None = Field(None, gt=0, allow_inf_nan=False,
+                             description="per-exposure sd of a mean (simulator)")
 
 
 class StageSpec(_Model):
@@ -186,6 +203,9 @@ def _check(plan: RolloutPlan) -> list[tuple[str, str]]:
         if metric.guardrail is None and metric.margin is None:
             problems.append((where, f"metric {metric.name!r} needs a guardrail, a margin or "
                                     "both"))
+        if metric.strict and metric.margin is None:
+            problems.append((f"{where}.strict", f"strict applies to the comparison gate; "
+                                                f"metric {metric.name!r} has no margin"))
         if metric.kind == "quantile" and (metric.quantile is None or metric.guardrail is None):
             problems.append((where, f"quantile metric {metric.name!r} needs quantile (q) and "
                                     "guardrail (the limit on the q-quantile)"))

@@ -329,6 +329,7 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
             # Gate statistics for every test, every run (vectorised over runs).
             p = np.ones((runs, len(tests)))
             z = np.zeros((runs, len(tests)))
+            z_naive = np.zeros((runs, len(tests)))  # fixed-horizon z of "no difference"
             passed = np.ones((runs, len(tests)), dtype=bool)
             active = np.zeros((runs, len(tests)), dtype=bool)
             for t, (j, g, kind) in enumerate(tests):
@@ -350,6 +351,9 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
                 active[:, t] = in_stage & live
                 p[:, t] = gate.p_value
                 z[:, t] = gate.z
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    z_naive[:, t] = np.where(np.isfinite(gate.se) & (gate.se > 0),
+                                             gate.estimate / gate.se, 0.0)
                 passed[:, t] = gate.passed
             critical = np.array([plan.metrics[j].critical for j, _, _ in tests])
             is_guardrail = np.array([kind == "guardrail" for _, _, kind in tests])
@@ -390,8 +394,8 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
                 # what a dashboard with a p-value column invites. Comparisons are two-sided
                 # (any significant difference alarms, Kayenta's "either" direction);
                 # guardrails one-sided (only exceeding the limit alarms).
-                two_sided = np.abs(z) > stats.norm.isf(alpha / 2)
-                fail = active & np.where(is_guardrail[None, :], z > stats.norm.isf(alpha),
+                two_sided = np.abs(z_naive) > stats.norm.isf(alpha / 2)
+                fail = active & np.where(is_guardrail[None, :], z_naive > stats.norm.isf(alpha),
                                          two_sided)
                 ready_gates = np.ones(runs, dtype=bool)
             else:

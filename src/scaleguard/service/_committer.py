@@ -5,9 +5,10 @@ Every commit costs a write-ahead-log flush, whatever its size, so one transactio
 caps the service at one batch per flush. Here request threads hand their batches to one writer
 thread and wait; the writer takes everything waiting (up to :data:`MAX_GROUP_POINTS`), writes
 it with :meth:`Store.write_many` in one transaction (each batch keeps its idempotency key), and
-only then wakes the requests, which answer 2xx (or "duplicate" for a key stored before). A
-failed transaction fails every request in it and stores none of them, so an acknowledgement
-always means committed.
+only then wakes the requests, which answer 2xx (or "duplicate" for a key stored before). When a
+group's transaction fails, nothing of it is stored and each of its batches is written again in
+a transaction of its own: only the batch at fault fails, and an acknowledgement still always
+means committed.
 """
 
 from __future__ import annotations
@@ -80,11 +81,25 @@ class GroupCommitter:
     def _commit(self, group: list[tuple[Batch, Future[bool]]]) -> None:
         try:
             stored = self.store.write_many([batch for batch, _ in group])
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-            for _, done in group:
-                done.set_exception(exc)
+        except Exception as exc:  # noqa: BLE001 - handed to the request(s) at fault
+            if len(group) == 1:
+                group[0][1].set_exception(exc)
+            else:  # one bad batch must not fail the innocent ones committed with it
+                for item in group:
+                    self._write_alone(item)
             return
         self.transactions += 1
         self.batches += len(group)
         for (_, done), fresh in zip(group, stored, strict=True):
             done.set_result(fresh)
+
+    def _write_alone(self, item: tuple[Batch, Future[bool]]) -> None:
+        batch, done = item
+        try:
+            fresh = self.store.write(batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+            done.set_exception(exc)
+            return
+        self.transactions += 1
+        self.batches += 1
+        done.set_result(fresh)

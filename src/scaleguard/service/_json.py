@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from scaleguard.io import jsonable
+
 __all__ = ["SafeJSONResponse", "jsonable"]
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by its name, recursively.
-
-    Examples
-    --------
-    >>> jsonable({"loss": [1.5, float("nan")], "peak": float("inf")})
-    {'loss': [1.5, 'nan'], 'peak': 'inf'}
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 class SafeJSONResponse(JSONResponse):

@@ -16,17 +16,17 @@ import uuid
 from typing import Any
 
 import pandas as pd
-import yaml
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from scaleguard.errors import ConfigError, InputError
+from scaleguard.io import load_yaml
 from scaleguard.monitor import RolloutChange, RolloutRecord, Store
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import require_read, require_write
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
-from scaleguard.service._schemas import RUN_ID_PATTERN, _Strict
+from scaleguard.service._schemas import RUN_ID_PATTERN, JsonObject, _Strict
 
 __all__ = ["MAX_OBSERVATION_ROWS", "ObservationsIn", "RolloutCreate", "router"]
 
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 class RolloutCreate(_Strict):
     """A new rollout from a plan: give the plan as a JSON object or as YAML text."""
 
-    plan: dict[str, Any] | None = None
+    plan: JsonObject | None = None
     plan_yaml: str | None = Field(default=None, max_length=_PLAN_YAML_CHARS)
     rollout_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
     started_at: float | None = Field(default=None, ge=0, allow_inf_nan=False)
@@ -62,13 +62,7 @@ def _plan_of(body: RolloutCreate) -> tuple[Any, dict[str, Any]]:
     if (body.plan is None) == (body.plan_yaml is None):
         raise InputError("plan: give exactly one of plan (a JSON object) or plan_yaml (text)")
     if body.plan_yaml is not None:
-        try:
-            data = yaml.safe_load(body.plan_yaml)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark is not None else ""
-            raise ConfigError(f"plan_yaml: {where}{getattr(exc, 'problem', None) or 'not YAML'}"
-                              ) from None
+        data = load_yaml(body.plan_yaml, "plan_yaml")  # depth-checked: no RecursionError
         if not isinstance(data, dict):
             raise ConfigError("plan_yaml: expected a mapping at the top level")
         return parse_plan(data, "plan_yaml"), data
@@ -101,6 +95,27 @@ def _summary(rollout_id: str, plan: Any, state: Any, last: dict[str, Any] | None
             "last_action": last["action"] if last else None, "updated_at": updated_at}
 
 
+def _started_at(plan: Any, started_at: float | None, now: float) -> float:
+    """When the first stage began: the service's clock, or a recent time the client names.
+
+    A start older than the plan's ``data.max_age`` would claim hours the service never
+    observed (``started_at: 0`` would skip every minimum duration); one in the future is
+    misdated.
+    """
+    from scaleguard.safety import CLOCK_SKEW
+
+    if started_at is None:
+        return now
+    if started_at > now + CLOCK_SKEW:
+        raise InputError(f"started_at: {started_at:.0f} is ahead of the service clock "
+                         f"({now:.0f}) by more than {CLOCK_SKEW:.0f} s")
+    if started_at < now - plan.data.max_age:
+        raise InputError(f"started_at: {started_at:.0f} is {now - started_at:.0f} s before now, "
+                         f"more than the plan's data.max_age {plan.data.max_age:.0f} s: the "
+                         "service cannot vouch for time it did not observe")
+    return started_at
+
+
 @router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
@@ -111,7 +126,8 @@ def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
     rollout_id = body.rollout_id or f"{re.sub(r'[^A-Za-z0-9._-]', '-', plan.name)[:40]}-" \
                                     f"{uuid.uuid4().hex[:8]}"
     now = time.time()
-    state = initial_state(plan, body.started_at if body.started_at is not None else now)
+    started = _started_at(plan, body.started_at, now)
+    state = initial_state(plan, started)
     if not store.create_rollout(RolloutRecord(rollout_id, plan.name, raw, state.as_dict(), now,
                                               now)):
         raise InputError(f"rollout_id: rollout {rollout_id!r} exists already")
@@ -146,7 +162,7 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import audit_record, check_observations, decide
+    from scaleguard.safety import audit_record, check_observations, decide, screen_observations
 
     store = store_of(request)
 
@@ -157,20 +173,28 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         unknown = [name for name in body.approve if name not in stage_names]
         if unknown:
             raise InputError(f"approve: {unknown[0]!r} is not a stage of plan {plan.name!r}")
-        if body.rows:
-            new = pd.DataFrame(body.rows)
+        now = body.now if body.now is not None else time.time()
+        # A row without a time is dated when it arrives, so that every stored window has one
+        # (a rollout whose first rows had no time must still accept rows that do).
+        posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
+        if posted:
+            new = pd.DataFrame(posted)
             new.attrs["source"] = "rows"
-            check_observations(new, plan)  # refuse a bad row before anything is stored
-        everything = pd.DataFrame(old + list(body.rows))
+            check_observations(new, plan)  # refuse a malformed row before anything is stored
+        everything = pd.DataFrame(old + posted)
         everything.attrs["source"] = "rows"
         if everything.empty:
             everything = pd.DataFrame(columns=["stage", "arm", "metric"])
         rows = check_observations(everything, plan)
-        now = body.now if body.now is not None else time.time()
-        decision = decide(plan, state, rows, now, frozenset(body.approve))
+        # The same screening as `rollout decide`: stored windows come first, so a retry of
+        # them is a duplicate; only new windows that can be trusted are stored.
+        screened = screen_observations(rows, plan, now, plan.stages[state.stage_index].name,
+                                       state.stage_started)
+        fresh = [posted[i - len(old)] for i in screened.kept if i >= len(old)]
+        decision = decide(plan, state, screened, now, frozenset(body.approve))
         record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
         return RolloutChange(decision.state.as_dict(), jsonable(record_),
-                             decision.state.decisions, now, time.time(), list(body.rows),
+                             decision.state.decisions, now, time.time(), fresh,
                              result=decision)
 
     change = store.update_rollout(rollout, step)

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaleguard._store_default import default_store
 from scaleguard.errors import ConfigError
-from scaleguard.monitor._store import default_store
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_PORT", "ServiceSettings"]
 
