@@ -59,18 +59,19 @@ def read_alert_log(path: Path) -> list[OpenAlert]:
     return [_alert_from_dict({str(k): v for k, v in row.items()}) for row in rows]
 
 
-def _store_alerts(spec: MonitoringSpec, path: Path) -> list[OpenAlert]:
-    from scaleguard.monitor import open_store
+def _store_alerts(spec: MonitoringSpec, where: str | Path) -> list[OpenAlert]:
+    """The open alerts of the store (acknowledged and resolved ones are being dealt with)."""
+    from scaleguard.monitor import is_postgres_url, open_store
 
-    if not path.exists():
-        raise ConfigError(f"monitoring.store: {path} does not exist")
-    store = open_store(path, read_only=True)
+    if not is_postgres_url(where) and not Path(where).exists():
+        raise ConfigError(f"monitoring.store: {where} does not exist")
+    store = open_store(where, read_only=True)
     try:
         run_ids = [store.resolve(name).run_id for name in spec.runs] if spec.runs else [None]
         names = {info.run_id: info.name for info in store.runs()}
         alerts = []
         for run_id in run_ids:
-            for alert in store.alerts(run_id):
+            for alert in store.alerts(run_id, state="open"):
                 row = alert.as_dict()
                 row["run"] = names.get(alert.run, alert.run)
                 alerts.append(_alert_from_dict(row))
@@ -124,13 +125,19 @@ def rollout_evidence(spec: RolloutSpec, study: Study) -> tuple[list[GateState], 
     return gates, summary
 
 
+def _store_of(study: Study, store: str) -> str | Path:
+    from scaleguard.monitor import is_postgres_url
+
+    return store if is_postgres_url(store) else study.resolve(Path(store))
+
+
 def gather_evidence(study: Study) -> Evidence:
     """The alerts and gates the study's monitoring store, alert log and rollout plan hold."""
     alerts: list[OpenAlert] = []
     monitored = study.monitoring is not None
     if study.monitoring is not None:
         if study.monitoring.store is not None:
-            alerts += _store_alerts(study.monitoring, study.resolve(study.monitoring.store))
+            alerts += _store_alerts(study.monitoring, _store_of(study, study.monitoring.store))
         if study.monitoring.alerts is not None:
             alerts += read_alert_log(study.resolve(study.monitoring.alerts))
     gates: list[GateState] = []

@@ -144,7 +144,7 @@ class RolloutSpec(_Section):
 
 
 class MonitoringSpec(_Section):
-    store: Path | None = None
+    store: str | None = None  # a DuckDB file (relative to the study) or a postgresql:// URL
     alerts: Path | None = None  # a JSONL file of alerts, one object a line
     runs: list[str] | None = None
 
