@@ -24,7 +24,7 @@ from scaleguard.monitor import (
     StoredEvent,
     open_store,
 )
-from scaleguard.monitor._migrations import SCHEMA_VERSION
+from scaleguard.monitor._migrations import MIGRATIONS, SCHEMA_VERSION
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -269,6 +269,10 @@ def test_a_store_written_before_schema_versions_migrates_in_place(tmp_path):
         # The old service receipt became a batch key: a retry of that batch is still refused.
         assert store.batch_receipt("r-old-2", "key-0001")["points"] == 3  # type: ignore[index]
         assert [e.kind for e in store.events()] == ["detector.spike"]
+        # The service's rollout tables became the store's, with their decision.
+        (rollout,) = store.rollouts()
+        assert rollout.rollout_id == "ro-old" and rollout.state["decisions"] == 1
+        assert len(store.rollout_audit("ro-old")) == 1 and len(store.rollout_rows("ro-old")) == 2
     with open_store(path) as store:
         assert store.write(Batch("r-old-2", np.arange(3), np.zeros(3), ["loss"] * 3,
                                  np.ones(3), key="key-0001")) is False
@@ -277,7 +281,8 @@ def test_a_store_written_before_schema_versions_migrates_in_place(tmp_path):
         assert [a.alert_id for a in store.alerts()] == [1, 2]
     with duckdb.connect(str(path), read_only=True) as con:
         assert [r[0] for r in con.execute("SELECT version FROM schema_versions "
-                                          "ORDER BY version").fetchall()] == [1, 2]
+                                          "ORDER BY version").fetchall()] == \
+            [m.version for m in MIGRATIONS]
 
 
 def test_a_newer_schema_is_refused(tmp_path):

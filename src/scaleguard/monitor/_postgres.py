@@ -10,6 +10,7 @@ replicas never store the same batch twice.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ __all__ = ["MIGRATION_LOCK", "PostgresStore", "redacted"]
 MIGRATION_LOCK = 0x7363616C65677561
 POOL_SIZE = 8  # connections per process: the group writer, request threads, the scheduler
 _CONNECT_TIMEOUT_S = 10.0
+_COPY_CHUNK_ROWS = 50_000  # ~2.5 MB of CSV per write to COPY
 
 
 def _placeholders(sql: str) -> str:
@@ -111,12 +113,18 @@ class PostgresStore(SQLStore):
         tx.rows("SELECT rollout_id FROM rollouts WHERE rollout_id = ? FOR UPDATE", [rollout_id])
 
     def _insert_points(self, tx: Tx, columns: PointColumns) -> None:
+        import pyarrow.csv as csv
+
         assert isinstance(tx, _PgTx)
-        with tx.conn.cursor() as cur, cur.copy(
-                "COPY points (run_id, step, time, name, value) FROM STDIN") as copy:
-            for row in zip(columns.run_ids, columns.steps.tolist(), columns.times.tolist(),
-                           columns.names, columns.values.tolist(), strict=True):
-                copy.write_row(row)
+        # Arrow's C++ CSV writer quotes strings and spells nan/inf as PostgreSQL reads them;
+        # several times faster than psycopg's row-by-row writer. One chunk of CSV at a time
+        # (the memory of a chunk, not of the transaction).
+        with tx.conn.cursor() as cur, cur.copy("COPY points (run_id, step, time, name, value) "
+                                               "FROM STDIN (FORMAT csv)") as copy:
+            for chunk in columns.table.to_batches(max_chunksize=_COPY_CHUNK_ROWS):
+                out = io.BytesIO()
+                csv.write_csv(chunk, out, csv.WriteOptions(include_header=False))
+                copy.write(out.getvalue())
 
     def close(self) -> None:
         """Close the pool (idempotent)."""
