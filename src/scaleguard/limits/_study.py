@@ -141,6 +141,9 @@ class RolloutSpec(_Section):
     plan: Path
     observations: Path | None = None
     state: Path | None = None  # the folder `scaleguard rollout decide --state` keeps
+    # A rollout kept in the monitoring store (by the service or `rollout decide --store`):
+    # its state and observation windows are read from there.
+    rollout_id: str | None = None
 
 
 class MonitoringSpec(_Section):

@@ -34,7 +34,7 @@ class RolloutChange:
     """What one decision writes: new observation rows, the new state, its audit record."""
 
     state: dict[str, Any]
-    audit: dict[str, Any]
+    audit: dict[str, Any] | None  # None: a change of state alone, no decision to log
     seq: int  # the decision's number (the state's decision count)
     decided_at: float  # the decision's own time (the audit record's)
     stored_at: float  # wall clock when stored (rows' arrival, the rollout's update time)
@@ -124,7 +124,8 @@ class RolloutTables:
                         [[rollout_id, change.stored_at, json.dumps(r)] for r in change.rows])
             tx.run("UPDATE rollouts SET state = ?, updated_at = ? WHERE rollout_id = ?",
                    [json.dumps(change.state), change.stored_at, rollout_id])
-            tx.run("INSERT INTO rollout_audit VALUES (?, ?, ?, ?)",
-                   [rollout_id, change.seq, change.decided_at,
-                    json.dumps(change.audit, default=str)])
+            if change.audit is not None:
+                tx.run("INSERT INTO rollout_audit VALUES (?, ?, ?, ?)",
+                       [rollout_id, change.seq, change.decided_at,
+                        json.dumps(change.audit, default=str)])
         return change

@@ -26,6 +26,7 @@ from scaleguard.safety._controller import (
     decide,
     initial_state,
 )
+from scaleguard.safety._dbstore import DatabaseRolloutStore
 from scaleguard.safety._drift import DriftReport, FeatureDrift, drift_report
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
 from scaleguard.safety._multiplicity import adjust_p_values
@@ -48,7 +49,6 @@ from scaleguard.safety._simulate import PolicyOutcome, Scenario, SimulationResul
 from scaleguard.safety._spending import alpha_spent, spending_boundaries
 from scaleguard.safety._store import (
     FileRolloutStore,
-    MonitorAuditStore,
     RolloutStore,
     audit_record,
 )
@@ -62,9 +62,9 @@ __all__ = [
     "Decision",
     "DriftReport",
     "FeatureDrift",
+    "DatabaseRolloutStore",
     "FileRolloutStore",
     "GateResult",
-    "MonitorAuditStore",
     "PolicyOutcome",
     "RateBound",
     "RolloutPlan",

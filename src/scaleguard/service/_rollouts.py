@@ -1,11 +1,12 @@
 """Rollouts run by the service: ``/api/v1/rollouts``.
 
 The controller is :func:`scaleguard.safety.decide` (pure); what it needs between requests
-(the plan, the state, the observation rows received, the audit log) is kept by the store's
-rollout methods (no SQL here). One request's new rows, the new state and its audit record are
-written in one transaction that holds the rollout's lock, so that a restart resumes each
-rollout exactly where its last acknowledged decision left it, and two replicas on one
-PostgreSQL store never decide the same look twice.
+(the plan, the state, the observation rows received, the audit log) is kept by
+:class:`~scaleguard.safety.DatabaseRolloutStore` in the monitor store (no SQL here), where
+``scaleguard rollout decide --store`` and ``assess`` find the same rollouts. One request's
+new rows, the new state and its audit record are written in one transaction that holds the
+rollout's lock, so that a restart resumes each rollout exactly where its last acknowledged
+decision left it, and two replicas on one PostgreSQL store never decide the same look twice.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def _started_at(plan: Any, started_at: float | None, now: float) -> float:
 @router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import initial_state
+    from scaleguard.safety import DatabaseRolloutStore, initial_state
 
     store = store_of(request)
     plan, raw = _plan_of(body)
@@ -128,8 +129,7 @@ def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
     now = time.time()
     started = _started_at(plan, body.started_at, now)
     state = initial_state(plan, started)
-    if not store.create_rollout(RolloutRecord(rollout_id, plan.name, raw, state.as_dict(), now,
-                                              now)):
+    if not DatabaseRolloutStore(store, rollout_id).create(plan.name, raw, state, now):
         raise InputError(f"rollout_id: rollout {rollout_id!r} exists already")
     return jsonable(_summary(rollout_id, plan, state, None, now))
 
@@ -162,7 +162,13 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import audit_record, check_observations, decide, screen_observations
+    from scaleguard.safety import (
+        DatabaseRolloutStore,
+        audit_record,
+        check_observations,
+        decide,
+        screen_observations,
+    )
 
     store = store_of(request)
 
@@ -197,7 +203,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
                              decision.state.decisions, now, time.time(), fresh,
                              result=decision)
 
-    change = store.update_rollout(rollout, step)
+    change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:
         raise NotFound(f"rollout {rollout!r}: no such rollout")
     return jsonable(change.result.as_dict())
