@@ -327,3 +327,31 @@ def test_default_store_comes_from_environment(tmp_path, monkeypatch):
     store = open_store()
     assert store.path == str(tmp_path / "env.duckdb")  # type: ignore[attr-defined]
     store.close()
+
+
+STORE_MODULES = {"_sqlstore.py", "_duckdb.py", "_postgres.py", "_migrations.py",
+                 "_rollout_sql.py"}
+_SQL = ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "CREATE TABLE")
+
+
+def test_no_sql_outside_the_store_modules_and_no_monitor_to_service_import():
+    """The one door: SQL lives in scaleguard/monitor's store modules only, and the monitor
+    never imports the service (the service imports the monitor)."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "scaleguard"
+    offenders = []
+    for path in src.rglob("*.py"):
+        if path.parent.name == "monitor" and path.name in STORE_MODULES:
+            continue
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if any(word in node.value for word in _SQL):
+                    offenders.append(f"{path.relative_to(src)}:{node.lineno}")
+            if path.parent.name == "monitor" and isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [a.name for a in node.names]
+                assert not any(n.startswith("scaleguard.service") for n in names), path
+        assert ".transaction()" not in text or path.name in STORE_MODULES, path
+    assert offenders == []
