@@ -346,9 +346,9 @@ def test_no_sql_outside_the_store_modules_and_no_monitor_to_service_import():
             continue
         text = path.read_text(encoding="utf-8")
         for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if any(word in node.value for word in _SQL):
-                    offenders.append(f"{path.relative_to(src)}:{node.lineno}")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and any(word in node.value for word in _SQL):
+                offenders.append(f"{path.relative_to(src)}:{node.lineno}")
             if path.parent.name == "monitor" and isinstance(node, ast.ImportFrom | ast.Import):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
                     [a.name for a in node.names]
