@@ -9,6 +9,11 @@ fitted rung's loss, i.e. "scaling buys nothing"); the ratio of the two errors sa
 law adds. Per rung: steps, time, tokens/s, energy (RAPL where readable, else estimated from CPU
 time) and detector alerts.
 
+Cost too (issue 19): the largest rung's wall time predicted from the smaller rungs' calibration
+(achieved FLOP/s as a power law in size, ``forecast_cost``) against what it measured, with the
+reference "same FLOP/s as the largest fitted rung"; and its energy, an estimate (mean power of
+the smaller rungs × predicted time).
+
 Not in CI (minutes of training). Run:
     .venv/bin/python benchmarks/bench_ladder_cpu.py [--out DIR] [--backend local|process|ray]
 """
@@ -21,7 +26,8 @@ import tempfile
 import time
 
 from scaleguard.io import read_ladder
-from scaleguard.ladder import LadderSpec, forecast_rung, run_ladder
+from scaleguard.ladder import LadderSpec, forecast_cost, forecast_rung, run_ladder
+from scaleguard.resources import ladder_frame, rung_model_flops
 
 SPEC = {
     "name": "bench-cpu",
@@ -80,6 +86,39 @@ def main() -> None:
           f"absolute relative error {persistence_error:.2%}; "
           f"ratio law/persistence {forecast.abs_rel_error / persistence_error:.3f}")
     print(f"validation loss falls with size: {table['loss'].is_monotonic_decreasing}")
+
+    frame = ladder_frame(result.table)
+    last = frame[frame["name"] == largest.name].iloc[0]
+    fitted = frame[frame["name"] != largest.name]
+    energy = last["energy_j"] if "energy_j" in frame.columns else None
+    cpu = float(last["cpu_s"]) if "cpu_s" in frame.columns else None
+    cost = forecast_cost(fitted, spec, largest).observe(
+        float(last["time_s"]), None if energy is None else float(energy),
+        str(last.get("energy_status")), cpu)
+    top = fitted.iloc[-1]
+    same_rate = rung_model_flops(top["params_total"], top["tokens"]) / top["time_s"]
+    flat = rung_model_flops(cost.params_total, cost.tokens) / same_rate
+    flat_error = abs(flat - cost.observed_seconds) / cost.observed_seconds
+    print(f"largest rung {largest.name} wall time: predicted {cost.predicted_seconds:.1f}s "
+          f"[{cost.lower_seconds:.1f}, {cost.upper_seconds:.1f}] at {cost.level:.0%} "
+          f"(FLOP/s ~ N^{cost.rate_exponent:.3f}), measured {cost.observed_seconds:.1f}s, "
+          f"absolute relative error {cost.seconds_abs_rel_error:.2%} (target <= 15%)")
+    print(f"reference (FLOP/s of {top['name']}): predicted {flat:.1f}s, absolute relative error "
+          f"{flat_error:.2%}; ratio calibrated/reference "
+          f"{cost.seconds_abs_rel_error / flat_error:.3f}")
+    if cost.predicted_cpu_seconds is not None and cost.observed_cpu_seconds is not None:
+        print(f"largest rung CPU time: predicted {cost.predicted_cpu_seconds:.1f}s, measured "
+              f"{cost.observed_cpu_seconds:.1f}s, absolute relative error "
+              f"{cost.cpu_abs_rel_error:.2%} (wall/CPU of the rung: "
+              f"{cost.observed_seconds / cost.observed_cpu_seconds:.2f}, the machine's "
+              "other load)")
+    if cost.predicted_energy_j is not None:
+        label = "measured" if cost.observed_energy_status == "measured" else "estimated"
+        clock = "CPU time" if cost.predicted_cpu_seconds is not None else "time"
+        print(f"largest rung energy: predicted {cost.predicted_energy_j:.0f} J (estimated: mean "
+              f"power {cost.power_w:.2f} W x predicted {clock}), measured {label} "
+              f"{cost.observed_energy_j:.0f} J, absolute relative error "
+              f"{cost.energy_abs_rel_error:.2%}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,14 @@ def test_fit_json_has_everything_asked_for(ladder_csv, tmp_path, capsys):
     assert prediction["lower"] <= prediction["estimate"] <= prediction["upper"]
     allocation = out["allocation"][0]
     assert allocation["budget_flops"] == 1e22
+    # N* and D* get bootstrap intervals around the full fit's split.
+    assert allocation["params_interval"]["low"] < allocation["params"] < \
+        allocation["params_interval"]["high"]
+    assert allocation["tokens_interval"]["low"] < allocation["tokens"] < \
+        allocation["tokens_interval"]["high"]
+    assert prediction["interval"]["lower"] < prediction["estimate"] < \
+        prediction["interval"]["upper"]
+    assert out["calibration"]["level"] == 0.95
     assert 6 * allocation["params"] * allocation["tokens"] == pytest.approx(1e22)
     assert out["validation"]["n_test"] == 8 and out["validation"]["mare"] < 0.05
     html = plot.read_text(encoding="utf-8")
@@ -114,6 +122,9 @@ def test_bad_tables_exit_2_with_one_line(tmp_path, capsys, rows, message):
     (["--holdout-above", "flops=1e19", "--leave-largest-group-out"], "choose one split"),
     (["--predict", "params=1B,tokens=2B", "--cost", "gpus=3"], "--cost: unknown column(s) gpus"),
     (["--cost", "params"], "--cost 'params': expected COLUMN=VALUE"),
+    # In the user's terms (#18): what is missing and an example, not "missing column 'tokens'".
+    (["--predict", "params=70B"], "--predict params=70B: the chinchilla law also needs tokens= "
+     "(training tokens); e.g. --predict params=70B,tokens=1.4T"),
 ])
 def test_bad_options_exit_2_with_one_line(ladder_csv, capsys, extra, message):
     err = _run_error(["fit", str(ladder_csv), *extra], capsys)
@@ -123,3 +134,49 @@ def test_bad_options_exit_2_with_one_line(ladder_csv, capsys, extra, message):
 def test_missing_file_exits_2(tmp_path, capsys):
     err = _run_error(["fit", str(tmp_path / "none.csv")], capsys)
     assert "no such file" in err
+
+
+def test_fit_warns_past_one_decade_and_says_which_law_it_used(ladder_csv, capsys):
+    # The ladder's largest run is 1e20 FLOP; 70B x 1.4T is 5.9e23 FLOP, 3.8 decades beyond.
+    assert main(["fit", str(ladder_csv), "--json", "--predict", "params=70B,tokens=1.4T",
+                 "--predict", "params=1B,tokens=10B", "--budget", "1e22"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    far, near = out["predictions"]
+    assert far["decades_beyond_data"] == pytest.approx(np.log10(6 * 70e9 * 1.4e12 / 1e20))
+    assert near["decades_beyond_data"] == 0.0
+    assert sum("decades of flops beyond the largest run" in w for w in out["warnings"]) == 2
+    assert out["chosen_by"].startswith("fixed: the chinchilla law was asked for")
+
+
+def test_predict_with_params_and_flops_derives_tokens(ladder_csv, capsys):
+    assert main(["fit", str(ladder_csv), "--json", "--predict", "params=1B,flops=6e19"]) == 0
+    prediction = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert main(["fit", str(ladder_csv), "--json", "--predict", "params=1B,tokens=10B"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"][0]["estimate"] == \
+        pytest.approx(prediction["estimate"])
+
+
+def test_ray_errors_name_the_option_that_chose_ray():
+    from scaleguard.compute import get_executor
+
+    assert get_executor("ray").option == "--executor"
+    assert get_executor("ray://head:10001", option="--backend").option == "--backend"
+
+
+def test_fit_reads_runs_of_checkpoints_and_seeds(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in np.geomspace(2e7, 1e9, 5):
+        for seed in (0, 1):
+            for k in range(1, 11):
+                d = 2 * n * k
+                loss = (1.8 + 400 / n**0.34 + 1500 / d**0.28) * np.exp(rng.normal(0, 0.005))
+                rows.append({"run": f"{n:.0f}-{seed}", "seed": seed, "step": k, "params": n,
+                             "tokens": d, "loss": loss})
+    path = tmp_path / "checkpoints.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert main(["fit", str(path), "--drop-early", "0.25"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "10 runs, 80 of 100 checkpoints fitted (the first 25% of each run's tokens " \
+           "dropped)" in out
+    assert "seed-to-seed noise" in out

@@ -39,7 +39,9 @@ def test_train_json_is_as_dict(capsys):
     expected = estimate_training(params=70e9, tokens=2e12, device="h100-sxm", devices=2000,
                                  mfu=0.4, pue=1.1, intensity=429, price_per_device_hour=2.5,
                                  goodput=0.9)
-    assert payload == json.loads(json.dumps(expected.as_dict()))
+    assert payload == json.loads(json.dumps({**expected.as_dict(), "active_params": None,
+                                             "mfu_source": payload["mfu_source"]}))
+    assert payload["mfu_source"] == "given"
 
 
 def test_train_with_model_uses_palm_form(capsys):
@@ -69,11 +71,17 @@ def test_memory_matches_library_and_reports_fit(capsys):
                        "--recompute", "none", "--gpu", "h100")
     expected = estimate_memory(model_preset("llama-3-8b").with_seq(1024),
                                Layout(recompute="none"))
-    assert payload["activations"] == expected.activations == 9.25 * 2**30
+    assert payload["activations"] == expected.activations
+    assert payload["layout"]["attention"] == "fused"
+    assert payload["precision"] == {"weights": "bf16", "gradients": "fp32", "master": "fp32"}
     assert payload["fits"] is False
     assert main(["resources", "memory", "--model", "llama-3-8b", "--dp", "8", "--zero", "3",
                  "--gpu", "h100"]) == 0
-    assert "fits" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fits" in out
+    # The precision defaults are printed, with where they come from.
+    assert "bf16 weights, fp32 gradients, fp32 master weights, adam (18 B/param" in out
+    assert "Megatron-LM" in out
 
 
 def test_memory_from_hf_config(tmp_path, capsys):
@@ -118,7 +126,10 @@ def test_serve(capsys):
     assert payload["feasible"] is True and payload["latency"] <= 10
     assert main(["resources", "serve", "--model", "llama-3-8b", "--gpu", "a100",
                  "--rate", "5", "--prompt", "500", "--output", "100"]) == 0
-    assert "decode per token" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
+    assert "time to first token (TTFT, prefill)" in out
+    assert "time per output token (TPOT, decode)" in out
+    assert "assumed" in out and "FasterTransformer" in out
 
 
 def test_serve_at_a_fixed_batch(capsys):
@@ -174,8 +185,16 @@ def test_devices_with_a_hardware_file(tmp_path, capsys):
       "--output", "10"], "--rate: expected a positive"),
     (["serve", "--model", "llama-3-8b", "--gpu", "h100", "--rate", "1", "--prompt", "10",
       "--output", "10", "--tp", "3"], "--tp: 3 does not divide"),
-    (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8"],
-     "--mfu, --throughput: give exactly one"),
+    (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
+      "--mfu", "0.4", "--throughput", "1k"], "--mfu, --throughput, --calibration: give at most"),
+    (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
+      "--currency", "dollars"], "currency: expected a three-letter code"),
+    (["memory", "--model", "llama-3-8b", "--attention", "flash"],
+     "--attention: expected one of fused, eager"),
+    (["memory", "--model", "llama-3-8b", "--gradients", "int8"],
+     "--gradients: expected one of fp32, bf16, fp16"),
+    (["memory", "--model", "llama-3-8b", "--dp", "8", "--ep", "2"],
+     "--ep: llama-3-8b has no experts"),
     (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
       "--throughput", "1M"], "--throughput: 1M tokens/s per device implies MFU"),
     (["serve", "--model", "llama-3-70b", "--gpu", "h100", "--rate", "1", "--prompt", "100k",
@@ -203,3 +222,66 @@ def test_non_positive_quantities_are_refused(value, option):
     with contextlib.redirect_stderr(stderr):
         assert main(argv) == 2
     assert stderr.getvalue().startswith(f"scaleguard: error: {option}: ")
+
+
+# --- issue 19: defaults from published measurements, said to be assumptions ----------------
+
+def test_train_default_mfu_is_an_assumption_with_its_source(capsys):
+    assert main(["resources", "train", "--params", "70B", "--tokens", "2T", "--gpu", "h100",
+                 "--gpus", "2048", "--price", "2", "--currency", "EUR"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "at MFU 0.4" in out and "assumed" in out and "Llama 3" in out
+    assert "EUR per device-hour" in out and out.count("EUR") >= 2
+    payload = run_json(capsys, "train", "--params", "70B", "--tokens", "2T", "--gpu", "h100",
+                       "--gpus", "2048", "--price", "2")
+    assert payload["mfu"] == 0.4 and payload["energy"]["currency"] == "USD"
+    assert payload["mfu_source"].startswith("assumed")
+
+
+def test_train_on_v100_uses_fp16(capsys):
+    # A V100 has no bf16: the default peak is its fp16 tensor-core figure.
+    payload = run_json(capsys, "train", "--params", "1.3B", "--tokens", "26B", "--gpu", "v100",
+                       "--gpus", "8", "--mfu", "0.3")
+    assert payload["dtype"] == "fp16" and payload["peak_flops"] == pytest.approx(125e12)
+
+
+def test_serve_that_cannot_meet_the_latency_exits_1_without_a_table(capsys):
+    code = main(["resources", "serve", "--model", "llama-3-70b", "--gpu", "a100", "--rate",
+                 "5", "--prompt", "2k", "--output", "2k", "--latency", "1s"])
+    assert code == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "infeasible" in out and "exceeds the target" in out
+    assert "replicas" not in out  # no devices table for a plan that cannot run
+
+
+def test_moe_from_config_in_memory_plan_and_serve(capsys):
+    from pathlib import Path
+    config = str(Path(__file__).parents[1] / "resources" / "configs" / "mixtral-8x7b.json")
+    payload = run_json(capsys, "train", "--config", config, "--tokens", "1T", "--gpu", "h100",
+                       "--gpus", "64", "--mfu", "0.4", "--seq", "4096")
+    assert payload["active_params"] == pytest.approx(12.9e9, rel=0.01)
+    assert payload["flops"] < 6.5 * 13.1e9 * 1e12  # from active, not total, parameters
+    one = run_json(capsys, "memory", "--config", config, "--seq", "4096", "--dp", "8",
+                   "--zero", "1")
+    split = run_json(capsys, "memory", "--config", config, "--seq", "4096", "--dp", "8",
+                     "--zero", "1", "--ep", "8")
+    assert split["weights"] < one["weights"] / 3
+    assert main(["resources", "plan", "--config", config, "--seq", "4096", "--gpu", "h100",
+                 "--gpus", "64", "--global-batch", "256", "--top", "3"]) == 0
+    assert " ep " in capsys.readouterr().out.replace("┃", " ")
+    served = run_json(capsys, "serve", "--config", config, "--gpu", "h100", "--rate", "1",
+                      "--prompt", "1000", "--output", "100")
+    assert served["memory_per_device"] * served["tp"] > 46.7e9 * 2  # every expert resident
+
+
+def test_help_texts_of_the_defaults_agree_with_the_library():
+    # The CLI writes the defaults' sources out so that --help imports nothing; they must say
+    # what scaleguard.resources uses.
+    from scaleguard.cli import resources as cli
+    from scaleguard.resources import DEFAULT_MFU, EFFICIENCY_SOURCE, MFU_SOURCE
+    from scaleguard.resources._serving import BANDWIDTH_EFFICIENCY, COMPUTE_EFFICIENCY
+
+    assert f"default {DEFAULT_MFU:g}: {MFU_SOURCE}" == cli.MFU_HELP
+    expected = (f"default {COMPUTE_EFFICIENCY:g} of peak FLOP/s and {BANDWIDTH_EFFICIENCY:g} of "
+                f"bandwidth: {EFFICIENCY_SOURCE}")
+    assert expected == cli.EFFICIENCY_HELP

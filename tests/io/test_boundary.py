@@ -65,14 +65,14 @@ def test_non_utf8_folder_missing_and_oversized_files(tmp_path):
     bad = tmp_path / "hw.yaml"
     bad.write_bytes(b"gpus:\n  name: \xff\xfe\n")
     with pytest.raises(ConfigError, match=r"hw.yaml: line 2, column 9: not UTF-8 text"):
-        read_text(bad, "hardware file")
+        read_text(bad, "hardware")
     with pytest.raises(ConfigError, match="is a folder, expected a plan file"):
         read_text(tmp_path, "plan")
     with pytest.raises(ConfigError, match="no such plan file"):
         read_text(tmp_path / "nope.yaml", "plan")
     big = tmp_path / "big.yaml"
     big.write_text("x" * 2_000)
-    with pytest.raises(ConfigError, match="more than the 1,000 a plan may have"):
+    with pytest.raises(ConfigError, match="more than the 1,000 a plan file may have"):
         read_text(big, "plan", max_bytes=1_000)
 
 

@@ -109,12 +109,21 @@ def test_predict_then_run_the_next_rung(trained, spec_path, capsys):
     assert forecast["fit"]["form"] == "power" and forecast["fitted_on"] == ["L1-W16", "L1-W24",
                                                                             "L1-W32"]
     assert 1.0 < forecast["predicted_loss"] < 5.6
+    cost = forecast["cost"]  # wall time and energy, predicted from the smaller rungs
+    assert cost["lower_seconds"] <= cost["predicted_seconds"] <= cost["upper_seconds"]
+    assert cost["energy_estimated"] is True and cost["observed_seconds"] is None
     assert json.loads((out / "forecast.json").read_text()) == forecast
     assert main(["ladder", "predict", str(spec_path), "--out", str(out), "--run"]) == 0
-    text = capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())
     assert "predicted validation loss" in text and "absolute relative error" in text
+    assert "predicted wall time" in text and "measured wall time" in text
+    assert "predicted energy: ~" in text and "(estimated" in text
     scored = json.loads((out / "forecast.json").read_text())
-    observed = json.loads((out / "next" / "L2-W16.json").read_text())["loss"]
+    record = json.loads((out / "next" / "L2-W16.json").read_text())
+    assert scored["cost"]["observed_seconds"] == record["time_s"]
+    assert scored["cost"]["seconds_abs_rel_error"] == pytest.approx(
+        abs(scored["cost"]["predicted_seconds"] - record["time_s"]) / record["time_s"])
+    observed = record["loss"]
     assert scored["observed_loss"] == observed
     assert scored["abs_rel_error"] == pytest.approx(
         abs(scored["predicted_loss"] - observed) / observed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaleguard.errors import ConfigError, InputError, ScaleguardError
@@ -13,6 +13,7 @@ from scaleguard.resources import (
     MODEL_PRESETS,
     Layout,
     ModelShape,
+    Precision,
     activation_bytes_per_layer,
     energy_estimate,
     estimate_memory,
@@ -94,7 +95,7 @@ def test_bad_hardware_file(tmp_path, text, message):
 
 
 def test_missing_hardware_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read the hardware file"):
+    with pytest.raises(ConfigError, match="no such hardware file"):
         load_catalog(tmp_path / "absent.yaml")
 
 
@@ -212,31 +213,78 @@ def test_training_estimate_is_consistent():
 # --- memory -------------------------------------------------------------------------------
 
 def test_optimizer_bytes_per_param():
+    # Megatron-LM / DeepSpeed defaults: bf16 weights, fp32 gradients, fp32 master + Adam moments.
     weights, grads, optim, gather = model_state_bytes(1e9)
-    assert (weights + grads + optim) / 1e9 == 16  # mixed-precision Adam
-    assert sum(model_state_bytes(1e9, optimizer="adam-mixed-fp32-grads")) / 1e9 == 18
+    assert (weights, grads, optim) == (2e9, 4e9, 12e9)
+    assert sum(model_state_bytes(1e9, precision=Precision(gradients="bf16"))) / 1e9 == 16
+    assert sum(model_state_bytes(1e9, precision=Precision(weights="fp32", master="none"))) \
+        / 1e9 == 16  # pure fp32 Adam: 4 + 4 + 8
+    assert sum(model_state_bytes(1e9, optimizer="sgd-momentum")) / 1e9 == 14
+    assert Precision().describe() == "bf16 weights, fp32 gradients, fp32 master weights"
 
 
 def test_zero_stages_shard_progressively():
     totals = [sum(model_state_bytes(8e9, zero=z, dp=8)) for z in range(3)]
-    assert totals[0] == 16 * 8e9
-    assert totals[1] == (2 + 2 + 12 / 8) * 8e9
-    assert totals[2] == (2 + 2 / 8 + 12 / 8) * 8e9
-    assert sum(model_state_bytes(8e9, zero=3, dp=8)) == 16 / 8 * 8e9  # no gather buffer given
+    assert totals[0] == 18 * 8e9
+    assert totals[1] == (2 + 4 + 12 / 8) * 8e9
+    assert totals[2] == (2 + 4 / 8 + 12 / 8) * 8e9
+    assert sum(model_state_bytes(8e9, zero=3, dp=8)) == 18 / 8 * 8e9  # no gather buffer given
+
+
+def _gpt(layers: int, hidden: int, heads: int, seq: int) -> ModelShape:
+    return ModelShape(layers, hidden, heads, heads, 4 * hidden, 50257, seq, gated_ffn=False,
+                      name="gpt")
 
 
 def test_activations_korthikanti_tensor_parallel_forms():
     s, b, h, a = 2048, 1, 12288, 96  # GPT-3 175B shape (Korthikanti et al. 2022, Table 3)
+    gpt = _gpt(96, h, a, s)
     sbh = s * b * h
-    assert activation_bytes_per_layer(s, b, h, a, "none", tp=8, sequence_parallel=False) == (
+
+    def per_layer(**layout):
+        return activation_bytes_per_layer(gpt, Layout(**layout), norm_bytes=2)
+
+    assert per_layer(recompute="none", tp=8, sequence_parallel=False, attention="eager") == (
         pytest.approx(sbh * (10 + 24 / 8 + 5 * a * s / (h * 8))))
-    assert activation_bytes_per_layer(s, b, h, a, "selective", tp=8) == pytest.approx(
-        sbh * 34 / 8)
-    assert activation_bytes_per_layer(s, b, h, a, "full", tp=8) == pytest.approx(2 * sbh / 8)
+    assert per_layer(recompute="selective", tp=8) == pytest.approx(sbh * 34 / 8)
+    assert per_layer(recompute="full", tp=8) == pytest.approx(2 * sbh / 8)
     # The paper's headline: selective recomputation + sequence parallelism cut activation
     # memory about 5x for GPT-3 at t=8 against tensor parallelism alone.
-    base = activation_bytes_per_layer(s, b, h, a, "none", tp=8, sequence_parallel=False)
-    assert 4.5 < base / activation_bytes_per_layer(s, b, h, a, "selective", tp=8) < 5.5
+    base = per_layer(recompute="none", tp=8, sequence_parallel=False, attention="eager")
+    assert 4.5 < base / per_layer(recompute="selective", tp=8) < 5.5
+    # fp32 norm inputs add 2 x 2 bytes per element of s·b·h.
+    fp32_norms = activation_bytes_per_layer(gpt, Layout(recompute="selective"))
+    assert fp32_norms == pytest.approx(sbh * 38)
+
+
+def test_gated_mlp_and_gqa_change_the_per_layer_count():
+    # A gated MLP keeps gate, up and their product (6·ffn bytes a token) against GPT's fc1 and
+    # GELU outputs (4·ffn): Llama's 3.5h SwiGLU needs more than GPT's 4h MLP (2 + 21 vs 2 + 16).
+    h, s = 4096, 1024
+    gpt = _gpt(32, h, 32, s)
+    llama = ModelShape(32, h, 32, 32, 14336, 32000, s)
+    gqa = ModelShape(32, h, 32, 8, 14336, 32000, s)
+    layout = Layout(recompute="selective")
+    sbh = s * h
+    assert activation_bytes_per_layer(gpt, layout, norm_bytes=2) == sbh * 34
+    assert activation_bytes_per_layer(llama, layout, norm_bytes=2) == sbh * (34 - 16 + 21)
+    # K and V of 8 key/value heads instead of 32: 2 x 2 x (h - h/4) bytes fewer a token.
+    assert activation_bytes_per_layer(llama, layout, norm_bytes=2) - \
+        activation_bytes_per_layer(gqa, layout, norm_bytes=2) == sbh * 4 * 0.75
+
+
+def test_fused_attention_drops_the_quadratic_term():
+    gpt = _gpt(32, 4096, 32, 4096)
+    eager = activation_bytes_per_layer(gpt, Layout(recompute="none", attention="eager"))
+    fused = activation_bytes_per_layer(gpt, Layout(recompute="none", attention="fused"))
+    selective = activation_bytes_per_layer(gpt, Layout(recompute="selective"))
+    assert selective < fused < eager
+    # Doubling the sequence doubles fused attention's memory, and roughly quadruples eager's
+    # quadratic term.
+    longer = gpt.with_seq(8192)
+    assert activation_bytes_per_layer(longer, Layout(recompute="none")) == pytest.approx(2 * fused)
+    assert activation_bytes_per_layer(longer, Layout(recompute="none", attention="eager")) > \
+        3 * eager
 
 
 def test_pipeline_keeps_all_layers_worth_of_activations_on_stage_one():
@@ -279,15 +327,21 @@ def test_layout_that_cannot_split_the_model(model, layout, message):
     ({"tp": 0}, "tp: expected a positive integer, got 0"),
     ({"zero": 4}, "zero: expected a ZeRO stage 0, 1, 2 or 3, got 4"),
     ({"recompute": "some"}, "recompute: expected one of none, selective, full"),
+    ({"attention": "flash"}, "attention: expected one of fused, eager, got 'flash'"),
+    ({"dp": 4, "ep": 3}, "ep: 3 does not divide dp=4"),
 ])
 def test_bad_layout_fields(kwargs, message):
     with pytest.raises(InputError, match=message):
         Layout(**kwargs)
 
 
-def test_unknown_optimizer():
-    with pytest.raises(InputError, match="optimizer: expected one of adam-mixed"):
+def test_unknown_optimizer_and_precision():
+    with pytest.raises(InputError, match="optimizer: expected one of adam, adamw"):
         model_state_bytes(1e9, optimizer="lion")
+    with pytest.raises(InputError, match="gradients: expected one of fp32, bf16, fp16"):
+        Precision(gradients="int8")
+    with pytest.raises(InputError, match="master: expected one of fp32, none"):
+        Precision(master="bf16")
 
 
 @given(st.sampled_from(list(MODEL_PRESETS)), st.sampled_from([1, 2, 4, 8]),
@@ -308,3 +362,85 @@ def test_resources_exports_are_all():
     public = {name for name, value in vars(resources).items()
               if not name.startswith("_") and type(value).__name__ != "module"}
     assert set(resources.__all__) == public
+
+
+# --- mixture of experts -------------------------------------------------------------------
+
+def _moe(experts: int, top: int, shared: int = 0, dense: int = 0) -> ModelShape:
+    return ModelShape(8, 512, 8, 8, 2048, 1000, 256, experts=experts, experts_per_token=top,
+                      expert_ffn=1024, shared_ffn=shared, dense_layers=dense, name="moe")
+
+
+@given(st.integers(1, 64), st.integers(1, 8), st.sampled_from([0, 1024]), st.integers(0, 7))
+def test_moe_active_params_never_exceed_total(experts, top, shared, dense):
+    model = _moe(experts, min(top, experts), shared, dense)
+    assert model.active_params <= model.params
+    assert (model.active_params == model.params) == (min(top, experts) == experts)
+    # Training FLOPs follow the active parameters: 6·N_active + PaLM's attention term.
+    assert flops_per_token(model) == 6 * model.active_params + 12 * 8 * 512 * 256
+
+
+@given(st.sampled_from([1, 2, 4, 8]), st.sampled_from([0, 1, 2, 3]))
+def test_expert_parallelism_never_needs_more_memory(ep, zero):
+    model = _moe(8, 2)
+    one = estimate_memory(model, Layout(dp=8, zero=zero))
+    split = estimate_memory(model, Layout(dp=8, zero=zero, ep=ep))
+    assert split.weights + split.gradients + split.optimizer_state <= \
+        one.weights + one.gradients + one.optimizer_state
+    assert split.activations == one.activations
+
+
+def test_moe_shape_errors_name_the_field():
+    with pytest.raises(InputError, match="experts_per_token: expected 1 to experts=4, got 5"):
+        _moe(4, 5)
+    with pytest.raises(InputError, match="experts: experts_per_token, expert_ffn"):
+        ModelShape(2, 64, 4, 4, 256, 100, 128, experts_per_token=2)
+    with pytest.raises(InputError, match="ep: 3 does not divide the 8 experts"):
+        estimate_memory(_moe(8, 2), Layout(dp=3, ep=3))
+    with pytest.raises(ConfigError, match="^config: experts_per_token"):
+        model_from_hf_config({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+                              "num_attention_heads": 4, "max_position_embeddings": 128,
+                              "intermediate_size": 128, "num_local_experts": 4,
+                              "num_experts_per_tok": 9})
+    with pytest.raises(ConfigError, match="interleaved with dense ones"):
+        model_from_hf_config({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+                              "num_attention_heads": 4, "max_position_embeddings": 128,
+                              "num_experts": 4, "num_experts_per_tok": 2,
+                              "moe_intermediate_size": 32, "decoder_sparse_step": 2})
+
+
+def test_serving_reads_only_the_experts_a_step_touches():
+    from scaleguard.resources import decode_step
+
+    model = _moe(64, 2)
+    h100 = get_device("h100-sxm")
+    one = decode_step(model, h100, batch=1, context=10)
+    many = decode_step(model, h100, batch=512, context=10)
+    dense_bytes = (model.params - model.expert_params) * 2
+    assert one.bytes - 10 * 2 * 8 * 8 * 64 * 2 == pytest.approx(
+        dense_bytes + model.expert_params * 2 * (2 / 64))
+    assert many.bytes < (model.params * 2 + 512 * 10 * 2 * 8 * 8 * 64 * 2) * 1.0001
+    assert many.bytes > one.bytes
+
+
+_MOE_KEYS = ["num_local_experts", "num_experts_per_tok", "intermediate_size",
+             "moe_intermediate_size", "n_shared_experts", "shared_expert_intermediate_size",
+             "first_k_dense_replace", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
+             "qk_nope_head_dim", "v_head_dim", "decoder_sparse_step", "mlp_only_layers"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.sampled_from(_MOE_KEYS),
+                       st.one_of(st.none(), st.booleans(), st.integers(-3, 300),
+                                 st.floats(allow_nan=True), st.text(max_size=3),
+                                 st.lists(st.integers(0, 3), max_size=2)), max_size=6))
+def test_fuzzed_moe_configs_give_a_shape_or_one_config_error(changes):
+    base = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 8,
+            "num_key_value_heads": 8, "intermediate_size": 512, "vocab_size": 1000,
+            "max_position_embeddings": 512, "num_local_experts": 8, "num_experts_per_tok": 2}
+    try:
+        shape = model_from_hf_config({**base, **changes})
+    except ConfigError as exc:
+        assert str(exc).startswith("config: ") and "\n" not in str(exc)
+    else:
+        assert 0 < shape.active_params <= shape.params

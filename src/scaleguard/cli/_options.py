@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
-__all__ = ["COL_OPTION", "JSON_OPTION", "console", "err_console", "print_json"]
+__all__ = ["COL_OPTION", "JSON_OPTION", "console", "err_console", "output_file", "print_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,3 +28,18 @@ def print_json(payload: Any) -> None:
     from scaleguard.io import dumps_json  # lazily: io pulls in pandas
 
     typer.echo(dumps_json(payload, indent=2))
+
+
+def output_file(path: Path, option: str) -> Path:
+    """``path`` ready to be written by ``option`` (its folder made), or one line saying why
+    not — checked before the work that produces the file, not after it."""
+    from scaleguard.errors import InputError
+
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder, expected a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot make its folder ({exc.strerror or exc})"
+                         ) from None
+    return path

@@ -57,8 +57,8 @@ def _progress(quiet: bool) -> Iterator[tuple[ProgressCallback, Callable[[str], N
 
 
 def assess_study(study_path: Path, out: Path | None, *, executor: str = "process",
-                 quiet: bool = False, store: str | None = None
-                 ) -> tuple[Assessment, Path, Path]:
+                 quiet: bool = False, calibration: Path | None = None,
+                 store: str | None = None) -> tuple[Assessment, Path, Path]:
     """Load, assess and write the report; the CLI and the demo share this. ``store`` (a
     DuckDB file relative to the working directory, or a postgresql:// URL) replaces the
     study's ``monitoring.store``: its open alerts count."""
@@ -69,6 +69,9 @@ def assess_study(study_path: Path, out: Path | None, *, executor: str = "process
     if executor not in _EXECUTORS:
         raise InputError(f"--executor: expected one of {', '.join(_EXECUTORS)}, got {executor!r}")
     study = load_study(study_path)
+    if calibration is not None:  # a measured MFU replaces the study's hardware.mfu
+        hardware = study.hardware.model_copy(update={"calibration": calibration.resolve()})
+        study = study.model_copy(update={"hardware": hardware})
     if store is not None:
         study = _with_store(study, store)
     with _progress(quiet) as (on_resample, on_stage):
@@ -166,6 +169,9 @@ def assess_command(
                                          "(default: STUDY-report/ beside the study)."),
     executor: str = typer.Option("process", "--executor",
                                  help="Where bootstrap refits run: serial or process."),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="MFU measured by scaleguard resources calibrate (replaces "
+                                    "hardware.mfu)."),
     store: str | None = typer.Option(
         None, "--store", help="Monitor store whose open alerts count: a DuckDB file or "
                               "postgresql://user@host/db (default: the study's "
@@ -174,7 +180,8 @@ def assess_command(
 ) -> None:
     """Can we scale to the target? The verdict, the binding constraint and the report."""
     assessment, html_path, json_path = assess_study(study, out, executor=executor,
-                                                    quiet=as_json, store=store)
+                                                    quiet=as_json, calibration=calibration,
+                                                    store=store)
     if as_json:
         print_json(assessment.as_dict())
         return

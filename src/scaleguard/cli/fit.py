@@ -10,17 +10,29 @@ import typer
 from rich.table import Table
 
 from scaleguard.cli._app import app
-from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._options import (
+    COL_OPTION,
+    JSON_OPTION,
+    console,
+    err_console,
+    output_file,
+    print_json,
+)
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
 if TYPE_CHECKING:
+    from scaleguard.laws import Law, SelectionResult
     from scaleguard.laws._report import FitReport
 
 # The law families for --form's help, spelled here because importing scaleguard.laws (numpy,
 # scipy) would make every --help slow; tests/cli/test_app.py checks it equals laws.FORMS.
 FORM_NAMES = ("chinchilla", "saturating", "power", "data_constrained", "broken", "sigmoid")
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
+_NOT_A_COLUMN = ("estimate", "lower", "upper", "level", "elasticity", "best_dimension",
+                 "decades_beyond_data", "interval", "ensemble")
+# Chinchilla 70B (Hoffmann et al. 2022): 70B parameters, 1.4T tokens, 5.9e23 FLOP.
+_EXAMPLE = {"params": "70B", "tokens": "1.4T", "unique_tokens": "1.4T", "flops": "5.9e23"}
 
 
 def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
@@ -33,6 +45,22 @@ def parse_point(text: str, option: str = "--predict") -> dict[str, float]:
                              "e.g. params=70B,tokens=1.4T")
         point[name.strip()] = parse_quantity(value.strip(), name=f"{option} {name.strip()}")
     return point
+
+
+def _check_point(law: Law, point: dict[str, float], text: str) -> None:
+    """Refuse a --predict point that lacks a column the law needs, in the user's terms."""
+    import pandas as pd
+
+    from scaleguard.laws._data import COLUMN_MEANING, with_derived_inputs
+
+    given = with_derived_inputs(law, pd.DataFrame({k: [v] for k, v in point.items()}))
+    missing = [c for c in law.inputs if c not in given.columns]
+    if missing:
+        needs = " and ".join(f"{c}= ({COLUMN_MEANING.get(c, 'a scale column')})"
+                             for c in missing)
+        example = ",".join(f"{c}={_EXAMPLE.get(c, '...')}" for c in law.inputs)
+        raise InputError(f"--predict {text}: the {law.name} law also needs {needs}; "
+                         f"e.g. --predict {example}")
 
 
 def _read(file: Path, columns: dict[str, str], form: str, y: str) -> Any:
@@ -51,6 +79,12 @@ def _read(file: Path, columns: dict[str, str], form: str, y: str) -> Any:
     return frame
 
 
+def _span(interval: tuple[float, float] | None) -> str:
+    if interval is None:
+        return ""
+    return f" [{format_quantity(interval[0], digits=3)}, {format_quantity(interval[1], digits=3)}]"
+
+
 def _fmt(value: float, column: str) -> str:
     dimension = _DIMENSION_OF.get(column)
     return format_quantity(value, dimension, digits=4) if dimension else f"{value:.4g}"
@@ -58,7 +92,8 @@ def _fmt(value: float, column: str) -> str:
 
 def _print_report(report: FitReport) -> None:
     fit = report.fit
-    table = Table(title=f"{report.source}: {fit.form} law, {fit.n_points} runs — {fit.formula}")
+    rows = "checkpoints" if fit.checkpoints is not None and fit.checkpoints.run_column else "runs"
+    table = Table(title=f"{report.source}: {fit.form} law, {fit.n_points} {rows} — {fit.formula}")
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     if fit.bootstrap is not None:
@@ -76,32 +111,23 @@ def _print_report(report: FitReport) -> None:
                   f"{f', delta={fit.delta:g}' if fit.loss == 'huber' else ''}, summed); "
                   f"{'converged' if fit.converged else 'NOT converged'}; "
                   f"{fit.n_starts} starting points")
-    for note in fit.warnings:
-        console.print(f"[yellow]warning:[/yellow] {note}")
+    console.print(f"law used: {fit.form} — {report.chosen_by}")
+    c = fit.checkpoints
+    if c is not None and c.run_column is not None:
+        console.print(f"{c.n_runs} runs, {c.n_kept} of {c.n_rows} checkpoints fitted (the first "
+                      f"{c.drop_early:.0%} of each run's {c.progress_column} dropped), each run "
+                      "weighing the same")
+    if c is not None and c.seed_noise is not None:
+        console.print(f"seed-to-seed noise: {c.seed_noise:.3%} (log sd over "
+                      f"{c.n_replicated} repeated configurations)")
     if fit.selection is not None:
-        scores = ", ".join(f"{s.form} {getattr(s, fit.selection.criterion):.4g}"
-                           for s in fit.selection.scores)
-        console.print(f"form chosen by held-out {fit.selection.criterion} "
-                      f"({fit.selection.scores[0].description}): {scores}")
+        _print_candidates(fit.selection)
     if report.predictions:
-        pred = Table(title="predictions")
-        keys = [k for k in report.predictions[0] if k not in (
-            "estimate", "lower", "upper", "level", "elasticity", "best_dimension")]
-        for k in [*keys, fit.target]:
-            pred.add_column(k, justify="right")
-        pred.add_column("elasticities (d log y / d log x)")
-        pred.add_column("grow first")
-        for p in report.predictions:
-            shown = f"{p['estimate']:.4g}"
-            if "lower" in p:
-                shown += f" [{p['lower']:.4g}, {p['upper']:.4g}]"
-            elastic = ", ".join(f"{c} {e:+.3f}" for c, e in p["elasticity"].items())
-            pred.add_row(*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"])
-        console.print(pred)
+        _print_predictions(report)
     for a in report.allocations:
         console.print(f"budget {format_quantity(a.budget, 'flop', digits=3)}: N* = "
-                      f"{format_quantity(a.params, digits=4)}, D* = "
-                      f"{format_quantity(a.tokens, digits=4)} "
+                      f"{format_quantity(a.params, digits=4)}{_span(a.params_interval)}, D* = "
+                      f"{format_quantity(a.tokens, digits=4)}{_span(a.tokens_interval)} "
                       f"({a.tokens_per_param:.1f} tokens/param), loss {a.loss:.4g}")
     for e in report.epochs:
         console.print(f"  with {format_quantity(e.unique_tokens, digits=4)} unique tokens: "
@@ -109,8 +135,62 @@ def _print_report(report: FitReport) -> None:
                       f"(best single-epoch loss {e.loss_one_epoch:.4g})")
     if report.validation is not None:
         v = report.validation
-        console.print(f"held out {v.description}: {v.n_test} runs scored, fitted on "
-                      f"{v.n_train}: MARE {v.mare:.4g}, log RMSE {v.log_rmse:.4g}")
+        how = (f"auto re-run on the {v.n_train} training runs chose {v.form}" if
+               v.procedure == "auto" else f"{v.form} fitted on {v.n_train}")
+        console.print(f"held out {v.description}: {v.n_test} runs scored, {how}: "
+                      f"MARE {v.mare:.4g}, log RMSE {v.log_rmse:.4g}")
+    for note in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {note}")
+
+
+def _print_predictions(report: FitReport) -> None:
+    """The predictions with the interval of a new run, and the ensemble of laws under them."""
+    fit = report.fit
+    pred = Table(title="predictions")
+    keys = [k for k in report.predictions[0] if k not in _NOT_A_COLUMN]
+    for k in [*keys, fit.target]:
+        pred.add_column(k, justify="right")
+    pred.add_column("elasticities (d log y / d log x)")
+    pred.add_column("grow first")
+    for p in report.predictions:
+        band = p.get("interval") or ({"lower": p["lower"], "upper": p["upper"]}
+                                     if "lower" in p else None)
+        shown = f"{p['estimate']:.4g}"
+        if band is not None:
+            shown += f" [{band['lower']:.4g}, {band['upper']:.4g}]"
+        elastic = ", ".join(f"{c} {e:+.3f}" for c, e in p["elasticity"].items())
+        pred.add_row(*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"])
+    console.print(pred)
+    model = report.calibration
+    if model is not None:
+        checked = ("unchecked" if model.coverage is None else
+                   f"{model.coverage:.0%} of held-out runs covered in the backtest")
+        console.print(f"in brackets: the {model.level:.0%} interval of a new run (run-to-run "
+                      f"noise + extrapolation error; {checked})")
+    for p in report.predictions:
+        if "ensemble" in p:
+            e = p["ensemble"]
+            weights = ", ".join(f"{k} {w:.2f}" for k, w in e["weights"].items())
+            at = ", ".join(_fmt(p[k], k) for k in keys)
+            console.print(f"ensemble at {at}: {e['estimate']:.4g} [{e['lower']:.4g}, "
+                          f"{e['upper']:.4g}] (weights {weights})")
+
+
+def _print_candidates(selection: SelectionResult) -> None:
+    """Every candidate's out-of-sample error at each rolling origin, and its verdict."""
+    criterion = selection.criterion
+    table = Table(title=f"candidates: held-out {criterion} at each origin (latest first)")
+    for name in ("law", "params", "mean", "per origin", "verdict"):
+        table.add_column(name, justify="left" if name in ("law", "verdict") else "right")
+    for s in selection.scores:
+        values = s.origin_mare if criterion == "mare" else s.origin_log_rmse
+        verdict = ("used" if s.form == selection.best else
+                   selection.excluded.get(s.form, f"weight {selection.weights.get(s.form, 0):.2f}"))
+        table.add_row(s.form, str(s.n_params), f"{s.mean(criterion):.4g}",
+                      " ".join(f"{v:.3g}" for v in values), verdict)
+    console.print(table)
+    for form, why in selection.failed.items():
+        console.print(f"  {form} could not be fitted: {why}")
 
 
 @app.command("fit")
@@ -123,7 +203,8 @@ def fit_command(
     col: list[str] | None = COL_OPTION,
     bootstrap: int = typer.Option(0, "--bootstrap", help="Bootstrap resamples (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
-    executor: str = typer.Option("serial", "--executor", help="serial or process."),
+    executor: str = typer.Option("serial", "--executor",
+                                 help="serial, process, ray or ray://host:port."),
     workers: int | None = typer.Option(None, "--workers", help="Processes for --executor."),
     holdout_above: str | None = typer.Option(
         None, "--holdout-above", help="Fit below COL=VALUE, score the runs above it."),
@@ -144,6 +225,9 @@ def fit_command(
     loss: str = typer.Option("huber", "--loss", help="huber or squared."),
     delta: float = typer.Option(1e-3, "--delta", help="Huber threshold on log values."),
     level: float = typer.Option(0.95, "--level", help="Interval level."),
+    drop_early: float = typer.Option(
+        0.1, "--drop-early", help="With a 'run' column: share of each run's tokens (or steps) "
+        "whose checkpoints are not fitted (Choshen et al. 2024: 0.1)."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a self-contained HTML plot."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -158,6 +242,8 @@ def fit_command(
     if bootstrap < 0 or bootstrap == 1:
         raise InputError(f"--bootstrap: expected 0 (none) or at least 2 resamples, got "
                          f"{bootstrap}")
+    if plot is not None:
+        output_file(plot, "--plot")
     frame = _read(file, parse_column_map(col), form, y)
     points = [parse_point(p) for p in predict or []]
     budgets = [parse_quantity(b, "flop", name="--budget") for b in budget or []]
@@ -174,10 +260,16 @@ def fit_command(
     elif leave_largest_group_out:
         split = largest_group_split(frame)
     x_cols: str | list[str] | None = (x[0] if len(x) == 1 else list(x)) if x else None
-    fitter = LawFit(form=form, loss=loss, delta=delta, x=x_cols, y=y, breaks=breaks)
+    fitter = LawFit(form=form, loss=loss, delta=delta, x=x_cols, y=y, breaks=breaks,
+                    drop_early=drop_early)
+    if form != "auto":  # refuse a bad point before the fit, not after it
+        for text, point in zip(predict or [], points, strict=True):
+            _check_point(fitter.make_law(frame), point, text)
     with console.status(f"fitting the {form} law…", spinner="dots") if not as_json else \
             _nothing():
         fitter.fit(frame)
+    for text, point in zip(predict or [], points, strict=True):
+        _check_point(fitter.law_, point, text)
     if bootstrap:
         from rich.progress import (
             BarColumn,
@@ -203,7 +295,6 @@ def fit_command(
     if plot is not None:
         from scaleguard.laws._plot import law_figure
 
-        plot.parent.mkdir(parents=True, exist_ok=True)
         law_figure(fitter, level=level, budgets=budgets).write_html(
             plot, include_plotlyjs=True, full_html=True)
     if as_json:

@@ -142,8 +142,10 @@ def predict_command(
     workers: int | None = WORKERS_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Fit the ladder table and predict the next rung's validation loss before training it."""
+    """Fit the ladder table and predict the next rung's validation loss, wall time and energy
+    before training it."""
     from scaleguard.io import read_ladder
+    from scaleguard.resources import ladder_frame
 
     ladder, spec, folder = _spec_and_folder(spec_path, out)
     table_path = folder / ladder.TABLE_NAME
@@ -155,19 +157,27 @@ def predict_command(
     boot_backend = "serial" if backend == "local" else backend
     forecast = ladder.forecast_rung(read_ladder(table_path), spec, rung, form=form, x=x,
                                     n_boot=bootstrap, seed=spec.seed, executor=boot_backend)
+    cost = ladder.forecast_cost(ladder_frame(table_path), spec, rung)
     forecast_path = folder / FORECAST_NAME
+
+    def write() -> None:
+        payload = {**forecast.as_dict(), "cost": cost.as_dict()}
+        forecast_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
     # Written before the rung runs: the prediction is on disk before the observation exists.
-    forecast_path.write_text(json.dumps(forecast.as_dict(), indent=2) + "\n", encoding="utf-8")
+    write()
     if run:
         with _rung_progress(f"training {rung.name}", 1) as update:
             trained, _, records = ladder.run_rungs(spec, [rung], folder, records=NEXT_DIR,
                                                    executor=backend, progress=update,
                                                    workers=workers)
-        forecast = forecast.observe(records[rung.name]["loss"])
-        forecast_path.write_text(json.dumps(forecast.as_dict(), indent=2) + "\n",
-                                 encoding="utf-8")
+        record = records[rung.name]
+        forecast = forecast.observe(record["loss"])
+        cost = cost.observe(record["time_s"], record.get("energy_j"),
+                            record.get("energy_status"), record.get("cpu_s"))
+        write()
     if as_json:
-        print_json(forecast.as_dict())
+        print_json({**forecast.as_dict(), "cost": cost.as_dict()})
         return
     fit = forecast.fit
     params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
@@ -181,4 +191,37 @@ def predict_command(
     if forecast.observed_loss is not None:
         console.print(f"observed validation loss:  {forecast.observed_loss:.4f}  "
                       f"(absolute relative error {forecast.abs_rel_error:.2%})")
+    _print_cost(cost)
     console.print(f"forecast: {forecast_path}")
+
+
+def _print_cost(cost: Any) -> None:
+    """Predicted (and measured) wall time and energy; every predicted energy is an estimate."""
+    def duration(seconds: float) -> str:
+        return format_quantity(seconds, "duration", digits=3)
+
+    console.print(f"predicted wall time: {duration(cost.predicted_seconds)}  "
+                  f"[{duration(cost.lower_seconds)}, {duration(cost.upper_seconds)}] at "
+                  f"{cost.level:.0%} (achieved FLOP/s ~ N^{cost.rate_exponent:.2f} from "
+                  f"{len(cost.fitted_on)} rungs)")
+    if cost.predicted_energy_j is not None:
+        basis = "estimated" if cost.power_estimated else "measured"
+        energy = format_quantity(cost.predicted_energy_j, "energy", digits=3)
+        power = format_quantity(cost.power_w, "power", digits=3)
+        clock = "CPU time" if cost.predicted_cpu_seconds is not None else "time"
+        console.print(f"predicted energy: ~{energy} (estimated: {basis} mean power {power} "
+                      f"x predicted {clock})")
+    if cost.observed_seconds is not None:
+        console.print(f"measured wall time:  {duration(cost.observed_seconds)}  "
+                      f"(absolute relative error {cost.seconds_abs_rel_error:.2%})")
+    if cost.predicted_cpu_seconds is not None:
+        seen = ("" if cost.observed_cpu_seconds is None else
+                f", measured {duration(cost.observed_cpu_seconds)} (absolute relative error "
+                f"{cost.cpu_abs_rel_error:.2%})")
+        console.print(f"predicted CPU time:  {duration(cost.predicted_cpu_seconds)}{seen}")
+    if cost.observed_energy_j is not None:
+        mark = "" if cost.observed_energy_status == "measured" else "~"
+        label = "measured" if cost.observed_energy_status == "measured" else "estimated"
+        console.print(f"measured energy: {mark}"
+                      f"{format_quantity(cost.observed_energy_j, 'energy', digits=3)} "
+                      f"({label}; absolute relative error {cost.energy_abs_rel_error:.2%})")

@@ -3,6 +3,7 @@ faults out, alerts dealt with."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,10 @@ def watch_command(
     """
     from scaleguard.monitor._watch import LogFollower, Watcher
 
-    if not interval > 0:
+    if not 0 < interval < math.inf:
         raise InputError(f"--interval: expected seconds > 0, got {interval}")
+    if duration is not None and not duration >= 0:  # NaN too: it never compares as reached
+        raise InputError(f"--duration: expected seconds >= 0, got {duration}")
     watcher = Watcher(LogFollower(file), extra=_extra(add), defaults=not no_defaults)
     sinks = _alert_sinks(alerts, webhook)
     found: list[Any] = []

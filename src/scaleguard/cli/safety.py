@@ -256,12 +256,13 @@ def simulate_command(
     """Run the plan many times: false rollbacks, detection, exposures, time to full rollout."""
     from scaleguard.compute import get_executor
     from scaleguard.safety import Scenario, load_plan, simulate
-    from scaleguard.safety._simulate import CHUNK_RUNS
+    from scaleguard.safety._simulate import CHUNK_RUNS, check_work
 
     plan = load_plan(plan_path)
     count = parse_quantity(runs, "count", name="--runs")
     if count != int(count) or count < 1:
         raise InputError(f"--runs: expected a whole number >= 1, got {runs!r}")
+    check_work(plan, int(count), str(plan_path))  # before the progress bar starts
     chosen = Scenario(scenario, metric, segment, factor, rate)  # type: ignore[arg-type]
     pool = get_executor(executor, workers=workers)
     chunks = -(-int(count) // CHUNK_RUNS)

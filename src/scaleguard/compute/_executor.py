@@ -115,8 +115,8 @@ def get_executor(spec: str | Executor | None = None, *, workers: int | None = No
     from scaleguard.compute._ray import RAY_ADDRESS_PREFIX, RayExecutor
 
     if spec == "ray":
-        return RayExecutor()
+        return RayExecutor(option=option)
     if isinstance(spec, str) and spec.startswith(RAY_ADDRESS_PREFIX) and spec != RAY_ADDRESS_PREFIX:
-        return RayExecutor(address=spec)
+        return RayExecutor(address=spec, option=option)
     raise InputError(f"{option}: unknown backend {spec!r}; "
                      "expected serial, process, ray or ray://host:port")

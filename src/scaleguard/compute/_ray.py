@@ -30,11 +30,11 @@ RAY_ADDRESS_PREFIX = "ray://"  # Ray Client address of a remote cluster's head n
 CHUNKS_PER_CPU = 4
 
 
-def _import_ray() -> Any:
+def _import_ray(option: str = "--executor") -> Any:
     try:
         import ray
     except ImportError:
-        raise InputError("--backend ray: Ray is not installed; "
+        raise InputError(f"{option} ray: Ray is not installed; "
                          "install it with pip install 'scaleguard[ray]'") from None
     return ray
 
@@ -64,6 +64,9 @@ class RayExecutor:
         Passed to ``ray.init`` when this executor starts Ray (``num_cpus``, ``runtime_env``, ...).
         On a remote cluster, scaleguard must be importable on the workers (installed there, or
         shipped with ``runtime_env={"py_modules": [...]}``).
+    option:
+        The command-line option that chose Ray, named in error messages (``--executor`` of
+        ``fit``, ``--backend`` of ``ladder``).
 
     Notes
     -----
@@ -76,7 +79,7 @@ ScaleguardError` raised inside a task is raised again here as itself, not wrappe
 
     def __init__(self, address: str | None = None, *, num_cpus: float = 1.0,
                  num_gpus: float = 0.0, chunksize: int | None = None,
-                 init_kwargs: dict[str, Any] | None = None) -> None:
+                 init_kwargs: dict[str, Any] | None = None, option: str = "--executor") -> None:
         if num_cpus < 0 or num_gpus < 0:
             raise InputError(f"RayExecutor: num_cpus and num_gpus must be >= 0, "
                              f"got {num_cpus} and {num_gpus}")
@@ -87,16 +90,17 @@ ScaleguardError` raised inside a task is raised again here as itself, not wrappe
         self.num_gpus = num_gpus
         self.chunksize = chunksize
         self.init_kwargs = dict(init_kwargs or {})
+        self.option = option
 
     def _ensure_ray(self) -> Any:
-        ray = _import_ray()
+        ray = _import_ray(self.option)
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             kwargs.update(self.init_kwargs)
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as exc:
-                raise InputError(f"--backend ray: cannot reach the Ray cluster at "
+                raise InputError(f"{self.option} ray: cannot reach the Ray cluster at "
                                  f"{self.address!r} ({str(exc).splitlines()[0]})") from None
         return ray
 

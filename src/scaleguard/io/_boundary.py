@@ -240,18 +240,18 @@ def read_text(path: str | Path, what: str = "file", *, max_bytes: int = MAX_TEXT
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise error(f"{path}: the {what} is {size:,} bytes, more than the "
-                        f"{max_bytes:,} a {what} may have")
+            raise error(f"{path}: the {what} file is {size:,} bytes, more than the "
+                        f"{max_bytes:,} a {what} file may have")
         data = path.read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+        raise error(f"{path}: cannot read the {what} file ({exc.strerror or exc})") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise error(f"{path}: line {line}, column {column}: not UTF-8 text (byte "
-                    f"0x{data[exc.start]:02x}); save the {what} as UTF-8") from None
+                    f"0x{data[exc.start]:02x}); save the {what} file as UTF-8") from None
 
 
 def _yaml_depth_problem(text: str, max_depth: int) -> str | None:
@@ -290,13 +290,14 @@ def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH,
 
 
 def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH,
-              error: type[InputError] = InputError) -> Any:
-    """Parse JSON text within the limits (NaN/Infinity literals are refused)."""
+              error: type[InputError] = InputError, finite: bool = True) -> Any:
+    """Parse JSON text within the limits; the literals NaN and Infinity (which Python writes,
+    JSON does not have) are refused unless ``finite`` is false."""
     def refuse_constant(name: str) -> Any:
         raise error(f"{source}: {name} is not a JSON number")
 
     try:
-        data = json.loads(text, parse_constant=refuse_constant)
+        data = json.loads(text, parse_constant=refuse_constant if finite else None)
     except json.JSONDecodeError as exc:
         raise error(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, "
                     f"column {exc.colno})") from None
@@ -306,7 +307,7 @@ def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH,
         raise error(f"{source}: nested more than {max_depth} levels deep") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise error(f"{source}: {exc}") from None
-    return check_document(data, source, error=error, max_depth=max_depth)
+    return check_document(data, source, error=error, max_depth=max_depth, finite=finite)
 
 
 def jsonable(value: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import TableError
+from scaleguard.io._boundary import load_json
 
 __all__ = [
     "FORMATS",
@@ -71,18 +71,45 @@ def _first_line(path: Path, fmt: str) -> int:
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:  # bytes: a line that is not UTF-8 is named, not replaced
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TableError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+            record = load_json(line, f"{path}: line {lineno}", error=TableError)
             if not isinstance(record, dict):
                 raise TableError(f"{path}: line {lineno}: expected a JSON object per line")
             records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def _check_header(path: Path, fmt: str, frame: pd.DataFrame) -> None:
+    """Refuse a header naming a column twice: pandas would rename the second one
+    (``params.1``) and a ladder would silently use whichever it finds."""
+    if fmt in ("csv", "tsv"):
+        header = pd.read_csv(path, sep="," if fmt == "csv" else "\t", header=None, nrows=1,
+                             dtype=str, keep_default_na=False, skipinitialspace=True)
+        names = [str(c).strip() for c in header.iloc[0]] if len(header) else []
+    else:
+        names = [str(c).strip() for c in frame.columns]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise TableError(f"{path}: line 1: column {name!r} appears twice in the header")
+        seen.add(name)
+
+
+def _seconds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Date-time columns (Parquet timestamps) as Unix seconds and durations as seconds, the
+    units of every time in scaleguard; read as numbers they would be nanoseconds."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind == "M":
+            if getattr(column.dt, "tz", None) is None:
+                column = column.dt.tz_localize("UTC")  # a naive time is taken as UTC
+            frame[name] = (column - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+        elif column.dtype.kind == "m":
+            frame[name] = column.dt.total_seconds()
+    return frame
 
 
 def read_table(path: str | Path, columns: Mapping[str, str] | Iterable[str] | None = None,
@@ -128,7 +155,9 @@ def read_table(path: str | Path, columns: Mapping[str, str] | Iterable[str] | No
         raise TableError(f"{path}: cannot read as {fmt}: {reason}") from None
     if frame.empty:
         raise TableError(f"{path}: the table has no data rows")
+    _check_header(path, fmt, frame)
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame = _seconds(frame)
 
     mapping = parse_column_map(columns)
     for name, header in mapping.items():

@@ -12,7 +12,13 @@ Write a spec, run it, fit the table, predict the next rung — and then run that
 
 from scaleguard.ladder._corpus import Corpus, load_corpus, stdlib_root
 from scaleguard.ladder._model import GPT, GPTConfig
-from scaleguard.ladder._predict import RungForecast, forecast_rung, planned_size
+from scaleguard.ladder._predict import (
+    CostForecast,
+    RungForecast,
+    forecast_cost,
+    forecast_rung,
+    planned_size,
+)
 from scaleguard.ladder._runner import LadderResult, RungJob, run_ladder, run_rungs, rung_executor
 from scaleguard.ladder._shape import VOCAB_SIZE, gpt_shape, non_embedding_params
 from scaleguard.ladder._spec import (
@@ -35,6 +41,7 @@ __all__ = [
     "VOCAB_SIZE",
     "Corpus",
     "CorpusSpec",
+    "CostForecast",
     "GPTConfig",
     "LadderResult",
     "LadderSpec",
@@ -44,6 +51,7 @@ __all__ = [
     "RungJob",
     "RungResult",
     "RungSpec",
+    "forecast_cost",
     "forecast_rung",
     "gpt_shape",
     "load_corpus",

@@ -57,8 +57,9 @@ class RungSpec(_Strict):
 
     layers: int = Field(ge=1, le=256)
     width: int = Field(ge=8, le=65536, description="model width d_model")
-    # Training tokens; default from the size.
-    tokens: float | None = Field(default=None, gt=0)
+    # Training tokens (default from the size); at most 1e12: a small-GPT ladder trains on
+    # millions to billions, and the step count is bounded before training starts.
+    tokens: float | None = Field(default=None, gt=0, le=1e12)
     name: str = ""  # default L{layers}-W{width}
 
     _tokens = field_validator("tokens", mode="before")(_count)
@@ -119,7 +120,9 @@ class LadderSpec(_Strict):
     rungs: tuple[RungSpec, ...] = Field(min_length=1)
     next: RungSpec | None = Field(default=None, description="the rung `ladder predict` forecasts")
     tokens_per_param: float = Field(default=CHINCHILLA_TOKENS_PER_PARAM, gt=0)
-    batch_size: int = Field(default=16, ge=1, description="sequences per optimiser step")
+    # At most 65,536 sequences a step: one step's activations must fit in memory up front.
+    batch_size: int = Field(default=16, ge=1, le=65_536,
+                            description="sequences per optimiser step")
     seed: int = Field(default=0, ge=0)
     device: Literal["cpu", "cuda"] = "cpu"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

@@ -24,7 +24,7 @@ RECORDS_DIR = "rungs"
 TABLE_NAME = "ladder.csv"
 # The ladder table's columns (DESIGN.md: params, tokens, flops, loss first, then metrics).
 TABLE_COLUMNS = ("params", "tokens", "flops", "loss", "name", "layers", "width", "heads",
-                 "params_total", "steps", "train_loss", "time_s", "tokens_per_s", "mfu",
+                 "params_total", "steps", "train_loss", "time_s", "cpu_s", "tokens_per_s", "mfu",
                  "energy_j", "energy_status", "alerts", "device", "precision", "seed", "lr",
                  "fingerprint", "corpus")
 

@@ -65,6 +65,9 @@ class RungResult:
     corpus: str
     alerts: int = 0
     resumed_from: int = 0  # step a checkpoint resumed from (0: trained from scratch)
+    # Process CPU seconds of the training: the rung's cost without the machine's other load
+    # (on a shared CPU, wall time also counts the time other jobs held the cores).
+    cpu_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -280,4 +283,4 @@ def train_rung(spec: LadderSpec, rung: RungSpec, corpus: Corpus, *,
         energy_status=None if energy is None else energy.status, device=spec.device,
         precision=spec.precision, seed=spec.seed, lr=peak_lr, fingerprint=fingerprint,
         corpus=corpus.digest, alerts=len(getattr(run, "alerts_raised", ())),
-        resumed_from=resumed_from)
+        resumed_from=resumed_from, cpu_s=None if energy is None else energy.cpu_seconds)

@@ -4,7 +4,8 @@
   ``broken``, ``sigmoid``; each with bounds, a starting grid, a batched value and gradient.
 - :class:`LawFit`: Huber on log values, summed, L-BFGS from a grid evaluated as one batch;
   ``bootstrap()`` for parameter CIs and ``predict_interval()``; ``form="auto"`` chooses the
-  family by held-out error (:func:`select_form`, :func:`validate`).
+  family by rolling-origin held-out error with guards and a one-standard-error lean to simpler
+  laws (:func:`select_form`, :func:`rolling_origins`, :func:`validate`).
 - Allocation: :func:`optimal_allocation`, :func:`efficient_frontier`, :func:`isoflop_curve`,
   :func:`isoflop_minima` (Approach 2), :func:`best_epochs` (data-constrained).
 - :func:`dimension_analysis`: elasticity to each scale column and the best one to grow.
@@ -26,6 +27,7 @@ from scaleguard.laws._allocation import (
     isoflop_minima,
     optimal_allocation,
 )
+from scaleguard.laws._backtest import FormBacktest, rolling_origins
 from scaleguard.laws._bootstrap import BootstrapResult, PredictionInterval
 from scaleguard.laws._dimensions import DimensionEffect, DimensionReport, dimension_analysis
 from scaleguard.laws._families import (
@@ -41,8 +43,8 @@ from scaleguard.laws._families import (
     get_law,
 )
 from scaleguard.laws._fit import DEFAULT_DELTA, LawFit, LawFitResult
+from scaleguard.laws._selection import SelectionResult, select_form
 from scaleguard.laws._validation import (
-    SelectionResult,
     Split,
     ValidationScores,
     default_split,
@@ -50,7 +52,6 @@ from scaleguard.laws._validation import (
     largest_group_split,
     parse_holdout,
     score_predictions,
-    select_form,
     validate,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "DimensionEffect",
     "DimensionReport",
     "EpochAdvice",
+    "FormBacktest",
     "Frontier",
     "IsoFlopAnalysis",
     "IsoFlopMinimum",
@@ -90,6 +92,7 @@ __all__ = [
     "largest_group_split",
     "optimal_allocation",
     "parse_holdout",
+    "rolling_origins",
     "score_predictions",
     "select_form",
     "validate",

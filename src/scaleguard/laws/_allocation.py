@@ -9,7 +9,7 @@ law. ``isoflop_minima`` is Approach 2 (a parabola in log N through each budget's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -21,9 +21,9 @@ from scaleguard.io import FLOPS_PER_PARAM_TOKEN
 from scaleguard.laws._data import as_frame
 from scaleguard.laws._families import Law, get_law
 
-__all__ = ["Allocation", "Frontier", "IsoFlopMinimum", "IsoFlopAnalysis", "EpochAdvice",
-           "optimal_allocation", "efficient_frontier", "isoflop_curve", "isoflop_minima",
-           "best_epochs"]
+__all__ = ["Allocation", "allocation_interval", "Frontier", "IsoFlopMinimum", "IsoFlopAnalysis",
+           "EpochAdvice", "optimal_allocation", "efficient_frontier", "isoflop_curve",
+           "isoflop_minima", "best_epochs"]
 
 _LOG_N_SPAN: Final = 12.0  # search N* within e^±12 (~1.6e5x) of the balanced split sqrt(C/6)
 _MIN_RUNS_PER_BUDGET: Final = 3  # a parabola needs three points
@@ -39,6 +39,10 @@ class Allocation:
     loss: float
     form: str
     unique_tokens: float | None = None
+    # Percentile intervals of N* and D* over the bootstrap's parameter samples (when it ran).
+    params_interval: tuple[float, float] | None = None
+    tokens_interval: tuple[float, float] | None = None
+    level: float | None = None
 
     @property
     def tokens_per_param(self) -> float:
@@ -51,7 +55,9 @@ class Allocation:
     def as_dict(self) -> dict[str, Any]:
         return {"budget_flops": self.budget, "params": self.params, "tokens": self.tokens,
                 "tokens_per_param": self.tokens_per_param, "loss": self.loss,
-                "form": self.form, "unique_tokens": self.unique_tokens, "epochs": self.epochs}
+                "form": self.form, "unique_tokens": self.unique_tokens, "epochs": self.epochs,
+                "params_interval": _pair(self.params_interval),
+                "tokens_interval": _pair(self.tokens_interval), "level": self.level}
 
     def __repr__(self) -> str:
         return (f"Allocation(C={self.budget:.3g} FLOP: N*={self.params:.4g}, "
@@ -59,8 +65,45 @@ class Allocation:
                 f"loss={self.loss:.4g})")
 
 
+def _pair(interval: tuple[float, float] | None) -> dict[str, float] | None:
+    return None if interval is None else {"low": interval[0], "high": interval[1]}
+
+
+def allocation_interval(fit: Any, allocation: Allocation, level: float = 0.95) -> Allocation:
+    """``allocation`` with percentile intervals of N* and D* over ``fit``'s bootstrap samples.
+
+    Each resample's parameters give their own compute-optimal split of the same budget; the
+    spread of those splits is how well the ladder pins N* and D* down.
+    """
+    boot = getattr(fit, "bootstrap_", None)
+    if boot is None:
+        raise FitError("intervals on N* and D* need a bootstrap; call bootstrap(n_boot=...) "
+                       "first (CLI: --bootstrap N)")
+    n_opt, d_opt = [], []
+    for sample in boot.samples:
+        params = dict(zip(boot.param_names, map(float, sample), strict=True))
+        try:
+            a = optimal_allocation((fit.law_, params), allocation.budget,
+                                   unique_tokens=allocation.unique_tokens)
+        except FitError:  # a resample with alpha or beta at 0 has no optimum: it is skipped
+            continue
+        n_opt.append(a.params)
+        d_opt.append(a.tokens)
+    if len(n_opt) < 2:
+        raise FitError("intervals on N* and D*: fewer than two resamples have an optimum")
+    tail = 100.0 * (1.0 - level) / 2.0
+    n_lo, n_hi = np.percentile(n_opt, [tail, 100.0 - tail])
+    d_lo, d_hi = np.percentile(d_opt, [tail, 100.0 - tail])
+    return replace(allocation, params_interval=(float(n_lo), float(n_hi)),
+                   tokens_interval=(float(d_lo), float(d_hi)), level=float(level))
+
+
 def _law_and_params(fit_or_params: Any) -> tuple[Law, dict[str, float]]:
-    """Accept a fitted LawFit, a LawFitResult, or a parameter dict of the chinchilla law."""
+    """Accept a fitted LawFit, a LawFitResult, a (law, parameters) pair, or a parameter dict
+    of the chinchilla law."""
+    if isinstance(fit_or_params, tuple) and len(fit_or_params) == 2 and \
+            isinstance(fit_or_params[0], Law):
+        return fit_or_params[0], dict(fit_or_params[1])
     if hasattr(fit_or_params, "law_") and hasattr(fit_or_params, "params_"):
         return fit_or_params.law_, dict(fit_or_params.params_)
     if hasattr(fit_or_params, "form") and hasattr(fit_or_params, "params"):

@@ -45,7 +45,7 @@ class BootstrapJob:
     law: Law
     X: np.ndarray  # [k, n]
     target: np.ndarray  # [n] in fit space
-    counts: np.ndarray  # [b, n] draws of each row in each resample
+    counts: np.ndarray  # [b, n] draws of each row in each resample (times its row weight)
     starts: np.ndarray  # [K, P] raw starting points shared by every resample
     lower: np.ndarray
     upper: np.ndarray
@@ -163,6 +163,8 @@ def run_bootstrap(fit: LawFit, *, n_boot: int, seed: int, executor: str | Execut
     counts = np.zeros((int(n_boot), n), dtype=np.int32)
     np.add.at(counts, (np.arange(int(n_boot))[:, None], draws), 1)
     target = np.log(fit.y_values_) if law.log_target else fit.y_values_
+    if fit.row_weights_ is not None:  # runs of checkpoints keep their equal say
+        counts = counts * fit.row_weights_[None, :]
     lower, upper = law.bounds(fit.X_, fit.y_values_)
     jobs = [BootstrapJob(law, fit.X_, target, counts[i:i + _BOOT_CHUNK], fit.candidates_,
                          lower, upper, fit.loss, fit.delta)

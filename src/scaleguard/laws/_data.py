@@ -9,13 +9,18 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import FitError, InputError
-from scaleguard.io import NumericColumn, check_numeric
+from scaleguard.io import FLOPS_PER_PARAM_TOKEN, NumericColumn, check_numeric
 from scaleguard.laws._families import Law
 
-__all__ = ["as_frame", "design", "inputs_for", "points_matrix"]
+__all__ = ["as_frame", "design", "inputs_for", "points_matrix", "scale_columns",
+           "with_derived_inputs",
+           "COLUMN_MEANING"]
 
 # Columns whose spread is not required: every run may share one unique-data pool.
 _MAY_BE_CONSTANT = ("unique_tokens",)
+# What a ladder column means, in the words a refusal uses.
+COLUMN_MEANING = {"params": "parameters", "tokens": "training tokens",
+                  "unique_tokens": "unique training tokens", "flops": "training FLOP"}
 
 
 def as_frame(table: Any, what: str = "table") -> pd.DataFrame:
@@ -82,16 +87,42 @@ def design(law: Law, frame: pd.DataFrame, y: str) -> tuple[np.ndarray, np.ndarra
     return X, checked[y].to_numpy(dtype=float)
 
 
+def with_derived_inputs(law: Law, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the law's inputs that follow from the others: tokens = flops / (6 N)
+    when a point gives params and flops, flops = 6 N D from params and tokens, and
+    unique_tokens = tokens (one epoch)."""
+    if "flops" in law.inputs and "flops" not in frame.columns \
+            and {"params", "tokens"} <= set(frame.columns):
+        frame = frame.assign(flops=FLOPS_PER_PARAM_TOKEN * frame["params"] * frame["tokens"])
+    if "tokens" in law.inputs and "tokens" not in frame.columns \
+            and {"params", "flops"} <= set(frame.columns):
+        frame = frame.assign(tokens=frame["flops"] / (FLOPS_PER_PARAM_TOKEN * frame["params"]))
+    if "unique_tokens" in law.inputs and "unique_tokens" not in frame.columns \
+            and "tokens" in frame.columns:
+        frame = frame.assign(unique_tokens=frame["tokens"])
+    return frame
+
+
 def points_matrix(law: Law, points: Any, what: str = "points") -> np.ndarray:
     """``X`` ``[k, m]`` for prediction at ``points`` (a table or a mapping of columns).
 
     For the data-constrained law a missing ``unique_tokens`` means one epoch (all unique).
     """
-    frame = as_frame(points, what).copy(deep=False)  # attrs below must not touch the caller's
-    if "unique_tokens" in law.inputs and "unique_tokens" not in frame.columns \
-            and "tokens" in frame.columns:
-        frame = frame.assign(unique_tokens=frame["tokens"])
+    frame = with_derived_inputs(law, as_frame(points, what)).copy(deep=False)
+    missing = [c for c in law.inputs if c not in frame.columns]
+    if missing:
+        given = ", ".join(map(str, frame.columns)) or "nothing"
+        needs = " and ".join(f"{c} ({COLUMN_MEANING[c]})" if c in COLUMN_MEANING else c
+                             for c in missing)
+        raise InputError(f"{what}: the {law.name} law predicts from "
+                         f"{', '.join(law.inputs)}; the point gives {given} but not {needs}"
+                         + (", e.g. params=70B,tokens=1.4T" if "tokens" in missing else ""))
     rules = [NumericColumn(c, positive=law.log_inputs) for c in law.inputs]
     frame.attrs.setdefault("source", what)
     checked = check_numeric(frame, rules)
     return np.vstack([checked[c].to_numpy(dtype=float) for c in law.inputs])
+
+
+def scale_columns(law: Law) -> tuple[str, ...]:
+    """The columns along which ``law`` extrapolates (a shared unique-data pool is not one)."""
+    return tuple(c for c in law.inputs if c not in _MAY_BE_CONSTANT) if law.log_inputs else ()

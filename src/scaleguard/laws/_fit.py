@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import FitError, InputError
+from scaleguard.laws._checkpoints import EARLY_FRACTION, CheckpointInfo, prepare_checkpoints
 from scaleguard.laws._data import as_frame, design, inputs_for, points_matrix
 from scaleguard.laws._families import FORMS, Law, get_law
 from scaleguard.laws._optimize import Objective, fit_from_starts
@@ -22,7 +23,7 @@ from scaleguard.laws._optimize import Objective, fit_from_starts
 if TYPE_CHECKING:
     from scaleguard.compute import Executor, Progress
     from scaleguard.laws._bootstrap import BootstrapResult, PredictionInterval
-    from scaleguard.laws._validation import SelectionResult
+    from scaleguard.laws._selection import Selection, SelectionResult
 
 __all__ = ["LawFit", "LawFitResult", "DEFAULT_DELTA"]
 
@@ -57,6 +58,7 @@ class LawFitResult:
     warnings: tuple[str, ...] = ()
     bootstrap: BootstrapResult | None = None
     selection: SelectionResult | None = None
+    checkpoints: CheckpointInfo | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class LawFitResult:
             "warnings": list(self.warnings),
             "bootstrap": None if self.bootstrap is None else self.bootstrap.as_dict(),
             "selection": None if self.selection is None else self.selection.as_dict(),
+            "checkpoints": None if self.checkpoints is None else self.checkpoints.as_dict(),
         }
 
     def __repr__(self) -> str:
@@ -91,7 +94,7 @@ class LawFit:
     ----------
     form : str
         ``chinchilla``, ``saturating``, ``power``, ``data_constrained``, ``broken``, ``sigmoid``,
-        or ``auto`` (the family with the lowest held-out error, see :func:`select_form`).
+        or ``auto`` (chosen by rolling-origin held-out error, see :func:`select_form`).
     loss : str
         ``huber`` (default) or ``squared``, on log values (on values for ``sigmoid``).
     delta : float
@@ -113,6 +116,13 @@ class LawFit:
         Candidates for ``form="auto"``.
     max_iter : int
         Iteration limit of the batched L-BFGS for the starts that survive screening.
+    run : str
+        Column naming the run each row (checkpoint) belongs to. When present, each run weighs
+        the same in the fit and checkpoints before ``drop_early`` of a run's final tokens (or
+        step) are dropped (:mod:`scaleguard.laws._checkpoints`).
+    drop_early : float
+        Share of each run's progress whose checkpoints are not fitted (0.1: Choshen et al.
+        2024).
 
     Examples
     --------
@@ -134,6 +144,8 @@ class LawFit:
     n_polish: int = 5
     forms: Sequence[str] | None = None
     max_iter: int = 200
+    run: str = "run"
+    drop_early: float = EARLY_FRACTION
 
     # Learned attributes (set by fit).
     law_: Law = field(init=False, repr=False)
@@ -148,6 +160,10 @@ class LawFit:
     X_: np.ndarray = field(init=False, repr=False)
     y_values_: np.ndarray = field(init=False, repr=False)
     bootstrap_: BootstrapResult | None = field(init=False, repr=False, default=None)
+    row_weights_: np.ndarray | None = field(init=False, repr=False, default=None)
+    seed_noise_: float | None = field(init=False, repr=False, default=None)
+    # form="auto" only: every candidate's fit and rolling-origin backtest.
+    selection_: Selection | None = field(init=False, repr=False, default=None)
 
     # ------------------------------------------------------------------ fitting
     def make_law(self, frame: pd.DataFrame | None = None, form: str | None = None) -> Law:
@@ -162,17 +178,18 @@ class LawFit:
         """Fit the law to ``table`` (a DataFrame such as ``read_ladder`` gives); return self."""
         frame = as_frame(table)
         if self.form == "auto":
-            from scaleguard.laws._validation import select_form
+            from scaleguard.laws._selection import run_selection
 
-            selection = select_form(frame, self, forms=self.forms)
-            chosen = replace(self, form=selection.best)
-            chosen.fit(frame)
-            self._adopt(chosen, selection)
+            selection = run_selection(frame, self, forms=self.forms)
+            self._adopt(selection.fits[selection.result.best], selection)
             return self
         law = self.make_law(frame)
+        frame, weights, checkpoints = prepare_checkpoints(frame, law.inputs, self.y,
+                                                          run=self.run,
+                                                          drop_early=self.drop_early)
         X, y = design(law, frame, self.y)
         target = np.log(y) if law.log_target else y
-        objective = Objective(law, X, target, self.loss, self.delta)
+        objective = Objective(law, X, target, self.loss, self.delta, weights=weights)
         lower, upper = law.bounds(X, y)
         starts = self._starts(law, X, y)
         outcome = fit_from_starts(objective, starts, lower, upper, n_polish=self.n_polish,
@@ -187,20 +204,25 @@ class LawFit:
         self.n_points_ = X.shape[1]
         self.warnings_ = self._warnings(law, outcome.theta, starts, lower, upper,
                                         outcome.converged)
-        self.bootstrap_ = None
+        self.bootstrap_, self.selection_ = None, None
+        self.row_weights_, self.seed_noise_ = weights, checkpoints.seed_noise
         self.result_ = LawFitResult(
             form=law.name, formula=law.formula, inputs=law.inputs, target=self.y,
             params=dict(self.params_), objective=self.objective_, converged=self.converged_,
             n_points=self.n_points_, n_starts=outcome.n_starts, loss=self.loss,
-            delta=self.delta, warnings=self.warnings_)
+            delta=self.delta, warnings=self.warnings_,
+            checkpoints=checkpoints if checkpoints.run_column is not None or
+            checkpoints.seed_noise is not None else None)
         return self
 
-    def _adopt(self, chosen: LawFit, selection: SelectionResult) -> None:
+    def _adopt(self, chosen: LawFit, selection: Selection) -> None:
         for name in ("law_", "X_", "y_values_", "theta_", "candidates_", "params_",
-                     "objective_", "converged_", "n_points_", "warnings_"):
+                     "objective_", "converged_", "n_points_", "warnings_", "row_weights_",
+                     "seed_noise_"):
             setattr(self, name, getattr(chosen, name))
         self.bootstrap_ = None
-        self.result_ = replace(chosen.result_, selection=selection)
+        self.selection_ = selection
+        self.result_ = replace(chosen.result_, selection=selection.result)
 
     def _starts(self, law: Law, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         if self.starts is None:

@@ -64,8 +64,9 @@ class Objective:
     target: np.ndarray  # [n] metric in fit space (its log for log laws)
     loss: str = "huber"
     delta: float = 1e-3
-    # Optional [S, n] row weights, one row per start: a bootstrap resample is the data with
-    # integer weights (how often each row was drawn), so many resamples fit as one batch.
+    # Optional row weights: [S, n], one row per start (a bootstrap resample is the data with
+    # integer weights, how often each row was drawn, so many resamples fit as one batch), or
+    # [n] shared by every start (each run of checkpoints weighing the same).
     weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -91,7 +92,7 @@ class Objective:
             rho = np.where(mag <= delta, 0.5 * r * r, delta * (mag - 0.5 * delta))
             slope = np.clip(r, -delta, delta)
         if self.weights is not None:
-            w = self.weights if rows is None else self.weights[rows]
+            w = self.weights if rows is None or self.weights.ndim == 1 else self.weights[rows]
             rho, slope = rho * w, slope * w
         return rho.sum(axis=1, dtype=float), backward(slope).astype(float, copy=False)
 

@@ -1,9 +1,9 @@
-"""Honest validation: fit on the small runs, score on the large ones, and choose a family so.
+"""Honest validation: fit on the small runs, score on the large ones.
 
 In-sample fit always favours the family with more parameters; what matters is how well a law
 fitted on the runs we have predicts the bigger run we have not made. Two splits do that:
 holdout above a scale (``--holdout-above params=1e9``) and leave-largest-group-out (the ladder's
-largest budget group is held out).
+largest budget group is held out). Choosing a law by such scores is :mod:`._selection`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,12 @@ from scaleguard.units import parse_quantity
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
 
-__all__ = ["ValidationScores", "SelectionResult", "Split", "score_predictions",
-           "parse_holdout", "holdout_split", "largest_group_split", "default_split",
-           "validate", "select_form", "candidate_forms", "SELECTION_CRITERIA"]
+__all__ = ["ValidationScores", "Split", "score_predictions", "parse_holdout", "holdout_split",
+           "largest_group_split", "default_split", "validate"]
 
 # With no split asked for, the largest 20% of runs by scale are held out (at least one row).
 DEFAULT_HOLDOUT_SHARE: Final = 0.2
 MIN_GROUPS: Final = 3  # leave-largest-group-out needs at least two groups left to fit on
-SELECTION_CRITERIA: Final = ("mare", "log_rmse")
 
 
 @dataclass(frozen=True)
@@ -55,33 +53,19 @@ class ValidationScores:
     mare: float  # mean |predicted - actual| / |actual|
     log_rmse: float  # sqrt(mean (log predicted - log actual)^2)
     max_relative_error: float
+    # "fixed" when ``form`` was asked for; "auto" when form="auto" was re-run on the training
+    # rows alone (an honest score of the whole procedure) and chose ``form`` there.
+    procedure: str = "fixed"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"form": self.form, "method": self.method, "description": self.description,
-                "n_train": self.n_train, "n_test": self.n_test, "mare": self.mare,
-                "log_rmse": self.log_rmse, "max_relative_error": self.max_relative_error}
+        return {"form": self.form, "procedure": self.procedure, "method": self.method,
+                "description": self.description, "n_train": self.n_train,
+                "n_test": self.n_test, "mare": self.mare, "log_rmse": self.log_rmse,
+                "max_relative_error": self.max_relative_error}
 
     def __repr__(self) -> str:
         return (f"ValidationScores({self.form}, {self.description}: MARE={self.mare:.4g}, "
                 f"log RMSE={self.log_rmse:.4g}, train {self.n_train} / test {self.n_test})")
-
-
-@dataclass(frozen=True)
-class SelectionResult:
-    """Held-out scores of each candidate family and the one chosen."""
-
-    best: str
-    criterion: str
-    scores: tuple[ValidationScores, ...]
-    failed: dict[str, str]  # form -> why it could not be fitted on the training split
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "criterion": self.criterion,
-                "scores": [s.as_dict() for s in self.scores], "failed": dict(self.failed)}
-
-    def __repr__(self) -> str:
-        table = ", ".join(f"{s.form}={getattr(s, self.criterion):.4g}" for s in self.scores)
-        return f"SelectionResult(best={self.best!r} by held-out {self.criterion}: {table})"
 
 
 def score_predictions(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float, float]:
@@ -172,59 +156,11 @@ def validate(fitter: LawFit, table: Any, split: Split | None = None) -> Validati
     return ValidationScores(form=fitted.result_.form, method=split.method,
                             description=split.description, n_train=len(split.train),
                             n_test=len(split.test), mare=mare, log_rmse=log_rmse,
-                            max_relative_error=worst)
+                            max_relative_error=worst,
+                            procedure="auto" if fitter.form == "auto" else "fixed")
 
 
 def _inputs_hint(fitter: LawFit, frame: pd.DataFrame) -> tuple[str, ...]:
     if fitter.form == "auto":
         return ()
     return fitter.make_law(frame).inputs
-
-
-def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None) -> tuple[str, ...]:
-    """The families ``auto`` compares: 1-D ones along ``x``, or the ladder laws."""
-    if x is not None:
-        return ("power", "saturating", "broken")
-    forms = ["chinchilla"]
-    if "unique_tokens" in frame.columns:
-        forms.append("data_constrained")
-    return (*forms, "power", "saturating")
-
-
-def select_form(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = None,
-                split: Split | None = None, criterion: str = "mare") -> SelectionResult:
-    """Fit each candidate on the training rows and pick the lowest held-out error.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> from scaleguard.laws import LawFit
-    >>> x = np.geomspace(1, 1e4, 12)
-    >>> table = pd.DataFrame({"x": x, "y": 2.0 + 5.0 * x**-0.5})
-    >>> select_form(table, LawFit(x="x", y="y"), forms=["power", "saturating"]).best
-    'saturating'
-    """
-    if criterion not in SELECTION_CRITERIA:
-        raise InputError(f"criterion: expected one of {', '.join(SELECTION_CRITERIA)}, "
-                         f"got {criterion!r}")
-    frame = as_frame(table)
-    forms = tuple(forms) if forms else candidate_forms(frame, fitter.x)
-    if split is None:
-        split = default_split(frame, () if fitter.x is None else (
-            (fitter.x,) if isinstance(fitter.x, str) else tuple(fitter.x)))
-    scores, failed = [], {}
-    for form in forms:
-        if form == "auto":
-            raise InputError("forms: 'auto' cannot be one of its own candidates")
-        try:
-            scores.append(validate(replace(fitter, form=form), frame, split))
-        except (FitError, InputError) as exc:
-            failed[form] = str(exc)
-    usable = [s for s in scores if math.isfinite(getattr(s, criterion))]
-    if not usable:
-        raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted and "
-                       f"scored on {split.description}: " + "; ".join(
-                           f"{k}: {v}" for k, v in failed.items()))
-    best = min(usable, key=lambda s: getattr(s, criterion))
-    return SelectionResult(best=best.form, criterion=criterion, scores=tuple(scores),
-                           failed=failed)

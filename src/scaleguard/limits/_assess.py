@@ -41,6 +41,7 @@ from scaleguard.limits._scaling_checks import (
 from scaleguard.limits._study import Study
 from scaleguard.limits._verdict import decide
 from scaleguard.resources import (
+    Calibration,
     GridIntensity,
     MemoryEstimate,
     ModelShape,
@@ -148,11 +149,24 @@ def _intensity_note(intensity: GridIntensity | None) -> str:
     return f"{intensity.g_per_kwh:.4g} gCO2e/kWh ({intensity.source})"
 
 
-def _training(study: Study, compute: float, params: float, tokens: float) -> TrainingEstimate:
+def _mfu(study: Study, params: float, calibration: Calibration | None) -> float:
+    """The study's MFU, or the calibrated one at the target's size."""
+    if calibration is None:
+        return study.hardware.mfu
+    at = calibration.mfu_at(params)
+    if at is None:
+        raise ConfigError(f"hardware.calibration: {calibration.source} gave no MFU (no device "
+                          "peak); calibrate against a catalog device")
+    return at[0]
+
+
+def _training(study: Study, compute: float, params: float, tokens: float,
+              calibration: Calibration | None = None) -> TrainingEstimate:
     hw = study.hardware
     return estimate_training(device=get_device(hw.device, study.resolve(hw.hardware_file)
                                                if hw.hardware_file else None),
-                             devices=hw.devices, mfu=hw.mfu, params=params, tokens=tokens,
+                             devices=hw.devices, mfu=_mfu(study, params, calibration),
+                             params=params, tokens=tokens,
                              flops=compute, dtype=hw.dtype, pue=hw.pue, power_w=hw.power_w,
                              intensity=_intensity(hw.grid_intensity),
                              price_per_device_hour=hw.price_per_device_hour)
@@ -216,7 +230,8 @@ def _isoflops(view: LawView, ladder: pd.DataFrame, target: TargetPoint) -> tuple
 
 
 def assess(study: Study, ladder: pd.DataFrame, view: LawView, evidence: Evidence | None = None,
-           *, progress: Callable[[str], None] | None = None) -> Assessment:
+           *, progress: Callable[[str], None] | None = None,
+           calibration: Calibration | None = None) -> Assessment:
     """Assess ``study`` given its checked ladder, its fitted law and the safety evidence.
 
     Reading files, fitting the law and querying the stores happen before (see
@@ -230,7 +245,7 @@ def assess(study: Study, ladder: pd.DataFrame, view: LawView, evidence: Evidence
     target = TargetPoint(study.target.kind, compute, params, tokens, loss, low, high, confidence)
     ladder_max = float(ladder["flops"].max())
     say("estimating resources")
-    run = _training(study, compute, params, tokens)
+    run = _training(study, compute, params, tokens, calibration)
     doubling = run  # doubling from C to 2C costs one more C
     findings: list[Finding] = []
     notes: list[str] = []
@@ -328,7 +343,9 @@ def assess(study: Study, ladder: pd.DataFrame, view: LawView, evidence: Evidence
         ResourceLine("training tokens", tokens, format_quantity(tokens, digits=3) + " tokens",
                      note=f"{tokens / params:.1f} tokens per parameter"),
         ResourceLine("devices", float(run.devices), f"{run.devices} × {run.device}",
-                     note=f"MFU {run.mfu:.0%}, {run.dtype}"),
+                     note=f"MFU {run.mfu:.0%}"
+                          + (f" (calibrated: {calibration.source})" if calibration else "")
+                          + f", {run.dtype}"),
         ResourceLine("wall-clock time", run.wall_seconds,
                      format_quantity(run.wall_seconds, "duration", digits=3),
                      limits.wall_clock or math.nan),

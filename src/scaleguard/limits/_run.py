@@ -22,7 +22,7 @@ from scaleguard.limits._assessment import Assessment
 from scaleguard.limits._law_view import LawView
 from scaleguard.limits._safety_checks import GateState, OpenAlert
 from scaleguard.limits._study import MonitoringSpec, RolloutSpec, Study
-from scaleguard.resources import get_device
+from scaleguard.resources import get_device, read_calibration
 
 __all__ = ["fit_ladder", "gather_evidence", "run_study", "read_alert_log", "rollout_evidence"]
 
@@ -201,4 +201,7 @@ def run_study(study: Study, *, executor: str | Executor | None = None,
     view = fit_ladder(study, frame, executor=executor, progress=progress)
     say("gathering safety evidence")
     evidence = gather_evidence(study)
-    return assess(study, frame, view, evidence, progress=say)
+    calibration = study.hardware.calibration
+    measured = (None if calibration is None
+                else read_calibration(study.resolve(calibration), kind="training"))
+    return assess(study, frame, view, evidence, progress=say, calibration=measured)

@@ -107,6 +107,8 @@ class HardwareSpec(_Section):
     device: str
     devices: int = Field(ge=1)
     mfu: float = Field(0.4, gt=0, le=1)
+    # A `scaleguard resources calibrate` file: its measured MFU at the target's size replaces mfu.
+    calibration: Path | None = None
     dtype: str = "bf16"
     hardware_file: Path | None = None
     price_per_device_hour: float | None = Field(None, ge=0)  # USD

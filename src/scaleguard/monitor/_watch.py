@@ -33,6 +33,8 @@ class LogFollower:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise TableError(f"{self.path}: is a folder, expected a metric log file")
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".tsv", ".jsonl", ".ndjson", ".log", ".json"):
             raise TableError(f"{self.path}: watch follows .csv, .tsv or .jsonl logs, "
@@ -58,9 +60,12 @@ class LogFollower:
             self._reset()
         if size == self.offset:
             return [], []
-        with self.path.open("rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read(_READ_CHUNK)
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read(_READ_CHUNK)
+        except IsADirectoryError:
+            raise TableError(f"{self.path}: is a folder, expected a metric log file") from None
         self.offset += len(data)
         data = self._partial + data
         lines = data.split(b"\n")
@@ -69,7 +74,8 @@ class LogFollower:
         bad: list[BadLine] = []
         for raw in lines:
             self.lineno += 1
-            text = raw.decode("utf-8", errors="replace").rstrip("\r")
+            # Bytes that are not UTF-8 become lone surrogates, which the parser refuses.
+            text = raw.decode("utf-8", errors="surrogateescape").rstrip("\r")
             if not text.strip():
                 continue
             try:

@@ -18,6 +18,9 @@ from scaleguard.resources._model import ModelShape
 
 __all__ = [
     "ATTENTION_FLOPS_FACTOR",
+    "DEFAULT_MFU",
+    "MFU_SOURCE",
+    "attention_flops_per_token",
     "flops_per_token",
     "goodput",
     "mfu",
@@ -26,6 +29,10 @@ __all__ = [
     "training_seconds",
 ]
 
+# The MFU assumed when none is measured: Meta's Llama 3 405B pre-training reached 38-43% BF16 MFU
+# on 8,192-16,384 H100s (Dubey et al. 2024, "The Llama 3 Herd of Models", Table 4).
+DEFAULT_MFU: Final = 0.40
+MFU_SOURCE: Final = "Llama 3 pre-training's 38-43% on 8k-16k H100s (Dubey et al. 2024, Table 4)"
 # PaLM (Chowdhery et al. 2022, Appendix B): attention adds 12·L·H·Q·T FLOPs per token on top of
 # 6·N (forward + backward of the QK^T and AV matmuls over a context of T tokens).
 ATTENTION_FLOPS_FACTOR: Final = 12
@@ -37,14 +44,23 @@ def training_flops(params: float, tokens: float) -> float:
             * check_positive(tokens, "tokens"))
 
 
+def attention_flops_per_token(model: ModelShape, seq: int | None = None) -> float:
+    """Training FLOPs of QK^T and AV per token: 12·L·H·Q·T (PaLM), with Q the mean of the
+    query/key and value head widths (they differ under latent attention)."""
+    context = model.seq if seq is None else int(check_positive(seq, "seq"))
+    head = (model.qk_head_dim + model.v_head_dim) / 2
+    return ATTENTION_FLOPS_FACTOR * model.layers * model.heads * head * context
+
+
 def flops_per_token(model: ModelShape, seq: int | None = None) -> float:
     """Training FLOPs per token with attention, PaLM's form: 6·N + 12·L·H·Q·T.
 
-    ``seq`` (T) defaults to the model's sequence length; H·Q is the model width.
+    N is the *active* parameter count: a mixture of experts' token passes through
+    ``experts_per_token`` experts only, and a gated MLP's three matrices are in N already.
+    ``seq`` (T) defaults to the model's sequence length.
     """
-    context = model.seq if seq is None else int(check_positive(seq, "seq"))
-    return (FLOPS_PER_PARAM_TOKEN * model.params
-            + ATTENTION_FLOPS_FACTOR * model.layers * model.heads * model.head_dim * context)
+    return (FLOPS_PER_PARAM_TOKEN * model.active_params
+            + attention_flops_per_token(model, seq))
 
 
 def mfu(tokens_per_second_per_device: float, flops_per_token: float, peak_flops: float) -> float:

@@ -32,7 +32,9 @@ class EnergyEstimate:
     carbon_g:
         ``energy_j`` × grid intensity (g CO2e); ``None`` without an intensity.
     cost:
-        ``device_hours`` × price per device-hour (in the price's currency); ``None`` without one.
+        ``device_hours`` × price per device-hour, in ``currency``; ``None`` without a price.
+    currency:
+        ISO 4217 code of the price and the cost (USD unless told).
     """
 
     device_hours: float
@@ -43,13 +45,14 @@ class EnergyEstimate:
     carbon_g: float | None
     price_per_device_hour: float | None
     cost: float | None
+    currency: str = "USD"
 
     def as_dict(self) -> dict[str, Any]:
         return {"device_hours": self.device_hours, "power_w": self.power_w, "pue": self.pue,
                 "energy_j": self.energy_j, "energy_kwh": self.energy_j / _J_PER_KWH,
                 "intensity": None if self.intensity is None else self.intensity.as_dict(),
                 "carbon_g": self.carbon_g, "price_per_device_hour": self.price_per_device_hour,
-                "cost": self.cost}
+                "cost": self.cost, "currency": self.currency}
 
     def __repr__(self) -> str:
         parts = [f"{format_quantity(self.device_hours, digits=4)} device-hours",
@@ -57,13 +60,14 @@ class EnergyEstimate:
         if self.carbon_g is not None:
             parts.append(format_quantity(self.carbon_g, "carbon", digits=4))
         if self.cost is not None:
-            parts.append(f"cost {self.cost:,.0f}")
+            parts.append(f"cost {self.cost:,.0f} {self.currency}")
         return f"EnergyEstimate({', '.join(parts)})"
 
 
 def energy_estimate(device_hours: float, power_w: float, *, pue: float = 1.0,
                     intensity: float | GridIntensity | None = None,
-                    price_per_device_hour: float | None = None) -> EnergyEstimate:
+                    price_per_device_hour: float | None = None,
+                    currency: str = "USD") -> EnergyEstimate:
     """Energy = device-hours × power × PUE; CO2e = energy × intensity; cost = hours × price.
 
     Parameters
@@ -77,7 +81,9 @@ def energy_estimate(device_hours: float, power_w: float, *, pue: float = 1.0,
     intensity:
         Grid carbon intensity in gCO2e/kWh, or a :class:`GridIntensity` (from a region).
     price_per_device_hour:
-        Price of one device-hour, any currency.
+        Price of one device-hour, in ``currency``.
+    currency:
+        Three-letter currency code (ISO 4217), e.g. ``USD``, ``EUR``.
     """
     hours = check_positive(device_hours, "device_hours")
     power = check_positive(power_w, "power")
@@ -92,5 +98,8 @@ def energy_estimate(device_hours: float, power_w: float, *, pue: float = 1.0,
     carbon = None if grid is None else energy / _J_PER_KWH * grid.g_per_kwh
     price = (None if price_per_device_hour is None
              else check_positive(price_per_device_hour, "price", allow_zero=True))
+    code = str(currency).strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise InputError(f"currency: expected a three-letter code such as USD, got {currency!r}")
     return EnergyEstimate(hours, power, pue_value, energy, grid, carbon, price,
-                          None if price is None else hours * price)
+                          None if price is None else hours * price, code)

@@ -83,6 +83,15 @@ class Device:
                              f"it has {', '.join(self.peak_flops)}")
         return self.peak_flops[dtype]
 
+    @property
+    def training_dtype(self) -> str:
+        """The 16-bit type the device trains in: bf16 where it has it (A100 on), else fp16
+        (V100, T4), else its widest (a CPU's fp32)."""
+        for dtype in ("bf16", "fp16", "fp32", "tf32", "fp8"):
+            if dtype in self.peak_flops:
+                return dtype
+        return next(iter(self.peak_flops))
+
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "name": self.name, "kind": self.kind,
                 "memory_bytes": self.memory_bytes, "memory_bandwidth": self.memory_bandwidth,
@@ -144,13 +153,10 @@ def load_catalog(hardware_file: str | Path | None = None) -> dict[str, Device]:
     """
     catalog = dict(_builtin_catalog())
     if hardware_file is not None:
+        from scaleguard.io import load_yaml, read_text  # lazily: io pulls in pandas
+
         path = Path(hardware_file)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the hardware file ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = load_yaml(read_text(path, "hardware"), str(path))  # within io's limits
         catalog.update(_parse_catalog(data, str(path)))
     return catalog
 

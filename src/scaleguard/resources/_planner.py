@@ -13,8 +13,15 @@ Step-time model (simple on purpose; it ranks layouts, it does not promise a figu
   forward, two backward; six with full recomputation), ring cost 2(t−1)/t, on the fast link when
   the group fits in a node and on the network otherwise; not overlapped;
 - pipeline parallelism: one activation send forward and one gradient back per stage boundary;
-- data parallelism: a gradient all-reduce of the local weights (ZeRO-3 adds two all-gathers of
-  them: 1.5× the volume, Rajbhandari et al. 2020), overlapped with the backward pass.
+- data parallelism: a gradient all-reduce of the local weights in the gradient precision
+  (ZeRO-3 adds two all-gathers of them: 1.5× the volume, Rajbhandari et al. 2020), overlapped
+  with the backward pass;
+- expert parallelism: four all-to-alls per MoE layer and micro-batch (dispatch and combine,
+  forward and backward) of each token's ``experts_per_token`` copies, (ep−1)/ep of them leaving
+  the device; not overlapped.
+
+``attention`` (fused by default) decides whether the s×s scores are stored: with eager attention
+fewer layouts fit without recomputation.
 
 >>> from scaleguard.resources import model_preset
 >>> plan = plan_layouts(model_preset("llama-3-8b"), "h100-sxm", 64, global_batch=512)
@@ -31,16 +38,19 @@ from typing import Any, Final
 
 from scaleguard.errors import InputError
 from scaleguard.resources._checks import check_fraction, check_positive
-from scaleguard.resources._compute import ATTENTION_FLOPS_FACTOR, flops_per_token
+from scaleguard.resources._compute import attention_flops_per_token, flops_per_token
 from scaleguard.resources._hardware import Device, get_device
 from scaleguard.resources._memory import (
     ACTIVATION_BYTES,
+    ATTENTION,
+    NORM_BYTES,
     OPTIMIZERS,
     RECOMPUTE,
     USABLE_MEMORY_FRACTION,
     ZERO_STAGES,
     Layout,
     MemoryEstimate,
+    Precision,
     estimate_memory,
     layout_problem,
 )
@@ -81,6 +91,7 @@ class LayoutCandidate:
     step_seconds: float
     tokens_per_second: float
     mfu: float
+    ep_comm_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"layout": self.layout.as_dict(), "memory": self.memory.as_dict(),
@@ -89,6 +100,7 @@ class LayoutCandidate:
                 "tp_comm_seconds": self.tp_comm_seconds,
                 "pp_comm_seconds": self.pp_comm_seconds,
                 "dp_comm_exposed_seconds": self.dp_comm_exposed_seconds,
+                "ep_comm_seconds": self.ep_comm_seconds,
                 "step_seconds": self.step_seconds, "tokens_per_second": self.tokens_per_second,
                 "mfu": self.mfu}
 
@@ -134,6 +146,8 @@ class LayoutPlan:
     optimizer: str
     candidates: tuple[LayoutCandidate, ...]
     rejected: tuple[Rejection, ...]
+    precision: Precision = Precision()
+    attention: str = "fused"
 
     @property
     def fits(self) -> bool:
@@ -155,6 +169,7 @@ class LayoutPlan:
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "device": self.device, "devices": self.devices,
                 "global_batch": self.global_batch, "seq": self.seq, "optimizer": self.optimizer,
+                "precision": self.precision.as_dict(), "attention": self.attention,
                 "fits": self.fits, "best": None if self.best is None else self.best.as_dict(),
                 "candidates": [c.as_dict() for c in self.candidates],
                 "rejection_counts": self.rejection_counts(),
@@ -186,7 +201,7 @@ def _estimate(model: ModelShape, hardware: Device, layout: Layout, memory: Memor
     micro_batches = global_batch // (layout.dp * layout.micro_batch)
     tokens = global_batch * seq
     model_flops = flops_per_token(model) * tokens
-    attention_forward = ATTENTION_FLOPS_FACTOR / 3 * model.layers * model.hidden * seq * tokens
+    attention_forward = attention_flops_per_token(model) / 3 * tokens
     extra = {"none": 0.0, "selective": attention_forward, "full": model_flops / 3}
     hardware_flops = model_flops + extra[layout.recompute]
     peak = hardware.peak(dtype)
@@ -203,26 +218,43 @@ def _estimate(model: ModelShape, hardware: Device, layout: Layout, memory: Memor
         activation, layout.tp, tp_link)
     pp_link = link if layout.tp * layout.pp <= node else inter_node_bandwidth
     pp_comm = (2 * micro_batches * activation / layout.tp / pp_link) if layout.pp > 1 else 0.0
-    local_weights = 2.0 * model.params / (layout.tp * layout.pp)  # 16-bit gradients
+    ep_comm = 0.0
+    if layout.ep > 1:
+        ep_link = link if layout.tp * layout.ep <= node else inter_node_bandwidth
+        routed = activation * model.experts_per_token / layout.tp
+        ep_comm = (micro_batches * model.moe_layers / layout.pp * 4 * routed
+                   * (layout.ep - 1) / layout.ep / ep_link)
+    grad_bytes = memory.precision.gradient_bytes
+    local_weights = grad_bytes * ((model.params - model.expert_params)
+                                  + model.expert_params / layout.ep) / (layout.tp * layout.pp)
     dp_link = link if layout.devices <= node else inter_node_bandwidth
     dp_factor = 3.0 if layout.zero >= 3 else 2.0
     dp_comm = _ring_seconds(local_weights, layout.dp, dp_link, dp_factor)
     dp_exposed = max(0.0, dp_comm - BACKWARD_SHARE * compute)
 
-    step = compute + bubble + tp_comm + pp_comm + dp_exposed
+    step = compute + bubble + tp_comm + pp_comm + ep_comm + dp_exposed
     return LayoutCandidate(layout, memory, micro_batches, compute, bubble, tp_comm, pp_comm,
                            dp_exposed, step, tokens / step,
-                           model_flops / (step * layout.devices * peak))
+                           model_flops / (step * layout.devices * peak), ep_comm)
+
+
+def _expert_parallel_sizes(model: ModelShape, dp: int) -> list[int]:
+    """ep sizes to try: divisors of dp that divide the experts (1 alone for a dense model)."""
+    if not model.is_moe:
+        return [1]
+    return [e for e in _divisors(dp) if model.experts % e == 0]
 
 
 def plan_layouts(model: ModelShape, device: str | Device, devices: int, *, global_batch: int,
-                 optimizer: str = "adam-mixed", dtype: str = "bf16",
+                 optimizer: str = "adam", dtype: str | None = None,
+                 precision: Precision | None = None, attention: str = "fused",
                  zero_stages: tuple[int, ...] = ZERO_STAGES,
                  micro_batches: tuple[int, ...] = MICRO_BATCHES,
                  recompute: tuple[str, ...] = RECOMPUTE,
                  efficiency: float = COMPUTE_EFFICIENCY,
                  inter_node_bandwidth: float = INTER_NODE_BANDWIDTH,
                  usable_fraction: float = USABLE_MEMORY_FRACTION,
+                 norm_bytes: int = NORM_BYTES,
                  hardware_file: str | Path | None = None) -> LayoutPlan:
     """Enumerate layouts of ``model`` (at ``model.seq``) on ``devices`` devices and rank them.
 
@@ -234,6 +266,9 @@ def plan_layouts(model: ModelShape, device: str | Device, devices: int, *, globa
         The options to try besides tp × pp × dp.
     efficiency:
         Share of peak FLOP/s the kernels reach (see :data:`COMPUTE_EFFICIENCY`).
+    precision, attention:
+        Model-state precision (:class:`Precision`) and the attention kernel (``fused`` or
+        ``eager``), as in :func:`estimate_memory`.
     """
     hardware = get_device(device, hardware_file, option="device")
     count = int(check_positive(devices, "devices"))
@@ -242,6 +277,10 @@ def plan_layouts(model: ModelShape, device: str | Device, devices: int, *, globa
     batch = int(check_positive(global_batch, "global_batch"))
     if optimizer not in OPTIMIZERS:
         raise InputError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    if attention not in ATTENTION:
+        raise InputError(f"attention: expected one of {', '.join(ATTENTION)}, got {attention!r}")
+    precision = precision or Precision()
+    dtype = dtype or hardware.training_dtype
     hardware.peak(dtype)
     check_fraction(efficiency, "efficiency")
     check_positive(inter_node_bandwidth, "inter_node_bandwidth")
@@ -275,20 +314,23 @@ def plan_layouts(model: ModelShape, device: str | Device, devices: int, *, globa
                             f"{dp * mb}"))
                         continue
                     for mode in recompute:
-                        layout = Layout(tp, pp, dp, zero, mb, mode)
-                        memory = estimate_memory(
-                            model, layout, optimizer=optimizer, device=hardware,
-                            in_flight_micro_batches=batch // (dp * mb),
-                            usable_fraction=usable_fraction)
-                        if not memory.fits:
-                            need = format_quantity(memory.total, "bytes", digits=3)
-                            have = format_quantity(memory.usable or 0, "bytes", digits=3)
-                            rejected.append(Rejection(
-                                tp, pp, dp, zero, mb, mode,
-                                f"memory: needs {need} per device, {have} usable"))
-                            continue
-                        candidates.append(_estimate(model, hardware, layout, memory, batch,
-                                                    dtype, efficiency, inter_node_bandwidth))
+                        for ep in _expert_parallel_sizes(model, dp):
+                            layout = Layout(tp, pp, dp, zero, mb, mode, ep=ep,
+                                            attention=attention)
+                            memory = estimate_memory(
+                                model, layout, optimizer=optimizer, precision=precision,
+                                device=hardware, in_flight_micro_batches=batch // (dp * mb),
+                                usable_fraction=usable_fraction, norm_bytes=norm_bytes)
+                            if not memory.fits:
+                                need = format_quantity(memory.total, "bytes", digits=3)
+                                have = format_quantity(memory.usable or 0, "bytes", digits=3)
+                                rejected.append(Rejection(
+                                    tp, pp, dp, zero, mb, mode,
+                                    f"memory: needs {need} per device, {have} usable"))
+                                continue
+                            candidates.append(_estimate(model, hardware, layout, memory, batch,
+                                                        dtype, efficiency,
+                                                        inter_node_bandwidth))
     candidates.sort(key=lambda c: (c.step_seconds, c.memory.total))
     return LayoutPlan(model.name, hardware.key, count, batch, model.seq, optimizer,
-                      tuple(candidates), tuple(rejected))
+                      tuple(candidates), tuple(rejected), precision, attention)

@@ -2,14 +2,25 @@
 
 Each step takes the longer of its compute time (FLOPs / peak) and its memory time (bytes read /
 bandwidth): decode at small batch reads every weight once per token and is memory-bound;
-prefill of a long prompt is compute-bound. Figures are ideal (100% of peak and bandwidth) unless
-an ``efficiency`` below one is given.
+prefill of a long prompt is compute-bound. The prefill is the time to first token (TTFT); each
+decode step is the time per output token (TPOT).
+
+A mixture of experts keeps every expert resident, computes with the active parameters only, and
+reads the experts the step's tokens are routed to: with ``n`` tokens each picking ``k`` of ``E``
+experts, E·(1 − (1 − k/E)^n) of them on average (uniform routing). With ``attention="eager"``
+the s×s scores are written and read back through memory (fused kernels keep them on chip).
+
+Efficiencies default to measured figures, not the ideal roofline: 70% of peak FLOP/s and 90% of
+memory bandwidth, llm-analysis's inference settings matched to FasterTransformer's measured
+latencies (examples/fastertransformer in cli99/llm-analysis). Give ``efficiency`` (one share of
+both, e.g. calibrated from a serving benchmark) to replace them; 1.0 is the ideal roofline.
 
 >>> from scaleguard.resources import model_preset
 >>> kv_cache_bytes_per_token(model_preset("llama-3-8b"))
 131072
->>> step = decode_step(model_preset("llama-7b"), get_device("a100-80gb"), batch=1, context=1)
->>> round(step.seconds * 1e3, 1), step.bound  # ms per token
+>>> step = decode_step(model_preset("llama-7b"), get_device("a100-80gb"), batch=1, context=1,
+...                    efficiency=1.0)
+>>> round(step.seconds * 1e3, 1), step.bound  # ms per token, ideal
 (6.6, 'memory')
 """
 
@@ -22,11 +33,18 @@ from typing import Any, Final
 from scaleguard.errors import InputError
 from scaleguard.resources._checks import check_fraction, check_positive
 from scaleguard.resources._hardware import Device, get_device
-from scaleguard.resources._memory import USABLE_MEMORY_FRACTION, Layout, layout_problem
+from scaleguard.resources._memory import (
+    ACTIVATION_BYTES,
+    ATTENTION,
+    USABLE_MEMORY_FRACTION,
+    Layout,
+    layout_problem,
+)
 from scaleguard.resources._model import ModelShape
 from scaleguard.units import format_quantity
 
 __all__ = [
+    "EFFICIENCY_SOURCE",
     "RooflineStep",
     "ServingPlan",
     "decode_step",
@@ -35,16 +53,27 @@ __all__ = [
     "prefill_step",
 ]
 
-# Inference FLOPs: 2 per parameter per token (one multiply-add), plus attention's QK^T and AV
-# over the context, 2·2·L·h per token of context (Kaplan et al. 2020, Table 1).
+# Inference FLOPs: 2 per (active) parameter per token (one multiply-add), plus attention's QK^T
+# and AV over the context, 2·2·L·h per token of context (Kaplan et al. 2020, Table 1).
 FLOPS_PER_PARAM_FORWARD: Final = 2
 ATTENTION_FLOPS_PER_CONTEXT: Final = 4
+# Shares of peak FLOP/s and memory bandwidth reached when serving (see the module docstring).
+COMPUTE_EFFICIENCY: Final = 0.7
+BANDWIDTH_EFFICIENCY: Final = 0.9
+EFFICIENCY_SOURCE: Final = ("llm-analysis's inference defaults, matched to FasterTransformer's "
+                            "measured latencies")
+# Eager attention writes the scores, reads them for the softmax, writes the probabilities and
+# reads them for AV: four 16-bit passes over heads x queries x context.
+EAGER_SCORE_PASSES: Final = 4
 # Batch sizes tried when planning, powers of two as serving engines schedule them.
 BATCH_SIZES: Final[tuple[int, ...]] = tuple(2**i for i in range(11))  # 1 .. 1024
 
 
 def kv_cache_bytes_per_token(model: ModelShape, dtype_bytes: int = 2) -> int:
-    """KV cache per token: 2 (K and V) · layers · kv_heads · head_dim · bytes."""
+    """KV cache per token: 2 (K and V) · layers · kv_heads · head_dim · bytes; under latent
+    attention the cached latent and rotary key, layers · (kv_rank + rope_dim) · bytes."""
+    if model.latent is not None:
+        return model.layers * (model.latent.kv_rank + model.latent.rope_dim) * dtype_bytes
     return 2 * model.layers * model.kv_heads * model.head_dim * dtype_bytes
 
 
@@ -74,38 +103,76 @@ class RooflineStep:
                 f"{format_quantity(self.bytes, 'bytes', digits=3)} read)")
 
 
-def _step(flops: float, bytes_read: float, device: Device, tp: int, dtype: str,
-          efficiency: float) -> RooflineStep:
-    peak = device.peak(dtype) * tp * efficiency
-    bandwidth = device.memory_bandwidth * tp * efficiency
+def _efficiencies(efficiency: float | None) -> tuple[float, float]:
+    if efficiency is None:
+        return COMPUTE_EFFICIENCY, BANDWIDTH_EFFICIENCY
+    share = check_fraction(efficiency, "efficiency")
+    return share, share
+
+
+def _step(flops: float, bytes_read: float, device: Device, tp: int, dtype: str | None,
+          efficiency: float | None) -> RooflineStep:
+    compute_share, bandwidth_share = _efficiencies(efficiency)
+    peak = device.peak(dtype or device.training_dtype) * tp * compute_share
+    bandwidth = device.memory_bandwidth * tp * bandwidth_share
     return RooflineStep(flops, bytes_read, flops / peak, bytes_read / bandwidth)
 
 
+def _weights_read(model: ModelShape, tokens: float, weight_bytes: int) -> float:
+    """Weight bytes a step over ``tokens`` tokens reads: the dense part and the routed experts."""
+    dense = (model.params - model.expert_params) * weight_bytes
+    if not model.is_moe:
+        return dense
+    touched = 1.0 - (1.0 - model.experts_per_token / model.experts) ** tokens
+    return dense + model.expert_params * weight_bytes * touched
+
+
+def _forward_flops(model: ModelShape, tokens: float, context: float) -> float:
+    head = (model.qk_head_dim + model.v_head_dim) / 2
+    attention = ATTENTION_FLOPS_PER_CONTEXT * model.layers * model.heads * head * context
+    return tokens * (FLOPS_PER_PARAM_FORWARD * model.active_params + attention)
+
+
+def _check_attention(attention: str) -> None:
+    if attention not in ATTENTION:
+        raise InputError(f"attention: expected one of {', '.join(ATTENTION)}, got {attention!r}")
+
+
+def _score_traffic(model: ModelShape, queries: float, context: float, attention: str) -> float:
+    """Bytes eager attention moves through memory for its scores (0 when fused)."""
+    _check_attention(attention)
+    if attention == "fused":
+        return 0.0
+    return EAGER_SCORE_PASSES * 2 * model.layers * model.heads * queries * context
+
+
 def decode_step(model: ModelShape, device: Device, *, batch: int, context: float, tp: int = 1,
-                weight_bytes: int = 2, kv_bytes: int = 2, dtype: str = "bf16",
-                efficiency: float = 1.0) -> RooflineStep:
+                weight_bytes: int = 2, kv_bytes: int = 2, dtype: str | None = None,
+                efficiency: float | None = None, attention: str = "fused") -> RooflineStep:
     """One decode step: ``batch`` sequences each emit a token, attending to ``context`` tokens.
 
-    Reads every weight once and each sequence's KV cache; ``tp`` devices share the work.
+    Reads every (touched) weight once and each sequence's KV cache; ``tp`` devices share it.
     """
     b = check_positive(batch, "batch")
     c = check_positive(context, "context")
-    flops = b * (FLOPS_PER_PARAM_FORWARD * model.params
-                 + ATTENTION_FLOPS_PER_CONTEXT * model.layers * model.hidden * c)
-    bytes_read = model.params * weight_bytes + b * c * kv_cache_bytes_per_token(model, kv_bytes)
-    return _step(flops, bytes_read, device, tp, dtype, check_fraction(efficiency, "efficiency"))
+    flops = _forward_flops(model, b, c)
+    bytes_read = (_weights_read(model, b, weight_bytes)
+                  + b * c * kv_cache_bytes_per_token(model, kv_bytes)
+                  + _score_traffic(model, b, c, attention))
+    return _step(flops, bytes_read, device, tp, dtype, efficiency)
 
 
 def prefill_step(model: ModelShape, device: Device, *, batch: int, prompt: int, tp: int = 1,
-                 weight_bytes: int = 2, kv_bytes: int = 2, dtype: str = "bf16",
-                 efficiency: float = 1.0) -> RooflineStep:
+                 weight_bytes: int = 2, kv_bytes: int = 2, dtype: str | None = None,
+                 efficiency: float | None = None, attention: str = "fused") -> RooflineStep:
     """Prefill of ``batch`` prompts of ``prompt`` tokens (causal: half the full attention)."""
     b = check_positive(batch, "batch")
     p = check_positive(prompt, "prompt")
-    flops = b * p * (FLOPS_PER_PARAM_FORWARD * model.params
-                     + ATTENTION_FLOPS_PER_CONTEXT * model.layers * model.hidden * p / 2)
-    bytes_read = model.params * weight_bytes + b * p * kv_cache_bytes_per_token(model, kv_bytes)
-    return _step(flops, bytes_read, device, tp, dtype, check_fraction(efficiency, "efficiency"))
+    flops = _forward_flops(model, b * p, p / 2)
+    bytes_read = (_weights_read(model, b * p, weight_bytes)
+                  + b * p * kv_cache_bytes_per_token(model, kv_bytes)
+                  + _score_traffic(model, b * p, p, attention))
+    return _step(flops, bytes_read, device, tp, dtype, efficiency)
 
 
 @dataclass(frozen=True)
@@ -113,7 +180,10 @@ class ServingPlan:
     """Devices needed to serve ``rate`` requests/s of ``prompt`` + ``output`` tokens.
 
     One replica spans ``tp`` devices and runs ``batch`` sequences at once; a request takes its
-    prefill plus ``output`` decode steps (``latency``). Replicas = ceil(rate / per-replica rate).
+    prefill, the time to first token (``ttft_seconds``), plus ``output`` decode steps of
+    ``tpot_seconds`` each (time per output token): ``latency``. Replicas = ceil(rate /
+    per-replica rate). ``compute_efficiency`` and ``bandwidth_efficiency`` are the shares of peak
+    used; ``efficiency_assumed`` says whether they are the module's defaults.
     ``feasible`` is False when no batch size meets the latency target within memory; then
     ``reason`` says why and the counts describe the smallest replica tried.
     ``tokens_per_second_per_device`` counts output tokens.
@@ -127,8 +197,8 @@ class ServingPlan:
     max_latency: float | None
     tp: int
     batch: int
-    prefill_seconds: float
-    decode_seconds_per_token: float
+    ttft_seconds: float
+    tpot_seconds: float
     latency: float
     requests_per_second_per_replica: float
     tokens_per_second_per_device: float
@@ -137,6 +207,10 @@ class ServingPlan:
     memory_per_device: float
     feasible: bool
     reason: str = ""
+    compute_efficiency: float = COMPUTE_EFFICIENCY
+    bandwidth_efficiency: float = BANDWIDTH_EFFICIENCY
+    efficiency_assumed: bool = True
+    attention: str = "fused"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,8 +243,8 @@ _WEIGHT_SHARE: Final = 0.5
 def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt: int,
                  output: int, max_latency: float | None = None, tp: int | None = None,
                  batch: int | None = None,
-                 weight_bytes: int = 2, kv_bytes: int = 2, dtype: str = "bf16",
-                 efficiency: float = 1.0,
+                 weight_bytes: int = 2, kv_bytes: int = 2, dtype: str | None = None,
+                 efficiency: float | None = None, attention: str = "fused",
                  usable_fraction: float = USABLE_MEMORY_FRACTION) -> ServingPlan:
     """Devices needed to serve a load, choosing the largest batch that meets the latency target.
 
@@ -187,7 +261,10 @@ def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt
     batch:
         Sequences per replica; by default the largest power of two that fits and meets the target.
     efficiency:
-        Share of peak FLOP/s and bandwidth reached (1.0 = the ideal roofline).
+        Share of peak FLOP/s and bandwidth reached (1.0 = the ideal roofline); None: the
+        measured defaults (:data:`COMPUTE_EFFICIENCY`, :data:`BANDWIDTH_EFFICIENCY`).
+    attention:
+        ``fused`` or ``eager`` (the prefill then also holds one layer's s×s scores).
     """
     hardware = get_device(device)
     target = check_positive(rate, "rate")
@@ -196,6 +273,8 @@ def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt
     if max_latency is not None:
         check_positive(max_latency, "latency")
     usable = check_fraction(usable_fraction, "usable_fraction")
+    _check_attention(attention)
+    compute_share, bandwidth_share = _efficiencies(efficiency)
     if tp is None:
         tp = _min_tp(model, hardware, weight_bytes, usable * _WEIGHT_SHARE)
     else:
@@ -209,7 +288,9 @@ def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt
     first: ServingPlan | None = None
     sizes = BATCH_SIZES if batch is None else (int(check_positive(batch, "batch")),)
     for size in sizes:
-        memory = weights + size * kv_per_sequence
+        scores = (2 * ACTIVATION_BYTES * size * model.heads * p * p
+                  if attention == "eager" else 0.0)  # one layer's scores and probabilities
+        memory = weights + size * kv_per_sequence + scores
         if memory > budget:
             if batch is not None:
                 raise InputError(f"batch: {batch} sequences of {p + o} tokens do not fit beside "
@@ -217,16 +298,17 @@ def plan_serving(model: ModelShape, device: str | Device, *, rate: float, prompt
             break
         prefill = prefill_step(model, hardware, batch=size, prompt=p, tp=tp,
                                weight_bytes=weight_bytes, kv_bytes=kv_bytes, dtype=dtype,
-                               efficiency=efficiency).seconds
+                               efficiency=efficiency, attention=attention).seconds
         decode = decode_step(model, hardware, batch=size, context=p + o / 2, tp=tp,
                              weight_bytes=weight_bytes, kv_bytes=kv_bytes, dtype=dtype,
-                             efficiency=efficiency).seconds
+                             efficiency=efficiency, attention=attention).seconds
         latency = prefill + o * decode
         per_replica = size / latency
         replicas = math.ceil(target / per_replica)
         plan = ServingPlan(model.name, hardware.key, target, p, o, max_latency, tp, size,
                            prefill, decode, latency, per_replica, per_replica * o / tp,
-                           replicas, replicas * tp, memory / tp, True)
+                           replicas, replicas * tp, memory / tp, True, "", compute_share,
+                           bandwidth_share, efficiency is None, attention)
         first = first or plan
         if max_latency is not None and latency > max_latency:
             break  # latency only grows with batch

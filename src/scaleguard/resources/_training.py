@@ -88,10 +88,10 @@ class TrainingEstimate:
 
 def estimate_training(*, device: str | Device, devices: int, mfu: float,
                       params: float | None = None, tokens: float | None = None,
-                      flops: float | None = None, dtype: str = "bf16", goodput: float = 1.0,
+                      flops: float | None = None, dtype: str | None = None, goodput: float = 1.0,
                       power_w: float | None = None, pue: float = 1.0,
                       intensity: float | GridIntensity | None = None,
-                      price_per_device_hour: float | None = None,
+                      price_per_device_hour: float | None = None, currency: str = "USD",
                       hardware_file: str | Path | None = None) -> TrainingEstimate:
     """Estimate a run from its size (``params`` and ``tokens``, or ``flops``) and its cluster.
 
@@ -101,13 +101,16 @@ def estimate_training(*, device: str | Device, devices: int, mfu: float,
         Device type (catalog key or :class:`Device`) and how many.
     mfu:
         Model FLOPs utilisation the run reaches, in (0, 1].
+    dtype:
+        Whose peak the MFU is a share of; by default the device's training type (bf16, or
+        fp16 on a V100).
     params, tokens, flops:
         N and D (then C = 6·N·D), or C directly (e.g. from :func:`flops_per_token` × tokens).
     goodput:
         Share of wall time spent training (restarts, downtime): see :func:`goodput`.
     power_w:
         Average power per device; defaults to the device's TDP.
-    pue, intensity, price_per_device_hour:
+    pue, intensity, price_per_device_hour, currency:
         As in :func:`energy_estimate`.
     """
     hardware = get_device(device, hardware_file)
@@ -120,6 +123,7 @@ def estimate_training(*, device: str | Device, devices: int, mfu: float,
         flops = training_flops(params, tokens)
     else:
         flops = check_positive(flops, "flops")
+    dtype = dtype or hardware.training_dtype
     peak = hardware.peak(dtype)
     compute = training_seconds(flops, int(count), peak, mfu)
     wall = training_seconds(flops, int(count), peak, mfu, goodput)
@@ -131,6 +135,6 @@ def estimate_training(*, device: str | Device, devices: int, mfu: float,
     if params is not None and tokens is not None:
         throughput = count * tokens_per_second(mfu, flops / tokens, peak) * goodput
     energy = energy_estimate(hours, power, pue=pue, intensity=intensity,
-                             price_per_device_hour=price_per_device_hour)
+                             price_per_device_hour=price_per_device_hour, currency=currency)
     return TrainingEstimate(params, tokens, flops, hardware.key, int(count), dtype, peak, mfu,
                             goodput, compute, wall, hours, throughput, energy)

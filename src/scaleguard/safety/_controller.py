@@ -25,10 +25,31 @@ from scaleguard.safety._gates import (
     guardrail_gate,
     guardrail_interval,
 )
-from scaleguard.safety._multiplicity import adjust_p_values
 from scaleguard.safety._observations import Screened
 from scaleguard.safety._plan import MetricSpec, RolloutPlan
-from scaleguard.safety._spending import spending_boundaries
+from scaleguard.safety._rules import (
+    ACTIONS,
+    AWAITING,
+    COMPLETE,
+    CONTINUE,
+    HOLD,
+    INCONCLUSIVE,
+    LATE,
+    MISSING,
+    NON_CRITICAL,
+    RAMP,
+    ROLL_BACK,
+    SRM,
+    UNTRUSTED,
+    Judgement,
+    Test,
+    Widening,
+    judge,
+    plan_tests,
+    stage_active,
+    widen,
+)
+from scaleguard.safety._srm import SRMResult, srm_check
 
 __all__ = ["Action", "Decision", "GateResult", "RolloutState", "check_state", "decide",
            "failure_meaning", "initial_state",
@@ -144,6 +165,7 @@ class Decision:
     state: RolloutState
     time: float
     notes: tuple[str, ...] = ()  # about the data, e.g. duplicate windows ignored
+    srm: SRMResult | None = None  # the sample-ratio check's evidence
 
     @property
     def failing(self) -> list[GateResult]:
@@ -151,7 +173,9 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "stage": self.stage, "traffic": self.traffic,
-                "reasons": list(self.reasons), "notes": list(self.notes), "time": self.time,
+                "reasons": list(self.reasons), "notes": list(self.notes),
+                "srm": self.srm.as_dict() if self.srm is not None else None,
+                "time": self.time,
                 "failing": [g.key for g in self.failing],
                 "gates": [g.as_dict() for g in self.gates], "state": self.state.as_dict()}
 
@@ -160,77 +184,123 @@ class Decision:
         return f"Decision({self.action} at stage {self.stage!r}, traffic {self.traffic:g}: {why})"
 
 
-def _select(rows: pd.DataFrame, stage: str, arm: str, metric: str,
-            segment: tuple[str, str] | None) -> pd.DataFrame | None:
-    mask = (rows["stage"] == stage) & (rows["arm"] == arm) & (rows["metric"] == metric)
-    if segment is not None:
-        dim, value = segment
-        if dim not in rows.columns:
+class _Rows:
+    """The observation columns as numpy arrays, read once, for fast cell selection."""
+
+    def __init__(self, rows: pd.DataFrame, plan: RolloutPlan) -> None:
+        self.size = len(rows)
+        present = set(rows.columns)
+        self.columns: dict[str, np.ndarray] = {c: rows[c].to_numpy() for c in
+                                               ("stage", "arm", "metric") if c in present}
+        self.segments = {d: rows[d].to_numpy() for d in plan.segments if d in present}
+        self.values: dict[str, np.ndarray] = {
+            c: rows[c].to_numpy(dtype=float) for c in
+            ("exposures", "events", "n", "mean", "var", "time") if c in present}
+        # Everything by column name, for the readers that take arrays (SRM, late data).
+        self.arrays: dict[str, np.ndarray] = {**self.columns, **self.segments, **self.values}
+
+    def select(self, stage: str, arm: str, metric: str,
+               segment: tuple[str, str] | None) -> np.ndarray | None:
+        if not self.size:
             return None
-        mask &= rows[dim] == value
-    picked = rows[mask]
-    return picked if len(picked) else None
+        mask = (self.columns["stage"] == stage) & (self.columns["arm"] == arm) & \
+            (self.columns["metric"] == metric)
+        if segment is not None:
+            values = self.segments.get(segment[0])
+            if values is None:
+                return None
+            mask &= values == segment[1]
+        return mask if mask.any() else None
+
+    def counts(self, mask: np.ndarray, metric: MetricSpec) -> Counts:
+        if metric.kind == "mean":
+            n = self.values["n"][mask]
+            means = self.values["mean"][mask]
+            var = self.values["var"][mask]
+            return Counts(np.asarray(n.sum()), np.asarray(float(n @ means)),
+                          np.asarray(float(((n - 1.0) * var + n * means * means).sum())), False)
+        return Counts.rate(self.values["events"][mask].sum(),
+                           self.values["exposures"][mask].sum())
 
 
-def _counts(rows: pd.DataFrame, metric: MetricSpec) -> Counts:
-    if metric.kind == "mean":
-        n = rows["n"].to_numpy()
-        means = rows["mean"].to_numpy()
-        var = rows["var"].to_numpy()
-        total = float(n @ means)
-        total_sq = float(((n - 1.0) * var + n * means * means).sum())
-        return Counts(np.asarray(n.sum()), np.asarray(total), np.asarray(total_sq), False)
-    return Counts.rate(rows["events"].sum(), rows["exposures"].sum())
+@dataclass(frozen=True)
+class _Look:
+    """One look's gate statistics over the plan's tests (one run), and what is missing."""
+
+    p: np.ndarray
+    z: np.ndarray
+    passed: np.ndarray
+    active: np.ndarray
+    treated_n: np.ndarray
+    comparator_n: list[float | None]
+    stats: list[GateStatistics | None]
+    treated: list[Counts | None]
+    missing: list[str]
+
+
+def _evaluate(plan: RolloutPlan, index: int, cells: _Rows) -> _Look:
+    """Every gate's statistics at stage ``index`` (cumulative over the stage's rows)."""
+    stage = plan.stages[index]
+    previous = plan.stages[index - 1].name if index else None
+    tests = plan_tests(plan)
+    checked = stage_active(plan)[index]
+    size = len(tests)
+    p, z = np.ones(size), np.zeros(size)
+    passed, active = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
+    treated_n = np.zeros(size)
+    comparator_n: list[float | None] = [None] * size
+    stats: list[GateStatistics | None] = [None] * size
+    treated: list[Counts | None] = [None] * size
+    missing: list[str] = []
+    for t, test in enumerate(tests):
+        if not checked[t]:
+            continue
+        metric = plan.metrics[test.metric]
+        mask = cells.select(stage.name, "treatment", metric.name, test.segment)
+        if mask is None:
+            note = f"{metric.name} ({test.label}, treatment)"
+            if note not in missing:
+                missing.append(note)
+            continue
+        t_counts = cells.counts(mask, metric)
+        if test.kind == "guardrail":
+            gate = guardrail_gate(metric, t_counts, plan.alpha)
+        else:
+            if metric.compare_to == "control":
+                other = cells.select(stage.name, "control", metric.name, test.segment)
+                what = "control"
+            else:
+                assert previous is not None
+                other = cells.select(previous, "treatment", metric.name, test.segment)
+                what = f"previous stage {previous!r}"
+            if other is None:
+                missing.append(f"{metric.name} ({test.label}, {what})")
+                continue
+            c_counts = cells.counts(other, metric)
+            gate = comparison_gate(metric, t_counts, c_counts, plan.alpha)
+            comparator_n[t] = float(c_counts.n)
+        p[t], z[t] = _scalar(gate, "p_value"), _scalar(gate, "z")
+        passed[t], active[t] = bool(gate.passed), True
+        treated_n[t] = float(t_counts.n)
+        stats[t], treated[t] = gate, t_counts
+    return _Look(p, z, passed, active, treated_n, comparator_n, stats, treated, missing)
 
 
 def _scalar(stats: GateStatistics, name: str) -> float:
     return float(np.asarray(getattr(stats, name)))
 
 
-# (metric, segment label, test, spec, statistics, treatment exposures, comparator exposures)
-_Found = tuple[str, str, str, MetricSpec, GateStatistics, float, float | None]
-
-
-def _evaluate(plan: RolloutPlan, state: RolloutState, rows: pd.DataFrame
-              ) -> tuple[list[_Found], list[str], list[Counts]]:
-    """Every gate's statistics at this stage, and the data found missing."""
-    index = state.stage_index
-    stage = plan.stages[index]
-    previous = plan.stages[index - 1].name if index else None
-    segments: list[tuple[str, str] | None] = [None, *plan.stage_segments(index)]
-    found: list[_Found] = []
-    missing: list[str] = []
-    counts: list[Counts] = []  # the treatment's counts behind each gate
-    for metric in plan.stage_metrics(index):
-        for segment in segments:
-            label = OVERALL if segment is None else f"{segment[0]}={segment[1]}"
-            treated = _select(rows, stage.name, "treatment", metric.name, segment)
-            if treated is None:
-                missing.append(f"{metric.name} ({label}, treatment)")
-                continue
-            t_counts = _counts(treated, metric)
-            if metric.guardrail is not None:
-                found.append((metric.name, label, "guardrail", metric,
-                              guardrail_gate(metric, t_counts, plan.alpha),
-                              float(t_counts.n), None))
-                counts.append(t_counts)
-            if metric.margin is not None:
-                if metric.compare_to == "control":
-                    comparator = _select(rows, stage.name, "control", metric.name, segment)
-                    what = "control"
-                else:
-                    assert previous is not None
-                    comparator = _select(rows, previous, "treatment", metric.name, segment)
-                    what = f"previous stage {previous!r}"
-                if comparator is None:
-                    missing.append(f"{metric.name} ({label}, {what})")
-                    continue
-                c_counts = _counts(comparator, metric)
-                found.append((metric.name, label, "comparison", metric,
-                              comparison_gate(metric, t_counts, c_counts, plan.alpha),
-                              float(t_counts.n), float(c_counts.n)))
-                counts.append(t_counts)
-    return found, missing, counts
+def _late(plan: RolloutPlan, cells: _Rows, stage: str, now: float) -> str | None:
+    if "time" not in cells.values:
+        return None
+    times = cells.values["time"][cells.columns["stage"] == stage]
+    if not times.size:
+        return None
+    age = now - float(times.max())
+    if age > plan.data.max_age:
+        return (f"late data: newest observation is {age:.0f} s old, over max_age "
+                f"{plan.data.max_age:.0f} s; late data never advance")
+    return None
 
 
 def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | Screened,
@@ -240,7 +310,8 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | 
     ``observations`` is a checked table (:func:`check_observations`), or better the windows
     :func:`screen_observations` found trustworthy at ``now``: then duplicates are reported and
     untrusted rows hold the rollout. ``now`` is Unix seconds; ``approvals`` names the stages a
-    human has approved entering.
+    human has approved entering. The rules are :mod:`scaleguard.safety._rules`, the ones the
+    simulator runs over thousands of rollouts at once.
     """
     check_state(plan, state)
     if not math.isfinite(now) or now < 0:
@@ -248,111 +319,151 @@ def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | 
     screened = observations if isinstance(observations, Screened) else None
     if isinstance(observations, Screened):
         observations = observations.rows
-    stage = plan.stages[state.stage_index]
+    index = state.stage_index
+    stage = plan.stages[index]
     base = replace(state, decisions=state.decisions + 1)
+    notes = tuple(screened.notes()) if screened is not None else ()
     if state.status != "running":
         what = "rolled back" if state.status == "rolled_back" else "complete"
         action: Action = "roll_back" if state.status == "rolled_back" else "hold"
         return Decision(action, stage.name, state.traffic if state.status == "complete" else 0.0,
                         (f"the rollout is already {what}; start a new one to continue",), (),
-                        base, now)
-    rows = observations[observations["stage"].isin(
-        [stage.name] + ([plan.stages[state.stage_index - 1].name] if state.stage_index else []))]
-    found, missing, counts = _evaluate(plan, state, rows)
-    reasons: list[str] = []
-
-    # Running minimum of each gate's always-valid p-value, then Holm/Bonferroni across gates.
-    keys = [f"{m}/{seg}/{test}" for m, seg, test, *_ in found]
-    running = np.array([min(state.min_p.get(k, 1.0), _scalar(s, "p_value"))
-                        for k, (_, _, _, _, s, _, _) in zip(keys, found, strict=True)])
-    method = plan.error_control
-    fractions = state.fractions
-    if method.method == "msprt":
-        adjusted = adjust_p_values(running, method.correction) if len(found) else running
-        failed = adjusted <= plan.alpha
-    else:
-        # Alpha spending on the stage's information fraction; Bonferroni across the gates.
-        exposures = max((t_n for *_, t_n, _ in found), default=0.0)
-        fraction = min(1.0, exposures / float(stage.max_exposures or 1.0))
-        if fraction > (fractions[-1] if fractions else 0.0):
-            fractions = (*fractions, fraction)
-        per_gate = plan.alpha / max(1, len(found)) if method.correction != "none" else plan.alpha
-        if fractions:
-            bound = float(spending_boundaries(fractions, per_gate, method.spending)[-1])
-        else:
-            bound = math.inf
-        z = np.array([_scalar(s, "z") for *_, s, _, _ in found])
-        failed = z > bound
-        adjusted = np.minimum(1.0, running * max(1, len(found)))
+                        base, now, notes)
+    # Every reader below selects the stage (and the previous stage) itself.
+    cells = _Rows(observations, plan)
+    look = _evaluate(plan, index, cells)
+    tests = plan_tests(plan)
+    keys = [_key(plan, t) for t in tests]
+    late = _late(plan, cells, stage.name, now)
+    blocked = UNTRUSTED if screened is not None and screened.problems else \
+        MISSING if look.missing else LATE if late else 0
+    srm = srm_check(plan, index, cells.arrays)
+    one = np.zeros(1, dtype=int) + index
+    judged = judge(plan, one, look.p[None], look.z[None], look.passed[None], look.active[None],
+                   look.treated_n[None], np.array([now - state.stage_started]),
+                   np.array([[state.min_p.get(k, 1.0) for k in keys]]), [state.fractions],
+                   np.array([state.stage_min_adjusted_p]), np.array([blocked]),
+                   np.array([srm is not None and srm.mismatch]))
     gates = []
-    for i, (name, seg, test, metric, stats, t_n, c_n) in enumerate(found):
-        verdict: Verdict = "fail" if failed[i] else ("pass" if bool(stats.passed) else "continue")
+    for t in np.flatnonzero(look.active):
+        test, stats = tests[t], look.stats[t]
+        assert stats is not None
+        metric = plan.metrics[test.metric]
+        verdict: Verdict = "fail" if judged.fail[0, t] else \
+            ("pass" if judged.passed[0, t] else "continue")
         lower, upper = _scalar(stats, "lower"), _scalar(stats, "upper")
-        if test == "guardrail" and metric.kind != "mean":
-            lower, upper = guardrail_interval(metric, counts[i], plan.alpha)
-        gates.append(GateResult(name, seg, test, verdict, metric.critical,  # type: ignore[arg-type]
+        counts = look.treated[t]
+        if test.kind == "guardrail" and metric.kind != "mean" and counts is not None:
+            lower, upper = guardrail_interval(metric, counts, plan.alpha)
+        gates.append(GateResult(metric.name, test.label, test.kind, verdict, metric.critical,
                                 _scalar(stats, "estimate"), lower, upper,
-                                _scalar(stats, "limit"),
-                                float(running[i]), float(adjusted[i]), t_n, c_n))
-    min_adjusted = min([state.stage_min_adjusted_p, *map(float, adjusted)])
-    new_state = replace(base, min_p=dict(zip(keys, map(float, running), strict=True)),
-                        fractions=fractions, stage_min_adjusted_p=min_adjusted)
+                                _scalar(stats, "limit"), float(judged.running[0, t]),
+                                float(judged.adjusted[0, t]), float(look.treated_n[t]),
+                                look.comparator_n[t]))
+    active = np.flatnonzero(look.active)
+    new_state = replace(base, min_p={keys[t]: float(judged.running[0, t]) for t in active},
+                        fractions=judged.fractions[0],
+                        stage_min_adjusted_p=float(judged.stage_min_adjusted[0]))
+    reasons = _reasons(plan, state, judged, gates, look, screened, late, srm, now)
+    code = int(judged.action[0])
 
-    def done(action: Action, state_after: RolloutState, traffic: float) -> Decision:
-        return Decision(action, plan.stages[state_after.stage_index].name, traffic,
-                        tuple(reasons), tuple(gates), state_after, now,
-                        tuple(screened.notes()) if screened is not None else ())
+    def done(action: Action, after: RolloutState, traffic: float) -> Decision:
+        return Decision(action, plan.stages[after.stage_index].name, traffic, tuple(reasons),
+                        tuple(gates), after, now, notes, srm)
 
+    if code == ROLL_BACK:
+        return done("roll_back", replace(new_state, status="rolled_back", traffic=0.0), 0.0)
+    if code in (HOLD, CONTINUE):
+        return done(ACTIONS[code], new_state, state.traffic)  # type: ignore[arg-type]
+    approved = index + 1 >= len(plan.stages) or not plan.stages[index + 1].manual_approval or \
+        plan.stages[index + 1].name in approvals
+    moved = widen(plan, np.array([True]), one, np.array([state.traffic]),
+                  np.array([state.step]), judged.stage_min_adjusted, np.array([approved]))
+    return _widened(plan, new_state, moved, reasons, done, now)
+
+
+def _key(plan: RolloutPlan, test: Test) -> str:
+    return f"{plan.metrics[test.metric].name}/{test.label}/{test.kind}"
+
+
+def _reasons(plan: RolloutPlan, state: RolloutState, judged: Judgement, gates: list[GateResult],
+             look: _Look, screened: Screened | None, late: str | None, srm: Any,
+             now: float) -> list[str]:
+    """The decision's reasons, in the order the rules were checked."""
+    reasons: list[str] = []
+    code, why = int(judged.action[0]), int(judged.hold_reason[0])
     if screened is not None and screened.problems:
         # Named first whatever follows: a rollback on the trusted rows still says what was
         # set aside.
         reasons.append(f"untrusted data, {len(screened.problems)} row problem"
                        f"{'s' if len(screened.problems) > 1 else ''}: "
-                       + "; ".join(screened.problems[:3])
-                       + "; untrusted data never advance")
-    critical = [g for g in gates if g.verdict == "fail" and g.critical]
-    if critical:
-        reasons += [f"{g.metric} fails in {g.segment}: {failure_meaning(plan.metric(g.metric), g)}"
-                    f" (adjusted p {g.adjusted_p:.3g} <= alpha {plan.alpha:g})"
-                    for g in critical]
-        return done("roll_back", replace(new_state, status="rolled_back", traffic=0.0), 0.0)
-    noncritical = [g for g in gates if g.verdict == "fail"]
-    if noncritical:
-        reasons += [f"non-critical {g.metric} fails in {g.segment}: "
-                    f"{failure_meaning(plan.metric(g.metric), g)} (adjusted p "
-                    f"{g.adjusted_p:.3g}); a person must decide" for g in noncritical]
-        return done("hold", new_state, state.traffic)
-    if screened is not None and screened.problems:
-        return done("hold", new_state, state.traffic)
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
-                                          else "")
-        reasons.append(f"missing data: {shown}; missing data never advance")
-        return done("hold", new_state, state.traffic)
-    if "time" in rows.columns:
-        latest = float(rows.loc[rows["stage"] == stage.name, "time"].max())
-        if now - latest > plan.data.max_age:
-            reasons.append(f"late data: newest observation is {now - latest:.0f} s old, over "
-                           f"max_age {plan.data.max_age:.0f} s; late data never advance")
-            return done("hold", new_state, state.traffic)
+                       + "; ".join(screened.problems[:3]) + "; untrusted data never advance")
+    failing = [g for g in gates if g.verdict == "fail"]
+    if code == ROLL_BACK:
+        return reasons + [f"{g.metric} fails in {g.segment}: "
+                          f"{failure_meaning(plan.metric(g.metric), g)} (adjusted p "
+                          f"{g.adjusted_p:.3g} <= alpha {plan.alpha:g})"
+                          for g in failing if g.critical]
+    if why == NON_CRITICAL:
+        return reasons + [f"non-critical {g.metric} fails in {g.segment}: "
+                          f"{failure_meaning(plan.metric(g.metric), g)} (adjusted p "
+                          f"{g.adjusted_p:.3g}); a person must decide" for g in failing]
+    if why == UNTRUSTED:
+        return reasons
+    if why == MISSING:
+        shown = ", ".join(look.missing[:3]) + (f" and {len(look.missing) - 3} more"
+                                               if len(look.missing) > 3 else "")
+        return [f"missing data: {shown}; missing data never advance"]
+    if why == LATE:
+        assert late is not None
+        return [late]
+    if why == SRM:
+        return [srm.reason()]
+    stage = plan.stages[state.stage_index]
     elapsed = now - state.stage_started
-    exposures = min((g.treatment_exposures for g in gates if g.segment == OVERALL),
-                    default=0.0)
     waiting = [g for g in gates if g.verdict != "pass"]
     if waiting:
         reasons.append(f"{len(waiting)} of {len(gates)} gates not yet conclusive "
                        f"(e.g. {waiting[0].key})")
-    if exposures < stage.min_exposures:
-        reasons.append(f"{exposures:.0f} of {stage.min_exposures:.0f} minimum exposures")
-    if elapsed < stage.min_duration:
+    if judged.short_exposures[0]:
+        reasons.append(f"{judged.exposures[0]:.0f} of {stage.min_exposures:.0f} minimum "
+                       "exposures")
+    if judged.short_duration[0]:
         reasons.append(f"{elapsed:.0f} of {stage.min_duration:.0f} s minimum duration")
-    if reasons:
-        if stage.max_duration is not None and elapsed > stage.max_duration:
-            reasons.append(f"past max_duration {stage.max_duration:.0f} s without passing; "
-                           "inconclusive stages never advance")
-            return done("hold", new_state, state.traffic)
-        return done("continue", new_state, state.traffic)
-    return _advance(plan, new_state, now, approvals, reasons, done)
+    if why == INCONCLUSIVE:
+        reasons.append(f"past max_duration {stage.max_duration:.0f} s without passing; "
+                       "inconclusive stages never advance")
+    return reasons
+
+
+def _widened(plan: RolloutPlan, state: RolloutState, moved: Widening, reasons: list[str],
+             done: Any, now: float) -> Decision:
+    """Every gate passed at this stage: say how the rollout widened (ramp, stage, complete)."""
+    kind = int(moved.kind[0])
+    stage = plan.stages[state.stage_index]
+    traffic, step = float(moved.traffic[0]), float(moved.step[0])
+    if kind == RAMP:
+        reasons.append(f"all gates pass; ramping {stage.name!r} from {state.traffic:g} to "
+                       f"{traffic:g} (step x{state.step:g})")
+        return done("advance", replace(state, traffic=traffic), traffic)
+    if plan.adaptive.enabled and kind != AWAITING:
+        close = bool(moved.close_call[0])
+        reasons.append(f"stage was {'a close call' if close else 'clean'} (smallest adjusted "
+                       f"p {state.stage_min_adjusted_p:.3g}); traffic step now x{step:g}")
+    if kind == COMPLETE:
+        reasons.append(f"all gates pass at the last stage {stage.name!r} ({PASS_MEANING}); "
+                       "rollout complete")
+        return done("advance", replace(state, status="complete", step=step), stage.traffic)
+    nxt = plan.stages[state.stage_index + 1]
+    if kind == AWAITING:
+        reasons.append(f"all gates pass; entering stage {nxt.name!r} awaits manual approval")
+        return done("hold", state, state.traffic)
+    reasons.append(f"all gates pass at {stage.name!r} ({PASS_MEANING}); advancing to "
+                   f"{nxt.name!r} at traffic {traffic:g}")
+    after = replace(state, stage_index=state.stage_index + 1, traffic=traffic,
+                    stage_started=now, step=step,
+                    min_p={}, fractions=(), stage_min_adjusted_p=1.0)
+    return done("advance", after, traffic)
 
 
 def check_state(plan: RolloutPlan, state: RolloutState, source: str = "state") -> None:
@@ -382,35 +493,3 @@ PASS_MEANING = ("a comparison passes when the upper confidence bound of treatmen
                 "treatment's value is below the guardrail")
 
 
-def _advance(plan: RolloutPlan, state: RolloutState, now: float, approvals: frozenset[str] |
-             set[str], reasons: list[str], done: Any) -> Decision:
-    """Every gate passed at this stage: widen, ramp (adaptive) or finish."""
-    index = state.stage_index
-    adaptive = plan.adaptive
-    stage = plan.stages[index]
-    if adaptive.enabled and state.traffic < stage.traffic:
-        traffic = min(stage.traffic, state.traffic * state.step)
-        reasons.append(f"all gates pass; ramping {stage.name!r} from {state.traffic:g} to "
-                       f"{traffic:g} (step x{state.step:g})")
-        return done("advance", replace(state, traffic=traffic), traffic)
-    step = state.step
-    if adaptive.enabled:
-        close = state.stage_min_adjusted_p < adaptive.close_call
-        step = (max(adaptive.min_step, step * adaptive.shrink) if close
-                else min(adaptive.max_step, step * adaptive.grow))
-        reasons.append(f"stage was {'a close call' if close else 'clean'} (smallest adjusted "
-                       f"p {state.stage_min_adjusted_p:.3g}); traffic step now x{step:g}")
-    if index + 1 == len(plan.stages):
-        reasons.append(f"all gates pass at the last stage {stage.name!r} ({PASS_MEANING}); "
-                       "rollout complete")
-        return done("advance", replace(state, status="complete", step=step), stage.traffic)
-    nxt = plan.stages[index + 1]
-    if nxt.manual_approval and nxt.name not in approvals:
-        reasons.append(f"all gates pass; entering stage {nxt.name!r} awaits manual approval")
-        return done("hold", state, state.traffic)
-    traffic = min(nxt.traffic, state.traffic * step) if adaptive.enabled else nxt.traffic
-    reasons.append(f"all gates pass at {stage.name!r} ({PASS_MEANING}); advancing to "
-                   f"{nxt.name!r} at traffic {traffic:g}")
-    after = replace(state, stage_index=index + 1, traffic=traffic, stage_started=now, step=step,
-                    min_p={}, fractions=(), stage_min_adjusted_p=1.0)
-    return done("advance", after, traffic)

@@ -32,6 +32,7 @@ __all__ = [
     "ErrorControl",
     "MetricSpec",
     "RolloutPlan",
+    "SRMSpec",
     "SimulationSpec",
     "StageSpec",
     "load_plan",
@@ -137,6 +138,21 @@ class DataSpec(_Model):
     max_age: Duration = DEFAULT_MAX_DATA_AGE
 
 
+SRM_ALPHA = 0.001  # GrowthBook's default SRM threshold (p < 0.001): a broken split is rare
+
+
+class SRMSpec(_Model):
+    """The sample-ratio check: the treatment's planned share of each stage's exposures."""
+
+    enabled: bool = True
+    treatment_share: float = Field(default=0.5, gt=0, lt=1,
+                                   description="planned share of a stage's observed exposures "
+                                               "on the treatment arm (0.5: a control arm as "
+                                               "large as the treatment)")
+    alpha: float = Field(default=SRM_ALPHA, gt=0, lt=1, description="false-alarm budget of the "
+                         "always-valid SRM test, shared by its checks (Bonferroni)")
+
+
 class AdaptiveSpec(_Model):
     """Traffic steps that grow after clean stages and shrink after close calls."""
 
@@ -155,7 +171,7 @@ class SimulationSpec(_Model):
     """Traffic model for ``rollout simulate``: exposures per look at full traffic, look cadence."""
 
     exposures_per_look: Count = 100_000.0
-    look_interval: Duration = 3600.0
+    look_interval: Annotated[Duration, Field(gt=0)] = 3600.0  # 0 never advances the clock
     segment_weights: dict[str, dict[str, float]] | None = None
 
 
@@ -170,6 +186,7 @@ class RolloutPlan(_Model):
                                            description="segment values checked separately")
     stages: list[StageSpec] = Field(min_length=1)
     data: DataSpec = Field(default_factory=DataSpec)
+    srm: SRMSpec = Field(default_factory=SRMSpec)
     adaptive: AdaptiveSpec = Field(default_factory=AdaptiveSpec)
     simulation: SimulationSpec = Field(default_factory=SimulationSpec)
 

@@ -12,10 +12,9 @@ on the executor that runs the chunks, nor on how many workers it has.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -24,8 +23,24 @@ from scipy import stats
 from scaleguard.compute import Executor, Progress, get_executor
 from scaleguard.errors import InputError
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
-from scaleguard.safety._plan import MetricSpec, RolloutPlan
-from scaleguard.safety._spending import SpendingName, spending_boundaries
+from scaleguard.safety._plan import AdaptiveSpec, MetricSpec, RolloutPlan
+from scaleguard.safety._rules import (
+    ADVANCE,
+    COMPLETE,
+    CONTINUE,
+    HOLD,
+    HOLD_REASONS,
+    MISSING,
+    NEXT_STAGE,
+    NON_CRITICAL,
+    ROLL_BACK,
+    Test,
+    judge,
+    plan_tests,
+    stage_active,
+    widen,
+)
+from scaleguard.safety._srm import srm_p_values
 
 __all__ = [
     "CHUNK_RUNS",
@@ -39,11 +54,18 @@ __all__ = [
     "simulate",
 ]
 
-ScenarioKind = Literal["aa", "metric", "segment", "rare"]
+ScenarioKind = Literal["aa", "metric", "segment", "rare", "srm"]
 Policy = Literal["always_valid", "naive_peeking", "kayenta"]
 POLICIES: tuple[Policy, ...] = ("always_valid", "naive_peeking", "kayenta")
 CHUNK_RUNS = 500  # runs per chunk: fixed, so the random streams do not depend on the executor
 DEFAULT_MAX_LOOKS = 100  # looks in a stage without max_duration before a run counts as stalled
+# Work bounded before it starts (a run of the example plan is ~3,000 metric x cell x look
+# updates, ~1 million a second on one core): at most MAX_WORK updates (a few minutes), looks per
+# stage (each look keeps history: 500 runs x looks x metrics floats) and segment cells.
+MAX_RUNS = 1_000_000
+MAX_WORK = 300_000_000
+MAX_LOOKS_PER_STAGE = 10_000
+MAX_SEGMENT_CELLS = 4_096
 # Kayenta's NetflixACAJudge: MannWhitneyClassifier(tolerance = 0.25, confLevel = 0.98), and the
 # canary config's scoreThresholds (marginal 75; a run scoring below it fails).
 KAYENTA_CONFIDENCE = 0.98
@@ -57,7 +79,9 @@ class Scenario:
 
     ``aa``: nothing (treatment = control). ``metric``: ``metric`` is ``factor`` times worse
     everywhere. ``segment``: worse only in ``segment`` (``"region=eu"``). ``rare``: ``metric``'s
-    control rate is ``rate`` and the treatment's ``factor`` times that.
+    control rate is ``rate`` and the treatment's ``factor`` times that. ``srm``: the treatment
+    behaves like the control but receives ``factor`` times its planned exposures (a broken
+    split).
     """
 
     kind: ScenarioKind = "aa"
@@ -68,10 +92,10 @@ class Scenario:
 
     def check(self, plan: RolloutPlan) -> None:
         names = [m.name for m in plan.metrics]
-        if self.kind not in ("aa", "metric", "segment", "rare"):
-            raise InputError(f"--scenario: expected aa, metric, segment or rare, got "
+        if self.kind not in ("aa", "metric", "segment", "rare", "srm"):
+            raise InputError(f"--scenario: expected aa, metric, segment, rare or srm, got "
                              f"{self.kind!r}")
-        if self.kind != "aa" and self.metric not in names:
+        if self.kind not in ("aa", "srm") and self.metric not in names:
             raise InputError(f"--metric: scenario {self.kind!r} needs one of the plan's metrics "
                              f"({', '.join(names)}), got {self.metric!r}")
         if self.kind == "segment":
@@ -102,6 +126,7 @@ class PolicyOutcome:
     mean_exposures_before_rollback: float | None
     mean_looks_to_rollback: float | None
     mean_time_to_full: float | None
+    held_by_reason: dict[str, float] = field(default_factory=dict)  # shares of all runs
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +172,7 @@ class _Model:
     treatment: np.ndarray  # (metrics, cells)
     sd: np.ndarray  # (metrics,) per-exposure sd of mean metrics
     looks_max: np.ndarray  # (stages,)
+    treatment_share: float  # treatment exposures per control exposure (1: the planned split)
 
 
 def _baseline(metric: MetricSpec) -> float:
@@ -167,6 +193,30 @@ def _worse(metric: MetricSpec, value: np.ndarray | float, factor: float) -> np.n
     if metric.kind == "mean" and metric.direction == "higher_is_better":
         return value / factor
     return value * factor
+
+
+def check_work(plan: RolloutPlan, runs: int, source: str = "plan") -> None:
+    """Refuse, before any allocation, a simulation too large for memory or minutes; ``source``
+    (the plan's file) prefixes the problems that are the plan's."""
+    if runs > MAX_RUNS:
+        raise InputError(f"--runs: at most {MAX_RUNS:,} simulated rollouts, got {runs:,}")
+    cells = math.prod(len(values) for values in plan.segments.values())
+    if cells > MAX_SEGMENT_CELLS:
+        raise InputError(f"{source}: segments: {cells:,} segment cells (one per combination "
+                         f"of values); the simulator handles at most {MAX_SEGMENT_CELLS:,}")
+    interval = plan.simulation.look_interval
+    looks = [math.ceil(s.max_duration / interval) if s.max_duration else DEFAULT_MAX_LOOKS
+             for s in plan.stages]
+    worst = max(range(len(looks)), key=looks.__getitem__)
+    if looks[worst] > MAX_LOOKS_PER_STAGE:
+        raise InputError(f"{source}: simulation.look_interval: {interval:g} s gives "
+                         f"{looks[worst]:,} looks in stage {plan.stages[worst].name!r}; at most "
+                         f"{MAX_LOOKS_PER_STAGE:,} can be simulated (use a longer interval)")
+    work = runs * sum(looks) * len(plan.metrics) * cells
+    if work > MAX_WORK:
+        raise InputError(f"--runs: {runs:,} rollouts of {sum(looks):,} looks x "
+                         f"{len(plan.metrics)} metrics x {cells:,} segment cells is "
+                         f"{work:,.0f} updates, more than {MAX_WORK:,}; use fewer runs")
 
 
 def _model(plan: RolloutPlan, scenario: Scenario) -> _Model:
@@ -206,7 +256,11 @@ def _model(plan: RolloutPlan, scenario: Scenario) -> _Model:
     interval = plan.simulation.look_interval or 1.0
     looks_max = np.array([math.ceil(s.max_duration / interval) if s.max_duration else
                           DEFAULT_MAX_LOOKS for s in plan.stages])
-    return _Model(cells, weights, admitted, groups, control, treatment, sd, looks_max)
+    # Treatment exposures per control exposure: the planned split, broken by an srm scenario.
+    planned_share = plan.srm.treatment_share
+    broken = scenario.factor if scenario.kind == "srm" else 1.0
+    split = planned_share / (1.0 - planned_share) * broken
+    return _Model(cells, weights, admitted, groups, control, treatment, sd, looks_max, split)
 
 
 # --- one chunk of runs ----------------------------------------------------------------------
@@ -217,6 +271,8 @@ class _Chunk:
     scenario: Scenario
     runs: int
     seed: np.random.SeedSequence
+    policies: tuple[Policy, ...] = POLICIES
+    trace: bool = False
 
 
 def _draw(rng: np.random.Generator, metric: MetricSpec, n: np.ndarray, value: np.ndarray,
@@ -232,39 +288,98 @@ def _draw(rng: np.random.Generator, metric: MetricSpec, n: np.ndarray, value: np
     return total, np.where(n > 0, (n - 1.0) * var + n * mean * mean, 0.0)
 
 
-def _family_adjusted(p: np.ndarray, active: np.ndarray, correction: str) -> np.ndarray:
-    """Holm/Bonferroni-adjusted p-values over the active tests of each run (inactive: 1)."""
-    p = np.where(active, p, 1.0)
-    m = active.sum(axis=1, keepdims=True).astype(float)
-    if correction == "none":
-        return p
-    if correction == "bonferroni":
-        return np.minimum(1.0, p * m)
-    order = np.argsort(p, axis=1, kind="stable")
-    ranked = np.take_along_axis(p, order, axis=1)
-    mult = np.maximum(m - np.arange(p.shape[1]), 1.0)
-    adjusted = np.minimum(1.0, np.maximum.accumulate(ranked * mult, axis=1))
-    out = np.empty_like(adjusted)
-    np.put_along_axis(out, order, adjusted, axis=1)
-    return np.where(active, out, 1.0)
+def _group_counts(cum: dict[str, np.ndarray], prefix: str, j: int, masks: np.ndarray,
+                  binary: bool) -> Counts:
+    """Cumulative counts of one arm (``t``, ``c`` or ``p`` = previous stage), every group at
+    once: ``(runs, groups)`` arrays."""
+    return Counts(cum[prefix + "n"][:, j] @ masks.T, cum[prefix + "s"][:, j] @ masks.T,
+                  cum[prefix + "q"][:, j] @ masks.T, binary)
 
 
-@functools.lru_cache(maxsize=256)
-def _boundaries(fractions: tuple[float, ...], alpha: float, spending: SpendingName) -> np.ndarray:
-    """Spending boundaries, computed once per process for a plan's looks (they cost ~0.1 s)."""
-    return spending_boundaries(fractions, alpha, spending)
+@dataclass(frozen=True)
+class _LookStats:
+    p: np.ndarray  # (runs, tests)
+    z: np.ndarray
+    z_naive: np.ndarray  # fixed-horizon z of "no difference" (the naive baseline)
+    passed: np.ndarray
+    treated_n: np.ndarray
 
 
-def _arm_counts(cum: dict[str, np.ndarray], prefix: str, j: int, mask: np.ndarray,
-                binary: bool) -> Counts:
-    """Cumulative counts of one arm (``t``, ``c`` or ``p`` = previous stage) in a segment."""
-    return Counts(cum[prefix + "n"][:, j][:, mask].sum(axis=1),
-                  cum[prefix + "s"][:, j][:, mask].sum(axis=1),
-                  cum[prefix + "q"][:, j][:, mask].sum(axis=1), binary)
+def _look_stats(plan: RolloutPlan, tests: tuple[Test, ...], cum: dict[str, np.ndarray],
+                masks: np.ndarray, runs: int) -> _LookStats:
+    """Every gate's statistics from the cumulative counts: one gate call per metric and test
+    kind, over all runs and segments at once (the same gate functions as ``decide``)."""
+    size = len(tests)
+    p, z, z_naive = np.ones((runs, size)), np.zeros((runs, size)), np.zeros((runs, size))
+    passed, treated_n = np.zeros((runs, size), dtype=bool), np.zeros((runs, size))
+    groups = [None, *((d, v) for d, values in plan.segments.items() for v in values)]
+    column = {(t.metric, groups.index(t.segment), t.kind): i for i, t in enumerate(tests)}
+    for j, metric in enumerate(plan.metrics):
+        binary = metric.kind != "mean"
+        treated = _group_counts(cum, "t", j, masks, binary)
+        for kind in ("guardrail", "comparison"):
+            if (metric.guardrail if kind == "guardrail" else metric.margin) is None:
+                continue
+            if kind == "guardrail":
+                gate = guardrail_gate(metric, treated, plan.alpha)
+            else:
+                other = "c" if metric.compare_to == "control" else "p"
+                gate = comparison_gate(metric, treated,
+                                       _group_counts(cum, other, j, masks, binary), plan.alpha)
+            cols = [column[(j, g, kind)] for g in range(len(groups))]
+            p[:, cols], z[:, cols], passed[:, cols] = gate.p_value, gate.z, gate.passed
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z_naive[:, cols] = np.where(np.isfinite(gate.se) & (gate.se > 0),
+                                            gate.estimate / gate.se, 0.0)
+            treated_n[:, cols] = treated.n
+    return _LookStats(p, z, z_naive, passed, treated_n)
+
+
+def _srm_flags(plan: RolloutPlan, cum: dict[str, np.ndarray], masks: np.ndarray,
+               checked: np.ndarray) -> np.ndarray:
+    """Per run: a sample-ratio mismatch shown (the same test and Bonferroni as ``decide``).
+
+    ``checked``: ``(runs, metrics, groups)``, the splits ``decide`` would check at each run's
+    stage (gated metrics, admitted segments: both arms have rows there).
+    """
+    if not plan.srm.enabled:
+        return np.zeros(checked.shape[0], dtype=bool)
+    t = cum["tn"] @ masks.T  # (runs, metrics, groups)
+    c = cum["cn"] @ masks.T
+    m = np.maximum(checked.sum(axis=(1, 2)), 1)
+    p = srm_p_values(t, c, plan.srm.treatment_share)
+    return np.any(checked & (p <= (plan.srm.alpha / m)[:, None, None]), axis=(1, 2))
+
+
+def _baseline_judgement(plan: RolloutPlan, fail: np.ndarray, critical: np.ndarray,
+                        ready_gates: np.ndarray, exposures: np.ndarray, elapsed: np.ndarray,
+                        stage: np.ndarray) -> np.ndarray:
+    """Action codes of a baseline policy: its own failures, the plan's minimums and maximums."""
+    specs = plan.stages
+    short = (exposures < np.array([s.min_exposures for s in specs])[stage]) | \
+        (elapsed < np.array([s.min_duration for s in specs])[stage])
+    max_duration = np.array([np.inf if s.max_duration is None else s.max_duration
+                             for s in specs])[stage]
+    waiting = ~ready_gates | short
+    return np.select([np.any(fail & critical, axis=1), np.any(fail, axis=1),
+                      waiting & (elapsed >= max_duration), waiting],
+                     [ROLL_BACK, HOLD, HOLD, CONTINUE], ADVANCE)
+
+
+# A run held for a reason the controller gives; the simulator adds one of its own: a stage
+# without max_duration still inconclusive after DEFAULT_MAX_LOOKS looks.
+STALLED = len(HOLD_REASONS)
+SIM_HOLD_REASONS = (*HOLD_REASONS, f"no max_duration: inconclusive after {DEFAULT_MAX_LOOKS} "
+                                   "looks")
 
 
 def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
-    """Simulate ``chunk.runs`` rollouts under every policy; per-run outcome arrays."""
+    """Simulate ``chunk.runs`` rollouts under every policy; per-run outcome arrays.
+
+    The plan's own policy is the controller's rules (:mod:`scaleguard.safety._rules`), run on
+    every run at once; with ``chunk.trace`` the draws and each look's action are returned too,
+    so that a test can replay them through :func:`scaleguard.safety.decide`.
+    """
     plan, scenario, runs = chunk.plan, chunk.scenario, chunk.runs
     model = _model(plan, scenario)
     rng = np.random.default_rng(chunk.seed)
@@ -274,21 +389,35 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
     alpha = plan.alpha
     gated = np.array([[m.name in (s.metrics or [m.name]) for m in plan.metrics]
                       for s in plan.stages])  # (stages, metrics)
-    group_masks = np.array([mask for _, mask in model.groups])  # (groups, cells)
-    # Tests: (metric, group, kind) in a fixed order.
-    tests = [(j, g, kind) for j, metric in enumerate(plan.metrics) for g in range(len(model.groups))
-             for kind in ("guardrail", "comparison")
-             if (metric.guardrail if kind == "guardrail" else metric.margin) is not None]
+    masks = np.array([mask for _, mask in model.groups], dtype=float)  # (groups, cells)
+    tests = plan_tests(plan)
+    checked_by_stage = stage_active(plan)  # (stages, tests)
+    critical = np.array([plan.metrics[t.metric].critical for t in tests], dtype=bool)
+    is_guardrail = np.array([t.kind == "guardrail" for t in tests], dtype=bool)
+    # The splits an SRM check covers at each stage: gated metrics x admitted groups.
+    group_admitted = np.array([[mask.astype(bool)[admitted].any() for mask in masks]
+                               for admitted in model.admitted])  # (stages, groups)
+    srm_checked = gated[:, :, None] & group_admitted[:, None, :]  # (stages, metrics, groups)
+    # A previous-stage comparison in a segment the previous stage did not admit has no data:
+    # missing, as `decide` finds it (no rows), so the run holds.
+    groups = [None, *((d, v) for d, values in plan.segments.items() for v in values)]
+    missing_by_stage = np.array([s > 0 and any(
+        checked_by_stage[s, i] and t.kind == "comparison"
+        and plan.metrics[t.metric].compare_to == "previous_stage"
+        and not group_admitted[s - 1, groups.index(t.segment)] for i, t in enumerate(tests))
+        for s in range(n_stages)])
     max_total = int(model.looks_max.sum())
-    planned = np.array([s.traffic for s in plan.stages])
     results: dict[str, np.ndarray] = {}
+    as_planned = plan.model_copy(update={"adaptive": AdaptiveSpec()})
     # Each policy sees the same draws: one generator state per chunk, replayed per policy.
     state = rng.bit_generator.state
-    for policy in POLICIES:
+    for policy in chunk.policies:
         rng.bit_generator.state = state
+        own = policy == "always_valid"
         stage = np.zeros(runs, dtype=int)
         looks = np.zeros(runs, dtype=int)
         status = np.zeros(runs, dtype=int)  # 0 running, 1 rolled back, 2 held, 3 complete
+        held_for = np.zeros(runs, dtype=int)  # SIM_HOLD_REASONS code
         exposures = np.zeros(runs)  # treatment exposures so far, all stages
         end_look = np.full(runs, -1)
         full_at = np.full(runs, np.nan)
@@ -298,154 +427,100 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
         history_t = np.zeros((runs, int(model.looks_max.max()), n_metrics))
         history_c = np.zeros_like(history_t)
         min_p = np.ones((runs, len(tests)))
-        # The adaptive option (the plan's own policy only; the baselines widen as planned):
-        # current traffic, traffic step, and the stage's smallest adjusted p-value.
-        adaptive = plan.adaptive.enabled and policy == "always_valid"
-        traffic = np.full(runs, planned[0])
+        fractions: list[tuple[float, ...]] = [()] * runs
+        # The adaptive option is the plan's own policy only; the baselines widen as planned.
+        traffic = np.full(runs, plan.stages[0].traffic)
         step_now = np.full(runs, plan.adaptive.initial_step)
         stage_min_adjusted = np.ones(runs)
-        for step in range(max_total):
+        trace_draws, trace_actions, trace_stage = [], [], []
+        for look in range(max_total):
             live = status == 0
             if not live.any():
                 break
             n_cell = np.round(per_look * traffic[:, None] * model.weights[None, :]
                               * model.admitted[stage])  # (runs, cells)
             n_cell = np.where(live[:, None], n_cell, 0.0)
-            n = np.broadcast_to(n_cell[:, None, :], shape)
+            n_arm = {"t": np.round(n_cell * model.treatment_share), "c": n_cell}
+            drawn = np.zeros((runs, n_metrics, n_cells, 2, 3)) if chunk.trace and own else None
             for j, metric in enumerate(plan.metrics):
-                for arm, values in (("t", model.treatment[j]), ("c", model.control[j])):
-                    total, total_sq = _draw(rng, metric, n[:, j], values[None, :],
-                                            float(model.sd[j]))
-                    cum[f"{arm}n"][:, j] += n[:, j]
+                for a, (arm, values) in enumerate((("t", model.treatment[j]),
+                                                   ("c", model.control[j]))):
+                    n = n_arm[arm]
+                    total, total_sq = _draw(rng, metric, n, values[None, :], float(model.sd[j]))
+                    cum[f"{arm}n"][:, j] += n
                     cum[f"{arm}s"][:, j] += total
                     cum[f"{arm}q"][:, j] += total_sq
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        rate = total.sum(axis=1) / n[:, j].sum(axis=1)
-                    hist = history_t if arm == "t" else history_c
-                    slot = np.minimum(looks, hist.shape[1] - 1)
-                    hist[np.arange(runs), slot, j] = np.nan_to_num(rate)
+                    if drawn is not None:
+                        drawn[:, j, :, a] = np.stack([n, total, total_sq], axis=-1)
+                    if policy == "kayenta":
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            rate = total.sum(axis=1) / n.sum(axis=1)
+                        hist = history_t if arm == "t" else history_c
+                        slot = np.minimum(looks, hist.shape[1] - 1)
+                        hist[np.arange(runs), slot, j] = np.nan_to_num(rate)
             looks = looks + live
-            exposures = exposures + np.where(live, n_cell.sum(axis=1), 0.0)
-            # Gate statistics for every test, every run (vectorised over runs).
-            p = np.ones((runs, len(tests)))
-            z = np.zeros((runs, len(tests)))
-            z_naive = np.zeros((runs, len(tests)))  # fixed-horizon z of "no difference"
-            passed = np.ones((runs, len(tests)), dtype=bool)
-            active = np.zeros((runs, len(tests)), dtype=bool)
-            for t, (j, g, kind) in enumerate(tests):
-                metric = plan.metrics[j]
-                mask = group_masks[g]
-                binary = metric.kind != "mean"
-                treated = _arm_counts(cum, "t", j, mask, binary)
-                if kind == "guardrail":
-                    gate = guardrail_gate(metric, treated, alpha)
-                elif metric.compare_to == "control":
-                    gate = comparison_gate(metric, treated, _arm_counts(cum, "c", j, mask, binary),
-                                           alpha)
-                else:
-                    gate = comparison_gate(metric, treated, _arm_counts(cum, "p", j, mask, binary),
-                                           alpha)
-                in_stage = gated[stage, j] & (model.admitted[stage][:, mask].any(axis=1))
-                if metric.compare_to == "previous_stage" and kind == "comparison":
-                    in_stage &= stage > 0
-                active[:, t] = in_stage & live
-                p[:, t] = gate.p_value
-                z[:, t] = gate.z
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    z_naive[:, t] = np.where(np.isfinite(gate.se) & (gate.se > 0),
-                                             gate.estimate / gate.se, 0.0)
-                passed[:, t] = gate.passed
-            critical = np.array([plan.metrics[j].critical for j, _, _ in tests])
-            is_guardrail = np.array([kind == "guardrail" for _, _, kind in tests])
-            if policy == "always_valid":
-                min_p = np.where(active, np.minimum(min_p, p), min_p)
-                if plan.error_control.method == "msprt":
-                    adjusted = _family_adjusted(min_p, active, plan.error_control.correction)
-                    fail = active & (adjusted <= alpha)
-                else:
-                    m = np.maximum(active.sum(axis=1), 1)
-                    fail = np.zeros_like(active)
-                    for s_idx, s in enumerate(plan.stages):
-                        here = live & (stage == s_idx)
-                        if not here.any():
-                            continue
-                        # Information fraction of each look, as the controller measures it:
-                        # treatment exposures so far over the stage's planned maximum. Past
-                        # the maximum the last boundary is reused.
-                        per_stage_look = np.round(per_look * s.traffic * model.weights
-                                                  * model.admitted[s_idx]).sum()
-                        frac = np.minimum(1.0, np.arange(1, int(model.looks_max[s_idx]) + 1)
-                                          * per_stage_look / float(s.max_exposures or 1.0))
-                        frac = np.unique(frac)
-                        for mm in np.unique(m[here]):
-                            bounds = _boundaries(tuple(frac), alpha / mm,
-                                                 plan.error_control.spending)
-                            rows = here & (m == mm)
-                            k = np.minimum(looks[rows] - 1, bounds.size - 1)
-                            fail[rows] = z[rows] > bounds[k][:, None]
-                    fail &= active
-                    adjusted = np.where(active, np.minimum(1.0, min_p * m[:, None]), 1.0)
-                stage_min_adjusted = np.where(live, np.minimum(stage_min_adjusted,
-                                                               adjusted.min(axis=1)),
-                                              stage_min_adjusted)
-                ready_gates = np.all(passed | ~active, axis=1)
-            elif policy == "naive_peeking":
-                # A fixed-horizon z-test at alpha, re-checked at every look, no correction:
-                # what a dashboard with a p-value column invites. Comparisons are two-sided
-                # (any significant difference alarms, Kayenta's "either" direction);
-                # guardrails one-sided (only exceeding the limit alarms).
-                two_sided = np.abs(z_naive) > stats.norm.isf(alpha / 2)
-                fail = active & np.where(is_guardrail[None, :], z_naive > stats.norm.isf(alpha),
-                                         two_sided)
-                ready_gates = np.ones(runs, dtype=bool)
-            else:
-                fail = np.zeros_like(active)
-                ready_gates = np.ones(runs, dtype=bool)
-                scored = _kayenta_fail(plan, gated, stage, looks, history_t, history_c) & live
-                fail[:, 0] = scored
-                active[:, 0] |= scored
-            failed_any = np.any(fail & active, axis=1) & live
-            failed_critical = np.any(fail & active & critical[None, :], axis=1) & live
-            if policy == "kayenta":
-                failed_critical = failed_any
+            exposures = exposures + np.where(live, n_arm["t"].sum(axis=1), 0.0)
             elapsed = looks * interval
-            min_exposures = np.array([s.min_exposures for s in plan.stages])[stage]
-            min_duration = np.array([s.min_duration for s in plan.stages])[stage]
-            stage_exposure = cum["tn"][:, 0].sum(axis=1)  # every metric sees every exposure
-            ready = live & ~failed_any & ready_gates & (stage_exposure >= min_exposures) & \
-                (elapsed >= min_duration)
-            stalled = live & ~failed_any & ~ready & (looks >= model.looks_max[stage])
-            status = np.where(failed_critical, 1, status)
-            status = np.where(failed_any & ~failed_critical, 2, status)
-            status = np.where(stalled, 2, status)
-            end_look = np.where(live & (failed_any | stalled), step + 1, end_look)
-            if adaptive:
-                # Ramp within the stage first: traffic x step, capped at the stage's share.
-                ramp = ready & (traffic < planned[stage])
-                traffic = np.where(ramp, np.minimum(planned[stage], traffic * step_now), traffic)
-                ready &= ~ramp
-                close = stage_min_adjusted < plan.adaptive.close_call
-                grown = np.where(close,
-                                 np.maximum(plan.adaptive.min_step,
-                                            step_now * plan.adaptive.shrink),
-                                 np.minimum(plan.adaptive.max_step,
-                                            step_now * plan.adaptive.grow))
-                step_now = np.where(ready, grown, step_now)
-            last = stage == n_stages - 1
-            done = ready & last
-            status = np.where(done, 3, status)
-            end_look = np.where(done, step + 1, end_look)
-            move = ready & ~last
-            stage = np.where(move, stage + 1, stage)
-            traffic = np.where(move, np.minimum(planned[stage], traffic * step_now)
-                               if adaptive else planned[stage], traffic)
+            active = checked_by_stage[stage] & live[:, None]
+            if policy == "kayenta":
+                fail = np.zeros_like(active)
+                scored = _kayenta_fail(plan, gated, stage, looks, history_t, history_c) & live
+                fail[:, 0], active[:, 0] = scored, active[:, 0] | scored
+                action = _baseline_judgement(as_planned, fail, np.ones_like(critical), np.ones(
+                    runs, dtype=bool), cum["tn"][:, 0].sum(axis=1), elapsed, stage)
+            else:
+                stats_now = _look_stats(plan, tests, cum, masks, runs)
+                if own:
+                    srm = _srm_flags(plan, cum, masks, srm_checked[stage]) & live
+                    blocked = np.where(missing_by_stage[stage], MISSING, 0)
+                    judged = judge(plan, stage, stats_now.p, stats_now.z, stats_now.passed,
+                                   active, stats_now.treated_n, elapsed, min_p, fractions,
+                                   stage_min_adjusted, blocked, srm)
+                    min_p = np.where(live[:, None], judged.running, min_p)
+                    fractions = judged.fractions
+                    stage_min_adjusted = np.where(live, judged.stage_min_adjusted,
+                                                  stage_min_adjusted)
+                    action = judged.action
+                    held_for = np.where(live & (action == HOLD), judged.hold_reason, held_for)
+                else:
+                    # A fixed-horizon z-test at alpha, re-checked at every look, no correction:
+                    # what a dashboard with a p-value column invites. Comparisons are two-sided
+                    # (any significant difference alarms, Kayenta's "either" direction);
+                    # guardrails one-sided (only exceeding the limit alarms).
+                    zn = stats_now.z_naive
+                    fail = active & np.where(is_guardrail[None, :], zn > stats.norm.isf(alpha),
+                                             np.abs(zn) > stats.norm.isf(alpha / 2))
+                    action = _baseline_judgement(as_planned, fail, critical,
+                                                 np.ones(runs, dtype=bool),
+                                                 cum["tn"][:, 0].sum(axis=1), elapsed, stage)
+            if not own:
+                held_for = np.where(live & (action == HOLD), NON_CRITICAL, held_for)
+            action = np.where(live, action, -1)
+            if chunk.trace and own:
+                trace_draws.append(drawn)
+                trace_actions.append(action.copy())
+                trace_stage.append(stage.copy())
+            # A stage without max_duration that never concludes: the simulation stops it.
+            stalled = (action == CONTINUE) & (looks >= model.looks_max[stage])
+            held_for = np.where(stalled, STALLED, held_for)
+            status = np.where(action == ROLL_BACK, 1, status)
+            status = np.where((action == HOLD) | stalled, 2, status)
+            ready = action == ADVANCE
+            moved = widen(plan if own else as_planned, ready, stage, traffic, step_now,
+                          stage_min_adjusted, np.ones(runs, dtype=bool))
+            status = np.where(moved.kind == COMPLETE, 3, status)
+            end_look = np.where(live & (status != 0), look + 1, end_look)
+            move = moved.kind == NEXT_STAGE
+            stage, traffic, step_now = moved.stage, moved.traffic, moved.step
             reached = (status == 0) & (stage == n_stages - 1) & \
-                (traffic >= planned[-1]) & np.isnan(full_at)
-            full_at = np.where(reached, (step + 1) * interval, full_at)
+                (traffic >= plan.stages[-1].traffic) & np.isnan(full_at)
+            full_at = np.where(reached, (look + 1) * interval, full_at)
             if move.any():
                 looks[move] = 0
                 min_p[move] = 1.0
                 stage_min_adjusted[move] = 1.0
+                for i in np.flatnonzero(move):
+                    fractions[i] = ()
                 for prefix in ("n", "s", "q"):
                     cum["p" + prefix][move] = cum["t" + prefix][move]
                     cum["t" + prefix][move] = 0.0
@@ -453,9 +528,14 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
         if n_stages == 1:
             full_at = np.where(status == 3, 0.0, full_at)
         results[policy + ":status"] = status
+        results[policy + ":held_for"] = held_for
         results[policy + ":exposures"] = exposures
         results[policy + ":end_look"] = end_look
         results[policy + ":full_at"] = full_at
+        if chunk.trace and own:
+            results["trace:draws"] = np.array(trace_draws)
+            results["trace:action"] = np.array(trace_actions)
+            results["trace:stage"] = np.array(trace_stage)
     return results
 
 
@@ -490,9 +570,13 @@ def _kayenta_fail(plan: RolloutPlan, gated: np.ndarray, stage: np.ndarray, looks
 
 
 def simulate(plan: RolloutPlan, scenario: Scenario, runs: int = 1000, seed: int = 0, *,
-             executor: str | Executor | None = None, progress: Progress | None = None
-             ) -> SimulationResult:
-    """Run ``plan`` ``runs`` times on ``scenario`` and summarise every policy.
+             executor: str | Executor | None = None, progress: Progress | None = None,
+             policies: tuple[Policy, ...] = POLICIES) -> SimulationResult:
+    """Run ``plan`` ``runs`` times on ``scenario`` and summarise each of ``policies``.
+
+    The plan's own policy (``always_valid``) is the controller's rules, so its figures are what
+    :func:`scaleguard.safety.decide` would decide on the same draws; the simulator grants every
+    manual approval (it measures the statistics, not the people).
 
     Results depend on ``(plan, scenario, runs, seed)`` only: chunks of :data:`CHUNK_RUNS` runs
     each get one child of ``SeedSequence(seed)``, whatever executor runs them.
@@ -508,18 +592,23 @@ def simulate(plan: RolloutPlan, scenario: Scenario, runs: int = 1000, seed: int 
     """
     if runs < 1 or int(runs) != runs:
         raise InputError(f"--runs: expected a whole number >= 1, got {runs}")
+    check_work(plan, int(runs))
     scenario.check(plan)
     _model(plan, scenario)  # refuse impossible scenarios before any work
     sizes = [CHUNK_RUNS] * (runs // CHUNK_RUNS) + ([runs % CHUNK_RUNS] if runs % CHUNK_RUNS
                                                    else [])
     children = np.random.SeedSequence(seed).spawn(len(sizes))
-    chunks = [_Chunk(plan, scenario, size, child)
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown or not policies:
+        raise InputError(f"policies: expected some of {', '.join(POLICIES)}, got {policies}")
+    chunks = [_Chunk(plan, scenario, size, child, tuple(policies))
               for size, child in zip(sizes, children, strict=True)]
     parts = get_executor(executor).map(_run_chunk, chunks, progress=progress)
     merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     outcomes = []
-    for policy in POLICIES:
+    for policy in policies:
         status = merged[policy + ":status"]
+        held_for = merged[policy + ":held_for"][status == 2]
         back = status == 1
         rate = float(back.mean())
         full = merged[policy + ":full_at"]
@@ -532,5 +621,7 @@ def simulate(plan: RolloutPlan, scenario: Scenario, runs: int = 1000, seed: int 
             if back.any() else None,
             mean_looks_to_rollback=float(merged[policy + ":end_look"][back].mean())
             if back.any() else None,
-            mean_time_to_full=float(full[reached].mean()) if reached.any() else None))
+            mean_time_to_full=float(full[reached].mean()) if reached.any() else None,
+            held_by_reason={SIM_HOLD_REASONS[code]: float(count / runs) for code, count in
+                            zip(*np.unique(held_for, return_counts=True), strict=True)}))
     return SimulationResult(plan.name, scenario, runs, seed, plan.alpha, tuple(outcomes))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scaleguard.errors import ConfigError
+from scaleguard.io import load_json, read_text
 from scaleguard.safety._controller import Decision, RolloutState
 
 __all__ = ["RolloutStore", "FileRolloutStore", "audit_record"]
@@ -50,10 +51,10 @@ class FileRolloutStore:
     def load_state(self) -> RolloutState | None:
         if not self.state_path.is_file():
             return None
-        try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{self.state_path}: unreadable rollout state ({exc})") from None
+        # io's limits: a state that is not UTF-8, too deep or too large is one line, not a crash.
+        data = load_json(read_text(self.state_path, "rollout state"),
+                         f"{self.state_path}: unreadable rollout state", error=ConfigError,
+                         finite=False)
         if not isinstance(data, dict):
             raise ConfigError(f"{self.state_path}: expected a JSON object")
         return RolloutState.from_dict(data, str(self.state_path))

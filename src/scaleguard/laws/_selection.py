@@ -1,0 +1,231 @@
+"""``form="auto"``: choose a law by rolling-origin error, with guards and a lean to simplicity.
+
+A law earns the prediction by extrapolating well at every origin of a rolling-origin backtest
+(:mod:`._backtest`), not by fitting best in sample (more parameters always do). The rule:
+
+1. **Guards.** A law is not eligible when it has more parameters than the points can pin down
+   (:data:`POINTS_PER_PARAM` per parameter), when its fitted break lies outside the data (the
+   break is then a guess beyond the runs), or when a parameter sits on its bound (the data do
+   not determine it).
+2. **Rolling-origin error.** Each eligible law's held-out error at every origin, compared on
+   the log scale (a geometric mean over origins): the earliest origins extrapolate furthest
+   and err by several times more than the latest, so arithmetic means would let them decide
+   alone; in logs each origin counts by the *ratio* of the laws' errors there.
+3. **One-standard-error rule toward simpler laws** (Hastie, Tibshirani & Friedman, *Elements of
+   Statistical Learning*, 7.10): a law with fewer parameters is preferred unless the best law's
+   advantage over it, the per-origin log ratio of their errors, exceeds one standard error of
+   that paired difference, i.e. unless the complex law wins consistently across origins.
+
+The same scores weight the ``ensemble`` prediction (inverse mean squared error, Bates & Granger
+1969): the laws that extrapolated better count for more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from scaleguard.errors import FitError, InputError
+from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
+from scaleguard.laws._data import as_frame
+from scaleguard.laws._validation import Split, _scale_column, default_split
+
+if TYPE_CHECKING:
+    from scaleguard.laws._fit import LawFit
+
+__all__ = ["POINTS_PER_PARAM", "SELECTION_CRITERIA", "SelectionResult", "Selection",
+           "candidate_forms", "guard", "run_selection", "select_form"]
+
+# At least two runs per parameter before a law may extrapolate: a 6-parameter broken law on
+# 9-10 points interpolates its noise (issue #17 measured 16-31% errors where 3 parameters
+# erred 1-6%), while on long curves it is the best law when the bend is real.
+POINTS_PER_PARAM: Final = 2
+SELECTION_CRITERIA: Final = ("mare", "log_rmse")
+_WEIGHT_FLOOR: Final = 1e-12  # a perfect backtest (error 0) must not divide by zero
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Every candidate's rolling-origin scores, the guards' verdicts and the law chosen.
+
+    ``scores`` are the candidates' backtests (``mare``/``log_rmse`` are means over the
+    origins); ``excluded`` names the guard that made a fitted law ineligible; ``weights`` are
+    the ensemble's weights over the eligible laws.
+    """
+
+    best: str
+    criterion: str
+    scores: tuple[FormBacktest, ...]
+    failed: dict[str, str]  # form -> why it could not be fitted to the whole table
+    excluded: dict[str, str] = field(default_factory=dict)
+    origins: tuple[str, ...] = ()
+    rule: str = "lowest"  # "lowest", "simpler" (one-standard-error rule) or "fallback"
+    weights: dict[str, float] = field(default_factory=dict)
+    runner_up: str | None = None  # the lower-error law the simpler one was preferred to
+
+    @property
+    def reason(self) -> str:
+        """How ``best`` was chosen, in one sentence a user can check against the scores."""
+        where = (f"{len(self.origins)} rolling origins ({self.origins[0]} ... "
+                 f"{self.origins[-1]})" if len(self.origins) > 1 else
+                 (self.origins[0] if self.origins else "the held-out runs"))
+        text = f"auto: geometric-mean held-out {self.criterion} over {where}"
+        if self.rule == "simpler":
+            text += (f"; {self.best} preferred to {self.runner_up} (lower mean error) because "
+                     f"{self.runner_up} did not win consistently across origins (one-standard-"
+                     "error rule)")
+        elif self.rule == "fallback":
+            text += "; every candidate failed a guard, so the lowest error among all was taken"
+        else:
+            text += f"; {self.best} had the lowest"
+        if self.excluded:
+            text += "; not eligible: " + "; ".join(f"{k} ({v})" for k, v in self.excluded.items())
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "criterion": self.criterion, "rule": self.rule,
+                "reason": self.reason, "origins": list(self.origins),
+                "scores": [s.as_dict() for s in self.scores], "failed": dict(self.failed),
+                "excluded": dict(self.excluded), "weights": dict(self.weights)}
+
+    def __repr__(self) -> str:
+        table = ", ".join(f"{s.form}={s.mean(self.criterion):.4g}" for s in self.scores)
+        return (f"SelectionResult(best={self.best!r} by rolling-origin {self.criterion}, "
+                f"{self.rule}: {table})")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A selection with what it fitted: each candidate's fit on the whole table."""
+
+    result: SelectionResult
+    fits: dict[str, LawFit]
+    backtests: dict[str, FormBacktest]
+
+
+def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The families ``auto`` compares: 1-D ones along ``x``, or the ladder laws."""
+    if x is not None:
+        return ("power", "saturating", "broken")
+    forms = ["chinchilla"]
+    if "unique_tokens" in frame.columns:
+        forms.append("data_constrained")
+    return (*forms, "power", "saturating")
+
+
+def guard(fit: LawFit) -> str | None:
+    """Why a fitted law may not extrapolate (None when it may)."""
+    law, n = fit.law_, fit.n_points_
+    if n < POINTS_PER_PARAM * law.n_params:
+        return (f"{law.n_params} parameters for {n} points; needs at least "
+                f"{POINTS_PER_PARAM * law.n_params}")
+    if law.name == "broken":
+        x = fit.X_[0]
+        for i in range(1, getattr(law, "breaks", 1) + 1):
+            d = fit.params_[f"d{i}"]
+            if not x.min() <= d <= x.max():
+                return f"its break d{i} = {d:.3g} lies outside the data"
+    on_bound = [w.split(" = ")[0] for w in fit.warnings_ if "bound" in w]
+    if on_bound:
+        return f"{', '.join(on_bound)} on a bound"
+    return None
+
+
+def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
+                   ) -> FormBacktest | None:
+    """The simplest law whose per-origin disadvantage to ``best`` is within one standard
+    error of the mean difference, or None when ``best`` wins consistently against all."""
+    ours = best.log_errors(criterion)
+    if ours.size < 2:
+        return None  # one origin cannot show consistency either way
+    for other in sorted(eligible, key=lambda s: s.n_params):
+        if other.n_params >= best.n_params:
+            break
+        d = other.log_errors(criterion) - ours
+        if not np.all(np.isfinite(d)):
+            continue
+        if d.mean() <= d.std(ddof=1) / math.sqrt(d.size):
+            return other
+    return None
+
+
+def _weights(eligible: list[FormBacktest], criterion: str) -> dict[str, float]:
+    raw = {}
+    for s in eligible:
+        raw[s.form] = 1.0 / max(float(np.mean(s.errors(criterion) ** 2)), _WEIGHT_FLOOR)
+    total = sum(raw.values())
+    return {k: v / total for k, v in raw.items()}
+
+
+def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = None,
+                  split: Split | None = None, criterion: str = "mare") -> Selection:
+    """Fit every candidate, guard it, backtest it and choose (see the module's rule)."""
+    if criterion not in SELECTION_CRITERIA:
+        raise InputError(f"criterion: expected one of {', '.join(SELECTION_CRITERIA)}, "
+                         f"got {criterion!r}")
+    frame = as_frame(table)
+    forms = tuple(forms) if forms else candidate_forms(frame, fitter.x)
+    if "auto" in forms:
+        raise InputError("forms: 'auto' cannot be one of its own candidates")
+    fits: dict[str, LawFit] = {}
+    failed: dict[str, str] = {}
+    for form in forms:
+        try:
+            fits[form] = replace(fitter, form=form).fit(frame)
+        except (FitError, InputError) as exc:
+            failed[form] = str(exc)
+    if not fits:
+        raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
+                       + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    excluded = {form: why for form, fit in fits.items() if (why := guard(fit)) is not None}
+    pool = [f for f in fits if f not in excluded] or list(fits)
+    x_cols = () if fitter.x is None else ((fitter.x,) if isinstance(fitter.x, str)
+                                          else tuple(fitter.x))
+    if split is not None:
+        origins: tuple[Split, ...] = (split,)
+    else:
+        need = max(fits[f].law_.n_params for f in pool) + 1
+        origins = rolling_origins(frame, _scale_column(frame, x_cols), min_train_rows=need)
+        if not origins:
+            origins = (default_split(frame, x_cols),)
+    backtests = {f: backtest_form(fits[f], frame, origins) for f in fits}
+    scored = [backtests[f] for f in pool if math.isfinite(backtests[f].geometric_mean(criterion))]
+    rule = "fallback" if len(excluded) == len(fits) else "lowest"
+    if not scored:  # the guards' survivors all failed somewhere: try the others
+        scored = [b for b in backtests.values() if math.isfinite(b.geometric_mean(criterion))]
+        rule = "fallback"
+    if not scored:
+        raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be scored on "
+                       f"{origins[0].description}: " + "; ".join(
+                           f"{k}: {'; '.join(b.failures)}" for k, b in backtests.items()))
+    lowest = min(scored, key=lambda s: s.geometric_mean(criterion))
+    best, runner_up = lowest, None
+    simpler = _one_se_choice(lowest, scored, criterion)
+    if simpler is not None:
+        best, runner_up, rule = simpler, lowest.form, "simpler"
+    result = SelectionResult(
+        best=best.form, criterion=criterion, scores=tuple(backtests.values()), failed=failed,
+        excluded=excluded, origins=tuple(s.description for s in origins), rule=rule,
+        weights=_weights(scored, criterion), runner_up=runner_up)
+    return Selection(result=result, fits=fits, backtests=backtests)
+
+
+def select_form(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = None,
+                split: Split | None = None, criterion: str = "mare") -> SelectionResult:
+    """Choose the law for ``table`` by rolling-origin error (one split when ``split`` is given).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from scaleguard.laws import LawFit
+    >>> x = np.geomspace(1, 1e4, 12)
+    >>> table = pd.DataFrame({"x": x, "y": 2.0 + 5.0 * x**-0.5})
+    >>> select_form(table, LawFit(x="x", y="y"), forms=["power", "saturating"]).best
+    'saturating'
+    """
+    return run_selection(table, fitter, forms=forms, split=split, criterion=criterion).result

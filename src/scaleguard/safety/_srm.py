@@ -1,0 +1,136 @@
+"""Sample-ratio mismatch: is the observed control/treatment split the planned one?
+
+When the split is broken (a bug in assignment, a bot filter on one arm, a crash that drops
+exposures), every gate compares populations that differ by more than the treatment, so none of
+their evidence can be trusted; GrowthBook and Statsig hold an experiment on SRM for this reason.
+
+The test is always valid, so it may be checked at every look: the treatment's share of the
+stage's exposures is a Bernoulli rate, and its beta-binomial mixture martingale against the
+planned share (Robbins 1970) is the two-arm case of the Dirichlet-multinomial sequential test of
+Lindon & Malek (2022), "Anytime-valid inference for multinomial count data", which sequential
+SRM checks rest on. By Ville's inequality the chance that it ever exceeds ``1/alpha`` under a
+correct split is at most ``alpha``. The checks (every metric, overall and per segment) share
+``srm.alpha`` by Bonferroni.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scaleguard.safety._plan import RolloutPlan
+from scaleguard.safety._sequential import beta_binomial_log_mixture
+
+__all__ = ["SRMCheck", "SRMResult", "srm_check", "srm_p_values"]
+
+
+def srm_p_values(treatment: np.ndarray | float, control: np.ndarray | float,
+                 share: float) -> np.ndarray:
+    """Always-valid p-values of "the treatment's share of exposures is ``share``" (broadcasts).
+
+    >>> float(srm_p_values(100_000, 100_000, 0.5)) > 0.5   # a correct split
+    True
+    >>> float(srm_p_values(110_000, 100_000, 0.5)) < 1e-9  # treatment got 1.1x its share
+    True
+    """
+    t = np.asarray(treatment, dtype=float)
+    n = t + np.asarray(control, dtype=float)
+    with np.errstate(over="ignore"):
+        return np.minimum(1.0, np.exp(-beta_binomial_log_mixture(t, n, share)))
+
+
+@dataclass(frozen=True)
+class SRMCheck:
+    """One split checked: a metric's exposures in a segment of the stage."""
+
+    metric: str
+    segment: str
+    treatment: float
+    control: float
+    expected_share: float
+    p_value: float
+
+    @property
+    def observed_share(self) -> float:
+        total = self.treatment + self.control
+        return self.treatment / total if total else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        share = self.observed_share
+        out["observed_share"] = share if share == share else None
+        return out
+
+
+@dataclass(frozen=True)
+class SRMResult:
+    """Every split checked at this look; ``mismatch`` when any is shown off at ``alpha``."""
+
+    alpha: float
+    checks: tuple[SRMCheck, ...]
+
+    @property
+    def threshold(self) -> float:
+        return self.alpha / max(1, len(self.checks))  # Bonferroni over the checks
+
+    @property
+    def failing(self) -> list[SRMCheck]:
+        return [c for c in self.checks if c.p_value <= self.threshold]
+
+    @property
+    def mismatch(self) -> bool:
+        return bool(self.failing)
+
+    def reason(self) -> str:
+        worst = min(self.failing, key=lambda c: c.p_value)
+        return (f"sample ratio mismatch in {worst.metric} ({worst.segment}): treatment share "
+                f"{worst.observed_share:.4f} of {worst.treatment + worst.control:.0f} exposures, "
+                f"planned {worst.expected_share:g} (always-valid p {worst.p_value:.2g} <= "
+                f"{self.threshold:.2g}); a broken split invalidates every gate, so the rollout "
+                "holds")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "mismatch": self.mismatch,
+                "failing": [f"{c.metric}/{c.segment}" for c in self.failing],
+                "checks": [c.as_dict() for c in self.checks]}
+
+
+def srm_check(plan: RolloutPlan, index: int,
+              rows: pd.DataFrame | Mapping[str, np.ndarray]) -> SRMResult | None:
+    """The split of stage ``index``'s exposures, overall and per admitted segment, per metric.
+
+    ``rows``: the observations (a table, or its columns as arrays). None when the plan turns the
+    check off. Cells where one arm has no rows are not checked here: that is missing data,
+    which holds on its own.
+    """
+    spec = plan.srm
+    if not spec.enabled or not len(rows) or "stage" not in rows:
+        return None
+    column = {c: np.asarray(rows[c]) for c in ("stage", "arm", "metric", "exposures", "n",
+                                                *plan.segments) if c in rows}
+    in_stage = column["stage"] == plan.stages[index].name
+    arms = column["arm"]
+    treated, controls = in_stage & (arms == "treatment"), in_stage & (arms == "control")
+    checks = []
+    for metric in plan.stage_metrics(index):
+        mine = column["metric"] == metric.name
+        counted = column.get("n" if metric.kind == "mean" else "exposures")
+        exposures = np.zeros(mine.size) if counted is None else counted.astype(float)
+        for segment in [None, *plan.stage_segments(index)]:
+            mask = mine
+            if segment is not None:
+                if segment[0] not in column:
+                    continue
+                mask = mine & (column[segment[0]] == segment[1])
+            t_rows, c_rows = mask & treated, mask & controls
+            if not t_rows.any() or not c_rows.any():
+                continue
+            t, c = float(exposures[t_rows].sum()), float(exposures[c_rows].sum())
+            label = "overall" if segment is None else f"{segment[0]}={segment[1]}"
+            checks.append(SRMCheck(metric.name, label, t, c, spec.treatment_share,
+                                   float(srm_p_values(t, c, spec.treatment_share))))
+    return SRMResult(spec.alpha, tuple(checks))

@@ -1,0 +1,78 @@
+"""Issue #13 regressions in the CLI: one line, exit 2, no traceback, no hang."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scaleguard.cli import main
+from scaleguard.cli._options import print_json
+
+
+def _fails_in_one_line(argv, capsys, *expected):
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for part in expected:
+        assert part in err, err
+
+
+def test_output_and_watched_paths_that_are_folders(tmp_path, capsys):
+    ladder = tmp_path / "ladder.csv"
+    ladder.write_text("params,tokens,loss\n1e6,2e7,4\n")
+    _fails_in_one_line(["fit", ladder, "--plot", tmp_path], capsys, "--plot", "is a folder")
+    folder = tmp_path / "log.csv"
+    folder.mkdir()
+    _fails_in_one_line(["monitor", "watch", folder, "--duration", "0.1"], capsys,
+                       "is a folder")
+
+
+@pytest.mark.parametrize("duration", ["nan", "-1"])
+def test_watch_refuses_a_duration_that_never_ends(tmp_path, capsys, duration):
+    log = tmp_path / "log.csv"
+    log.write_text("step,loss\n1,2\n")
+    _fails_in_one_line(["monitor", "watch", log, "--duration", duration], capsys, "--duration")
+
+
+def test_json_output_is_strict_json(capsys):
+    # Was: --json printed Infinity and NaN, which JSON readers refuse.
+    import json
+
+    print_json({"bound": math.inf, "values": [math.nan, -math.inf, 1.5]})
+    out = capsys.readouterr().out
+    assert json.loads(out) == {"bound": "inf", "values": ["nan", "-inf", 1.5]}
+
+
+def test_overflowing_quantities_name_the_option(capsys):
+    _fails_in_one_line(["safety", "bound", "--failures", "0", "--trials", "1e308k"], capsys,
+                       "--trials: '1e308k' is too large")
+
+
+NOT_UTF8 = b"name: \xff\xfe\n"
+DEEP = "a: " + "[" * 5_000 + "]" * 5_000 + "\n"
+
+
+@pytest.mark.parametrize("content, expected", [(NOT_UTF8, "not UTF-8 text"),
+                                               (DEEP, "nested more than 64 levels deep")])
+def test_hardware_files_model_configs_and_states_are_read_within_limits(tmp_path, capsys,
+                                                                         content, expected):
+    # Was: UnicodeDecodeError / RecursionError tracebacks.
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    plan = ["resources", "plan", "--gpu", "h100-sxm", "--gpus", "8", "--global-batch", "64"]
+    _fails_in_one_line([*plan, "--model", "llama-3-8b", "--hardware-file", bad], capsys,
+                       str(bad), expected)
+    config = tmp_path / "config.json"
+    config.write_bytes(b'{"hidden_size": \xff}' if isinstance(content, bytes)
+                       else ('{"a": ' + "[" * 5_000 + "]" * 5_000 + "}").encode())
+    _fails_in_one_line([*plan, "--config", config], capsys, str(config), expected)
+
+
+def test_a_state_file_that_is_not_utf8_is_one_line(tmp_path):
+    from scaleguard.errors import ConfigError
+    from scaleguard.safety import FileRolloutStore
+
+    (tmp_path / "state.json").write_bytes(b'{"plan": "\xff"}')
+    with pytest.raises(ConfigError, match=r"state.json: line 1, column 11: not UTF-8"):
+        FileRolloutStore(tmp_path).load_state()

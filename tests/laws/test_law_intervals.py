@@ -1,0 +1,85 @@
+"""Calibrated prediction intervals and the ensemble of laws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from scaleguard.errors import FitError
+from scaleguard.laws import LawFit
+from scaleguard.laws._forecast import ensemble, error_model, law_interval
+from scaleguard.laws._intervals import fit_error_model, robust_sd
+from scaleguard.laws._report import build_report
+
+
+def test_growth_is_recovered_and_coverage_checked_out_of_sample():
+    rng = np.random.default_rng(1)
+    d = np.tile(np.linspace(0.05, 1.0, 10), 40)
+    origin = np.repeat(np.arange(4), 100)
+    r = rng.normal(0, np.sqrt(0.01**2 + (0.03 * d) ** 2))
+    model = fit_error_model(0.01, r, d, origin, level=0.9)
+    assert model.growth == pytest.approx(0.03, rel=0.15)
+    assert abs(model.coverage - 0.9) < 0.05 and model.widen == 1.0 and model.warning is None
+    low, high = model.bounds(2.0, 1.0)
+    assert low < 2.0 < high and np.log(high / 2.0) == pytest.approx(
+        1.6449 * np.sqrt(0.01**2 + model.growth**2), rel=1e-3)
+
+
+def test_too_narrow_intervals_are_widened_with_a_warning():
+    rng = np.random.default_rng(2)
+    d = np.full(200, 0.5)
+    origin = np.tile(np.arange(4), 50)
+    # A quarter of the runs miss by 1 and the rest by almost nothing: a normal model fitted by
+    # likelihood puts its 90% bound at 0.82 and covers only the 75% near misses.
+    r = np.where(np.arange(200) % 4 == 0, 1.0, 1e-4 * rng.normal(size=200))
+    model = fit_error_model(1e-4, r, d, origin, level=0.9)
+    assert model.coverage == pytest.approx(0.75)
+    assert model.widen > 1.0 and "covered only 75%" in model.warning
+    z = norm.ppf(0.95)
+    assert np.mean(np.abs(r) <= z * model.sd(d) * (1 + 1e-9)) >= 0.9
+    unchecked = fit_error_model(0.01, r[:50], d[:50], np.zeros(50, int), level=0.9)
+    assert unchecked.coverage is None and "could not be checked" in unchecked.warning
+
+
+def test_robust_sd_ignores_an_outlier_and_counts_fitted_parameters():
+    r = np.array([-0.01, 0.0, 0.01, -0.01, 0.01, 0.0, 5.0])
+    assert robust_sd(r) < 0.03
+    assert robust_sd(r, n_params=3) == pytest.approx(robust_sd(r) * np.sqrt(7 / 4))
+
+
+@pytest.fixture(scope="module")
+def noisy_curve() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e6, 1e9, 16)
+    return pd.DataFrame({"x": x, "y": (1.8 + 40 * x**-0.3) * np.exp(rng.normal(0, 0.01, 16))})
+
+
+def test_the_interval_widens_with_distance_and_the_report_carries_it(noisy_curve):
+    fit = LawFit(form="saturating", x="x", y="y").fit(noisy_curve)
+    model = error_model(fit, noisy_curve, level=0.9)
+    assert model.noise == pytest.approx(0.01, rel=0.6)
+    est, low, high, decades = law_interval(fit, model, {"x": [1e9, 1e10, 1e11]})
+    assert decades.tolist() == pytest.approx([0.0, 1.0, 2.0])
+    widths = np.log(high / low)
+    assert np.all(np.diff(widths) >= 0) and np.all((low < est) & (est < high))
+    report = build_report(fit, noisy_curve, source="t", points=[{"x": 1e10}], level=0.9)
+    row = report.as_dict()["predictions"][0]
+    assert row["interval"]["lower"] == pytest.approx(low[1])
+    assert report.as_dict()["calibration"]["n_residuals"] > 0
+    with pytest.raises(FitError, match="form='auto'"):
+        ensemble(fit, noisy_curve, {"x": [1e10]})
+
+
+def test_the_ensemble_averages_the_eligible_laws_and_spans_their_spread(noisy_curve):
+    fit = LawFit(form="auto", x="x", y="y", forms=["power", "saturating"]).fit(noisy_curve)
+    mix = ensemble(fit, noisy_curve, {"x": [1e11]}, level=0.9)
+    weights = fit.result_.selection.weights
+    assert set(mix.weights) == set(weights) and sum(weights.values()) == pytest.approx(1.0)
+    members = np.array([mix.members[k][0] for k in weights])
+    expected = np.exp(sum(w * np.log(mix.members[k][0]) for k, w in weights.items()))
+    assert mix.estimate[0] == pytest.approx(expected)
+    assert members.min() <= mix.estimate[0] <= members.max()
+    # Disagreement widens the interval: it spans both laws' predictions when they differ.
+    assert mix.lower[0] <= members.min() or mix.upper[0] >= members.max()

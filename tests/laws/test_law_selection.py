@@ -1,0 +1,79 @@
+"""``form="auto"``: rolling-origin selection, its guards and the one-standard-error rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scaleguard.examples import synthetic_ladder
+from scaleguard.laws import FormBacktest, LawFit, get_law, holdout_split, rolling_origins, validate
+from scaleguard.laws._selection import _one_se_choice, guard
+
+
+def _issue_curve(seed: int) -> pd.DataFrame:
+    """Issue #17's reproduction: 11 points of y = 1.5 + 30 x^-0.25, 0.3% noise."""
+    rng = np.random.default_rng(seed)
+    x = 5e5 * 2.0 ** np.arange(11)  # 5e5 ... 5.12e8, exactly
+    return pd.DataFrame({"x": x, "y": (1.5 + 30 * x**-0.25) * np.exp(rng.normal(0, 0.003, 11))})
+
+
+def test_issue_reproduction_auto_errs_no_more_than_saturating_and_says_why():
+    curve = _issue_curve(0)
+    split = holdout_split(curve, "x", 2.56e8)  # fit on 10 points, predict the 11th
+    fixed = validate(LawFit(form="saturating", x="x", y="y"), curve, split)
+    fit = LawFit(form="auto", x="x", y="y").fit(split.train)
+    auto_error = abs(fit.predict(split.test)[0] / split.test["y"].iloc[0] - 1)
+    assert auto_error <= 1.1 * fixed.mare
+    selection = fit.result_.selection
+    assert "6 parameters for 10 points; needs at least 12" in selection.excluded["broken"]
+    assert fit.result_.form == selection.best != "broken"
+    assert len(selection.origins) == 4 and selection.origins[0] == f"x > {1.28e8:g}"
+    assert "not eligible: broken" in selection.reason
+    every = selection.as_dict()
+    assert {s["form"] for s in every["scores"]} == {"power", "saturating", "broken"}
+    assert all(len(s["origin_mare"]) == 4 for s in every["scores"])
+    assert sum(every["weights"].values()) == pytest.approx(1.0)
+    assert "broken" not in every["weights"]
+
+
+def test_a_real_bend_on_a_long_curve_earns_the_broken_law():
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e3, 1e9, 30)
+    truth = {"E": 0.5, "B": 20.0, "c0": 0.05, "c1": 0.25, "d1": 1e6, "f1": 0.5}
+    y = get_law("broken").predict(truth, x[None, :]) * np.exp(rng.normal(0, 0.003, x.size))
+    curve = pd.DataFrame({"x": x, "y": y})
+    fit = LawFit(form="auto", x="x", y="y").fit(curve)
+    assert fit.result_.form == "broken"
+    assert fit.result_.selection.rule == "lowest"
+
+
+def test_rolling_origins_roll_over_a_ladder_s_budget_groups():
+    ladder = synthetic_ladder(seed=0)  # 5 budgets, 8 runs each
+    origins = rolling_origins(ladder, "flops")
+    assert [len(s.test) for s in origins] == [8, 16]  # the earliest still fits on 3 budgets
+    assert origins[0].description == "group median flops > 3e+19"
+    assert rolling_origins(ladder.iloc[:16], "flops", min_train_rows=6) == ()
+
+
+def _backtest(form: str, n_params: int, errors: list[float]) -> FormBacktest:
+    empty = np.zeros(0)
+    return FormBacktest(form, n_params, tuple(errors), tuple(errors), empty, empty,
+                        empty.astype(int))
+
+
+def test_one_standard_error_rule_prefers_the_simpler_law_unless_the_complex_wins_throughout():
+    simple = _backtest("saturating", 3, [0.010, 0.004, 0.012, 0.006])
+    noisy_winner = _backtest("broken", 6, [0.002, 0.009, 0.003, 0.010])  # wins on average
+    assert _one_se_choice(noisy_winner, [simple, noisy_winner], "mare") is simple
+    steady_winner = _backtest("broken", 6, [0.008, 0.003, 0.010, 0.005])  # wins at every origin
+    assert _one_se_choice(steady_winner, [simple, steady_winner], "mare") is None
+    one_origin = _backtest("broken", 6, [0.001])
+    assert _one_se_choice(one_origin, [_backtest("power", 2, [0.5]), one_origin], "mare") is None
+
+
+def test_guard_flags_a_parameter_on_its_bound():
+    x = np.geomspace(10, 1e5, 20)
+    rising = pd.DataFrame({"x": x, "y": 2.0 + 0.1 * np.log(x)})  # a falling law: alpha -> 0
+    assert guard(LawFit(form="saturating", x="x", y="y").fit(rising)) == "alpha on a bound"
+    assert guard(LawFit(form="power", x="x", y="y").fit(rising)) is None
