@@ -133,8 +133,8 @@ def decide_command(
                                           "state.json and audit.jsonl (read, then updated)."),
     store_url: str | None = typer.Option(None, "--store", help="Keep the rollout (state, "
                                          "audit log) in this monitor store instead of a "
-                                         "folder: a DuckDB file or postgresql://..., where "
-                                         "the service and assess see it."),
+                                         "folder: a DuckDB file or postgresql://user@host/db, "
+                                         "where the service and assess see it."),
     rollout_id: str | None = typer.Option(None, "--rollout", help="The rollout's id in "
                                           "--store (default: the plan's name)."),
     now: str | None = typer.Option(None, "--now", help="Decision time (ISO 8601 or Unix "
