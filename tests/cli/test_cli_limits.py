@@ -104,3 +104,30 @@ def test_study_errors_name_the_file_and_the_yaml_path(tmp_path, capsys, replace,
     study = tmp_path / "study.yaml"
     study.write_text(text.replace(replace, new))
     _fails_in_one_line(["assess", study], capsys, f"{study}: {expected}")
+
+
+def test_the_machine_limits_are_one_line_not_a_traceback(monkeypatch, capsys):
+    # The net under the readers' own bounds: a RecursionError or MemoryError from deep inside a
+    # command is still one line and status 2.
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("scaleguard.io.read_table", exhausted)
+    _fails_in_one_line(["inspect", "any.csv"], capsys, "too large to process (MemoryError)")
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--bootstrap", "1000000000"], "--bootstrap: expected 0 (none) or 2 to 100,000"),  # was:
+    (["--level", "2"], "--level: expected an interval level in (0, 1)"),  # MemoryError
+])
+def test_fit_bounds_its_options_before_fitting(tmp_path, capsys, extra, expected):
+    ladder = tmp_path / "ladder.csv"
+    ladder.write_text("params,tokens,loss\n1e6,2e7,4\n")
+    _fails_in_one_line(["fit", ladder, *extra], capsys, expected)
+
+
+def test_detector_settings_name_the_add_option(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("step,loss\n1,2\n2,1.5\n")
+    _fails_in_one_line(["monitor", "check", log, "--add", "spike:loss,sigma=nan"], capsys,
+                       "--add 'spike:loss,sigma=nan': sigma: expected a positive number")

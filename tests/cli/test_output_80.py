@@ -74,6 +74,7 @@ def commands(d: Path) -> list[list[str]]:
         ["monitor", "check", f"{d}/log.csv"],
         ["monitor", "ingest", f"{d}/log.csv", "--store", f"{d}/runs.duckdb"],
         ["monitor", "runs", "--store", f"{d}/runs.duckdb"],
+        ["monitor", "alerts", "--store", f"{d}/runs.duckdb"],
         ["assess", f"{d}/study.yaml", "--executor", "serial"],
     ]
 

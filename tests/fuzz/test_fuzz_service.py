@@ -86,7 +86,9 @@ def requests(draw: st.DrawFn, run: str, rollout: str) -> tuple[str, str, bytes, 
             "rollouts_yaml": "/api/v1/rollouts",
             "observations": f"/api/v1/rollouts/{target_rollout}/observations"}[kind]
     if kind == "batches" and draw(st.booleans()):
-        headers["Idempotency-Key"] = draw(st.sampled_from(["k1", "k2", "é", "x" * 300]))
+        # Raw bytes: a header that is not ASCII reaches the server as it would from any client.
+        headers["Idempotency-Key"] = draw(st.sampled_from(["k1", "k2", "é", "x" * 300])
+                                          ).encode("utf-8")  # type: ignore[assignment]
     return "POST", path, body, headers
 
 

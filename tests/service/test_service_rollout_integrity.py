@@ -132,3 +132,17 @@ def test_creating_a_rollout_reports_its_feasibility(client, auth):
     body = response.json()
     assert body["feasibility"]["stages"][0]["time_to_min_exposures"] == 90_000
     assert "stage 's0' needs 1.04d to reach its 50k minimum" in body["warnings"][0]
+
+
+def test_a_row_at_time_zero_or_an_unknown_segment_never_advances(client, auth):
+    url = new_rollout(client, auth, "stray")
+    rows = batch(exposures=20_000, at=T0 + 1800)  # a 30-minute-old stage, 1 h minimum
+    rows.append({**rows[0], "time": 0.0, "exposures": 1, "events": 0})
+    held = post(client, auth, url, rows, T0 + 1.2 * HOUR)
+    assert held["action"] == "hold" and "rows: row 5" in held["reasons"][0]
+    assert "before stage 'pilot' started" in held["reasons"][0]
+    mars = batch(at=T0 + 1.1 * HOUR)
+    mars[3] = {**mars[3], "region": "mars"}
+    response = client.post(url, json={"rows": mars, "now": T0 + 1.2 * HOUR}, headers=auth)
+    assert response.status_code == 400
+    assert "rows: row 4 (line 4): column 'region' is 'mars'" in response.json()["error"]

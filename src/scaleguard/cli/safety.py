@@ -186,9 +186,12 @@ def decide_command(
                                       "n/mean/var, optional time."),
     state_dir: Path | None = typer.Option(None, "--state", help="Folder keeping the rollout's "
                                           "state.json and audit.jsonl (read, then updated)."),
-    audit_store: str | None = typer.Option(None, "--audit-store", help="Also append each "
-                                           "decision to this scaleguard monitor store "
-                                           "(.duckdb); needs --state."),
+    store_url: str | None = typer.Option(None, "--store", help="Keep the rollout (state, "
+                                         "audit log) in this monitor store instead of a "
+                                         "folder: a DuckDB file or postgresql://user@host/db, "
+                                         "where the service and assess see it."),
+    rollout_id: str | None = typer.Option(None, "--rollout", help="The rollout's id in "
+                                          "--store (default: the plan's name)."),
     now: str | None = typer.Option(None, "--now", help="Decision time (ISO 8601 or Unix "
                                    "seconds; default: now)."),
     approve: list[str] | None = typer.Option(None, "--approve", help="Stage a person approved "
@@ -199,34 +202,61 @@ def decide_command(
     """Decide advance / continue / hold / roll back from all observations so far."""
     from scaleguard.io import parse_column_map
     from scaleguard.safety import (
+        DatabaseRolloutStore,
         FileRolloutStore,
-        MonitorAuditStore,
-        audit_record,
-        check_state,
-        continuous_start,
-        decide,
-        initial_state,
         load_plan,
         read_observations,
-        screen_observations,
     )
 
     plan = load_plan(plan_path)
     rows = read_observations(observations, plan, parse_column_map(col))
     when = _time(now)
-    if audit_store is not None and state_dir is None:
-        raise InputError("--audit-store: needs --state DIR (where the rollout's state is kept)")
-    store: FileRolloutStore | MonitorAuditStore | None = None
-    if state_dir is not None and audit_store is not None:
+    if store_url is not None and state_dir is not None:
+        raise InputError("--store: keeps the rollout itself; give --store or --state, not both")
+    if rollout_id is not None and store_url is None:
+        raise InputError("--rollout: names a rollout of --store; give --store too")
+    store: FileRolloutStore | DatabaseRolloutStore | None = None
+    if store_url is not None:
         from scaleguard.monitor import open_store
 
-        store = MonitorAuditStore(state_dir, open_store(audit_store), plan.name)
+        store = DatabaseRolloutStore(open_store(store_url), rollout_id or plan.name)
     elif state_dir is not None:
         store = FileRolloutStore(state_dir)
+    try:
+        decision = _decide(plan, rows, when, store, approve, str(observations), state_dir)
+    finally:
+        if isinstance(store, DatabaseRolloutStore):
+            store.store.close()
+    if as_json:
+        print_json(decision.as_dict())
+        return
+    _print_decision(decision)
+    if state_dir is not None:
+        files = FileRolloutStore(state_dir)
+        console.print(f"state and audit log: {files.state_path}, {files.audit_path}")
+    elif store_url is not None:
+        console.print(f"state and audit log: rollout {rollout_id or plan.name!r} of store "
+                      f"{getattr(store, 'store', store_url)!r}")
+
+
+def _decide(plan: Any, rows: Any, when: float, store: Any, approve: list[str] | None,
+            source: str, state_dir: Path | None) -> Any:
+    """Decide from the stored state (or a new one) and keep the decision in ``store``."""
+    from scaleguard.safety import (
+        DatabaseRolloutStore,
+        FileRolloutStore,
+        audit_record,
+        check_state,
+        continuous_start,
+        decide,
+        initial_state,
+        screen_observations,
+    )
+
     state = store.load_state() if store is not None else None
     if state is not None and state.plan != plan.name:
-        raise InputError(f"--state {state_dir}: holds rollout {state.plan!r}, not plan "
-                         f"{plan.name!r}")
+        raise InputError(f"--state {state_dir or store}: holds rollout {state.plan!r}, not "
+                         f"plan {plan.name!r}")
     if state is None:
         # A new rollout starts with its data: the first stage's unbroken record (one stray
         # early row does not make the stage look old; it is then untrusted).
@@ -239,21 +269,15 @@ def decide_command(
     screened = screen_observations(rows, plan, when, plan.stages[state.stage_index].name,
                                    state.stage_started)
     decision = decide(plan, state, screened, when, frozenset(approve or ()))
-    if store is not None:
-        try:
-            store.append_audit(audit_record(plan.name, decision, str(observations)))
-            store.save_state(decision.state)
-        finally:
-            if isinstance(store, MonitorAuditStore):
-                store.store.close()
-    if as_json:
-        print_json(decision.as_dict())
-        return
-    _print_decision(decision)
-    if state_dir is not None:
-        files = FileRolloutStore(state_dir)
-        extra = f" and store {audit_store}" if audit_store is not None else ""
-        console.print(f"state and audit log: {files.state_path}, {files.audit_path}{extra}")
+    record = audit_record(plan.name, decision, source)
+    if isinstance(store, DatabaseRolloutStore):
+        if not store.exists():
+            store.create(plan.name, plan.model_dump(mode="json"), state)
+        store.record_decision(decision, record)  # state and audit in one transaction
+    elif store is not None:
+        store.append_audit(record)
+        store.save_state(decision.state)
+    return decision
 
 
 def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
@@ -304,24 +328,35 @@ def simulate_command(
     if as_json:
         print_json(result.as_dict())
         return
-    label = "false rollback rate" if chosen.kind == "aa" else "detection (rollback) rate"
-    rows = [[o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
-             f"{o.complete_rate:.3f}",
-             "" if o.mean_exposures_before_rollback is None else
-             format_quantity(o.mean_exposures_before_rollback, "count", digits=3),
-             "" if o.mean_looks_to_rollback is None else f"{o.mean_looks_to_rollback:.1f}",
-             "" if o.mean_time_to_full is None else
-             format_quantity(o.mean_time_to_full, "duration", digits=3)]
-            for o in result.outcomes]
-    print_table(console, f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed}",
-                ["policy", *(Column(h, "right") for h in (
-                    label, "± s.e.", "held", "completed", "exposures to rollback",
-                    "looks to rollback", "time to full"))], rows)
+    from rich import box
+
+    label = "false rollbacks" if chosen.kind == "aa" else "rollbacks (detection)"
+    # Short headers and whole cells, so that the table fits 80 columns; the footnote below
+    # says what the exposure and look columns average.
+    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed};"
+                        f" {label}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    for header in ("policy", "rollbacks", "± s.e.", "held", "completed", "exposures",
+                   "looks", "to full"):
+        table.add_column(header, no_wrap=True,
+                         justify="left" if header == "policy" else "right")
+    for o in result.outcomes:
+        table.add_row(
+            o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
+            f"{o.complete_rate:.3f}",
+            "" if o.mean_exposures_before_rollback is None else
+            format_quantity(o.mean_exposures_before_rollback, "count", digits=3),
+            "" if o.mean_looks_to_rollback is None else f"{o.mean_looks_to_rollback:.1f}",
+            "" if o.mean_time_to_full is None else
+            format_quantity(o.mean_time_to_full, "duration", digits=3))
+    console.print(table)
     for o in result.outcomes:
         if o.held_by_reason:
             why = ", ".join(f"{reason} {share:.1%}" for reason, share in
                             sorted(o.held_by_reason.items(), key=lambda kv: -kv[1]))
             console.print(f"{o.policy} held: {why}")
+    console.print("exposures, looks: treatment exposures and looks before a rollback (mean); "
+                  "to full: time to full traffic (mean)")
     console.print(f"alpha {plan.alpha:g}; always_valid = the plan's gates, naive_peeking = a "
                   "fixed-horizon z-test at every look, kayenta = Mann-Whitney judge with a "
                   "score threshold")

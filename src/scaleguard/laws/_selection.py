@@ -5,8 +5,11 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
 
 1. **Guards.** A law is not eligible when it has more parameters than the points can pin down
    (:data:`POINTS_PER_PARAM` per parameter), when its fitted break lies outside the data (the
-   break is then a guess beyond the runs), or when a parameter sits on its bound (the data do
-   not determine it).
+   break is then a guess beyond the runs), when a parameter sits on its bound (the data do
+   not determine it), or when the data reject it in sample against the law it is nested in
+   (``power`` is ``saturating`` with no floor; an F test on the log residuals at
+   :data:`NESTED_P_VALUE`): a short backtest can miss the curvature a floor makes, the whole
+   table does not.
 2. **Rolling-origin error.** Each eligible law's held-out error at every origin, compared on
    the log scale (a geometric mean over origins): the earliest origins extrapolate furthest
    and err by several times more than the latest, so arithmetic means would let them decide
@@ -49,6 +52,9 @@ __all__ = ["POINTS_PER_PARAM", "SELECTION_CRITERIA", "SelectionResult", "Selecti
 # erred 1-6%), while on long curves it is the best law when the bend is real.
 POINTS_PER_PARAM: Final = 2
 SELECTION_CRITERIA: Final = ("mare", "log_rmse")
+# law -> the law it is the special case of (same inputs, one parameter pinned).
+NESTED_IN: Final = {"power": "saturating"}
+NESTED_P_VALUE: Final = 0.01  # a conventional strict level: only clear evidence excludes
 _WEIGHT_FLOOR: Final = 1e-12  # a perfect backtest (error 0) must not divide by zero
 
 
@@ -150,6 +156,29 @@ def beats(a: FormBacktest, b: FormBacktest, criterion: str) -> bool:
     return bool(d.mean() > d.std(ddof=1) / math.sqrt(d.size))
 
 
+def _log_rss(fit: LawFit) -> float:
+    fitted = fit.law_.value(fit.theta_[None, :], fit.X_)[0]
+    return float(np.sum((np.log(fit.y_values_) - fitted) ** 2))
+
+
+def nested_rejection(simple: LawFit, general: LawFit) -> str | None:
+    """Why the data reject ``simple`` against ``general``, the law it is nested in (F test on
+    the log residuals of both fits), or None when they do not."""
+    from scipy.stats import f as f_dist
+
+    n, p_s, p_g = simple.n_points_, simple.law_.n_params, general.law_.n_params
+    if n <= p_g or p_g <= p_s:
+        return None
+    rss_s, rss_g = _log_rss(simple), _log_rss(general)
+    if rss_g <= 0.0:
+        return None if rss_s <= 0.0 else f"the {general.law_.name} law fits it exactly"
+    stat = ((rss_s - rss_g) / (p_g - p_s)) / (rss_g / (n - p_g))
+    p_value = float(f_dist.sf(stat, p_g - p_s, n - p_g)) if stat > 0 else 1.0
+    if p_value < NESTED_P_VALUE:
+        return f"rejected in sample by the {general.law_.name} law (F test p = {p_value:.2g})"
+    return None
+
+
 def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
                    ) -> FormBacktest | None:
     """The simplest law, simpler than ``best``, that no eligible law beats consistently; None
@@ -194,6 +223,12 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
                        + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     excluded = {form: why for form, fit in fits.items() if (why := guard(fit)) is not None}
+    for simple, general in NESTED_IN.items():
+        if simple in fits and general in fits and simple not in excluded and \
+                general not in excluded and fits[simple].law_.inputs == fits[general].law_.inputs:
+            why = nested_rejection(fits[simple], fits[general])
+            if why is not None:
+                excluded[simple] = why
     pool = [f for f in fits if f not in excluded] or list(fits)
     x_cols = () if fitter.x is None else ((fitter.x,) if isinstance(fitter.x, str)
                                           else tuple(fitter.x))

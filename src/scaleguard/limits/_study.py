@@ -31,6 +31,7 @@ from pydantic import (
 
 from scaleguard.errors import ConfigError, ScaleguardError
 from scaleguard.io import read_yaml, validate_config
+from scaleguard.laws._bootstrap import MAX_RESAMPLES
 from scaleguard.limits._scaling_checks import IRREDUCIBLE_FRACTION
 from scaleguard.resources._planner import MAX_DEVICES
 from scaleguard.units import parse_quantity
@@ -76,7 +77,7 @@ class LadderSpec(_Section):
     # The verdict needs loss as a function of N and D.
     form: Literal["chinchilla"] = Field("chinchilla", description="the law: L = E + A/N^alpha "
                                         "+ B/D^beta, fitted as Chinchilla's Approach 3")
-    bootstrap: int = Field(200, ge=0, le=100_000, description="bootstrap resamples for the "
+    bootstrap: int = Field(200, ge=0, le=MAX_RESAMPLES, description="bootstrap resamples for the "
                            "prediction interval (0: none)")
     seed: int = Field(0, description="seed of the bootstrap")
     confidence: float = Field(0.9, gt=0, lt=1, description="level of the prediction interval")
@@ -199,17 +200,22 @@ class RolloutSpec(_Section):
     """A staged rollout (``scaleguard.safety``): its plan, observations and saved state."""
 
     plan: Path = Field(description="the rollout plan (YAML)")
-    observations: Path | None = Field(None, description="the observations table (CSV, ...)")
-    state: Path | None = Field(None, description="the folder `scaleguard rollout decide "
+    observations: Path | None = Field(default=None, description="the observations table (CSV, ...)")
+    state: Path | None = Field(default=None, description="the folder `scaleguard rollout decide "
                                "--state` keeps")
+    rollout_id: str | None = Field(
+        default=None, description="a rollout kept in the monitoring store (by the service or "
+        "`rollout decide --store`): its state and observation windows are read from there")
 
 
 class MonitoringSpec(_Section):
     """Monitoring evidence: open alerts of the pilot runs block or condition the verdict."""
 
-    store: Path | None = Field(None, description="a scaleguard monitor store (.duckdb)")
-    alerts: Path | None = Field(None, description="a JSONL file of alerts, one object a line")
-    runs: list[str] | None = Field(None, description="the runs to count (default: all)")
+    store: str | None = Field(default=None, description="a DuckDB file (relative to the "
+                              "study) or a postgresql:// URL")
+    alerts: Path | None = Field(default=None,
+                                description="a JSONL file of alerts, one object a line")
+    runs: list[str] | None = Field(default=None, description="the runs to count (default: all)")
 
 
 class Study(_Section):

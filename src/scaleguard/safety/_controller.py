@@ -1,9 +1,11 @@
 """The rollout controller: plan + state + observations -> advance / continue / hold / roll back.
 
-:func:`decide` is pure: it reads no file and keeps no memory, so that the CLI, the HTTP service
-and the simulator call the same function; persistence lives in :mod:`scaleguard.safety._store`.
-It is fail-safe: missing or late data, an inconclusive stage past its maximum duration, or a
-missing manual approval never advance the rollout.
+:func:`decide` is pure: it reads no file and keeps no memory, so that the CLI and the HTTP
+service call the same function; its rules live in :mod:`scaleguard.safety._rules`, which the
+simulator runs over thousands of rollouts at once, so that the figures it publishes are what
+``decide`` does. Persistence lives in :mod:`scaleguard.safety._store`. It is fail-safe: missing,
+late or untrusted data, a sample-ratio mismatch, an inconclusive stage past its maximum duration,
+or a missing manual approval never advance the rollout.
 """
 
 from __future__ import annotations
