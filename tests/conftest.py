@@ -62,3 +62,41 @@ def ray_local() -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+# -- PostgreSQL: one throwaway cluster per test session, a fresh database per test ------------
+def _pgcluster() -> Any:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import pgcluster
+
+    return pgcluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A PostgreSQL cluster started with initdb/pg_ctl; skips, saying so, without binaries."""
+    pgcluster = _pgcluster()
+    pytest.importorskip("psycopg", reason="the PostgreSQL store needs the 'postgres' extra")
+    bindir = pgcluster.find_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql;"
+                    " .ci/run installs Debian's postgresql")
+    cluster = pgcluster.Cluster(bindir).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """The URL of a fresh, empty PostgreSQL database."""
+    return str(pg_cluster.database())
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh store lives, once on each backend: a DuckDB file, a PostgreSQL URL."""
+    if request.param == "duckdb":
+        return str(tmp_path / "store.duckdb")
+    return str(request.getfixturevalue("pg_url"))

@@ -20,7 +20,7 @@ def test_validate_prints_the_stages(capsys):
     assert main(["rollout", "validate", PLAN]) == 0
     out = capsys.readouterr().out
     assert "assistant-v2" in out and "valid" in out and "region-eu" in out
-    assert run_json(capsys, "rollout", "validate", PLAN)["name"] == "assistant-v2"
+    assert run_json(capsys, "rollout", "validate", PLAN)["plan"]["name"] == "assistant-v2"
 
 
 def test_invalid_plan_exits_2_with_the_yaml_path(tmp_path, capsys):
@@ -163,18 +163,21 @@ def test_demo_step_writes_a_plan_the_commands_accept(tmp_path, capsys):
     assert out["action"] == "continue" and "minimum duration" in out["reasons"][-1]
 
 
-def test_decide_appends_to_a_monitor_store(tmp_path, capsys):
+def test_decide_keeps_the_rollout_in_a_monitor_store(tmp_path, capsys):
     from scaleguard.monitor import open_store
+    from scaleguard.safety import DatabaseRolloutStore
 
     clean = observations(tmp_path / "clean.csv")
     db = tmp_path / "runs.duckdb"
-    assert main(["rollout", "decide", PLAN, "--observations", clean, "--state",
-                 str(tmp_path / "s"), "--audit-store", str(db),
-                 "--now", "2026-11-23T13:30:00Z"]) == 0
-    store = open_store(db)
-    events = store.events(kind="rollout.audit")
-    store.close()
-    assert len(events) == 1 and events[0].payload["action"] == "continue"
-    assert main(["rollout", "decide", PLAN, "--observations", clean, "--audit-store",
-                 str(db)]) == 2
-    assert "--audit-store: needs --state" in capsys.readouterr().err
+    for _ in range(2):
+        assert main(["rollout", "decide", PLAN, "--observations", clean, "--store", str(db),
+                     "--rollout", "assistant", "--now", "2026-11-23T13:30:00Z"]) == 0
+    with open_store(db) as store:
+        rollout = DatabaseRolloutStore(store, "assistant")
+        audit = rollout.audit()
+        state = rollout.load_state()
+    assert [r["action"] for r in audit] == ["continue", "continue"]
+    assert state is not None and state.decisions == 2  # the second decision read the first's
+    assert main(["rollout", "decide", PLAN, "--observations", clean, "--store", str(db),
+                 "--state", str(tmp_path / "s")]) == 2
+    assert "give --store or --state, not both" in capsys.readouterr().err

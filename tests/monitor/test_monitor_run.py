@@ -20,15 +20,18 @@ class RecordingSink:
 
     def __init__(self, fail_first=0):
         self.batches, self.opened, self.closed, self.fail_first = [], [], [], fail_first
+        self.attempts = []  # the key of every write tried
 
     def open_run(self, run):
         self.opened.append(run)
 
     def write(self, batch):
+        self.attempts.append(batch.key)
         if self.fail_first:
             self.fail_first -= 1
             raise ConnectionError("service down")
         self.batches.append(batch)
+        return True
 
     def close_run(self, run_id, status, finished_at):
         self.closed.append((run_id, status))
@@ -90,7 +93,11 @@ def test_failed_write_keeps_the_points_for_the_next_flush():
         run.flush()
     run.log({"x": 2.0}, step=1)
     run.finish()
-    assert sink.batches[0].values.tolist() == [1.0, 2.0]
+    # The failed batch is sent again as it was, under its key (a sink that stored it but lost
+    # the answer recognises it), then the points logged since, as a batch of their own.
+    assert [b.values.tolist() for b in sink.batches] == [[1.0], [2.0]]
+    assert sink.attempts[0] == sink.attempts[1] == sink.batches[0].key is not None
+    assert sink.batches[1].key not in (None, sink.batches[0].key)
 
 
 def test_bad_input_is_refused_by_name():

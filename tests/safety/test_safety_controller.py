@@ -4,7 +4,7 @@ import re
 import pandas as pd
 import pytest
 
-from scaleguard.errors import ConfigError, TableError
+from scaleguard.errors import ConfigError, InputError, TableError
 from scaleguard.safety import (
     FileRolloutStore,
     RolloutState,
@@ -237,26 +237,36 @@ def test_missing_count_column_is_refused():
                                           "exposures": 5}]), plan)
 
 
-def test_audit_log_goes_to_the_monitor_store_too(tmp_path):
+def test_a_rollout_kept_in_a_monitor_store(store_url):
+    """DatabaseRolloutStore: the same protocol as the file store, on DuckDB and PostgreSQL."""
     from scaleguard.monitor import open_store
-    from scaleguard.safety import MonitorAuditStore
+    from scaleguard.safety import DatabaseRolloutStore
 
     plan = make_plan()
     data = frame(plan, rows("pilot", CLEAN))
-    store = MonitorAuditStore(tmp_path / "rollout", open_store(tmp_path / "runs.duckdb"),
-                              plan.name)
-    decision = decide(plan, initial_state(plan, 0.0), data, now=0.5 * HOUR)
-    store.append_audit(audit_record(plan.name, decision, "obs.csv"))
-    store.save_state(decision.state)
-    store.store.close()
-    reopened = MonitorAuditStore(tmp_path / "rollout", open_store(tmp_path / "runs.duckdb"),
-                                 plan.name)
-    assert reopened.load_state() == decision.state
-    records = reopened.audit()
-    assert [r["action"] for r in records] == ["continue"]
-    assert records[0]["gates"][0]["metric"] == "harm"
-    assert FileRolloutStore(tmp_path / "rollout").audit() == records  # the JSONL copy agrees
-    reopened.store.close()
+    with open_store(store_url) as store:
+        rollout = DatabaseRolloutStore(store, "r-1")
+        assert rollout.load_state() is None and not rollout.exists()
+        state = initial_state(plan, 0.0)
+        assert rollout.create(plan.name, plan.model_dump(mode="json"), state)
+        assert not rollout.create(plan.name, plan.model_dump(mode="json"), state)
+        decision = decide(plan, state, data, now=0.5 * HOUR)
+        rollout.record_decision(decision, audit_record(plan.name, decision, "obs.csv"),
+                                [{"stage": "pilot", "arm": "control", "metric": "harm",
+                                  "exposures": 10, "events": 0, "time": 1.0}])
+    with open_store(store_url) as store:
+        reopened = DatabaseRolloutStore(store, "r-1")
+        assert reopened.load_state() == decision.state
+        records = reopened.audit()
+        assert [r["action"] for r in records] == ["continue"]
+        assert records[0]["gates"][0]["metric"] == "harm"
+        assert [w["exposures"] for w in reopened.observations()] == [10]
+        reopened.save_state(initial_state(plan, 0.0))
+        reopened.append_audit({"action": "note", "time": 2.0})
+        assert reopened.load_state() == initial_state(plan, 0.0)
+        assert [r["action"] for r in reopened.audit()] == ["continue", "note"]
+        with pytest.raises(InputError, match="rollout 'nope': no such rollout"):
+            DatabaseRolloutStore(store, "nope").save_state(state)
 
 
 def test_decisions_are_strict_json_even_with_empty_arms():

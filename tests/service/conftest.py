@@ -1,4 +1,8 @@
-"""Fixtures of the service tests: an app over an in-memory store, its token, a client."""
+"""Fixtures of the service tests: an app over a fresh store, its token, a client.
+
+``client`` and ``make_client`` run each test twice: over an in-memory DuckDB store and over a
+fresh PostgreSQL database (skipped, saying so, where PostgreSQL's binaries are absent).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,17 @@ TOKEN = "test-token-0123456789abcdef"
 
 def settings_for(**overrides: Any) -> ServiceSettings:
     """Settings over an in-memory store accepting :data:`TOKEN` (overridable)."""
-    base: dict[str, Any] = {"db": ":memory:",
+    base: dict[str, Any] = {"store": ":memory:",
                             "token_hashes": (hashlib.sha256(TOKEN.encode()).digest(),)}
     return ServiceSettings(**{**base, **overrides})
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def backend_store(request: pytest.FixtureRequest) -> str:
+    """Where the app's store lives: in-memory DuckDB, or a fresh PostgreSQL database."""
+    if request.param == "duckdb":
+        return ":memory:"
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -30,18 +42,19 @@ def auth() -> dict[str, str]:
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(create_app(settings_for())) as test_client:
+def client(backend_store: str) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(store=backend_store))) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def make_client() -> Iterator[Any]:
+def make_client(backend_store: str) -> Iterator[Any]:
     """Build clients over apps with other settings; closes them afterwards."""
     made: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
-        test_client = TestClient(create_app(settings_for(**overrides)),
+        test_client = TestClient(create_app(settings_for(**{"store": backend_store,
+                                                            **overrides})),
                                  raise_server_exceptions=False)
         test_client.__enter__()
         made.append(test_client)

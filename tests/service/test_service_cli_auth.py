@@ -51,7 +51,9 @@ def test_a_missing_token_file(tmp_path):
     (["--max-body", "1.5"], "--max-body"),
     (["--max-body", "4 parsecs"], "--max-body"),
     (["--port", "70000"], "port"),
-    (["--db", " "], "db"),
+    (["--store", " "], "--store"),
+    (["--db", " "], "--store"),
+    (["--store", "a.duckdb", "--db", "b.duckdb"], "--db: is the old name of --store"),
 ])
 def test_serve_refuses_bad_options_with_status_2(tmp_path, capsys, args, message):
     (tmp_path / "short").write_text("abc\n")

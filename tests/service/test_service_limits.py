@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -83,14 +84,14 @@ class PoisonStore(DuckDBStore):
         super().__init__(":memory:")
         self.entered, self.gate, self.first = threading.Event(), threading.Event(), True
 
-    def write(self, batch: Batch) -> None:
+    def write_many(self, batches: Sequence[Batch]) -> list[bool]:
         if self.first:
             self.first = False
             self.entered.set()
             assert self.gate.wait(10)
-        if "poison" in batch.names:
+        if any("poison" in batch.names for batch in batches):
             raise ValueError("the database refused a row")
-        super().write(batch)
+        return super().write_many(batches)
 
 
 def test_a_failing_group_fails_only_the_batch_at_fault():

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from scaleguard.errors import ConfigError
 from scaleguard.safety import EXAMPLE_PLAN
 from scaleguard.service import create_app
 
@@ -106,13 +107,13 @@ def test_a_plan_as_yaml_text(client, auth):
 
 def test_restart_resumes_rollouts_from_the_stored_state(tmp_path, settings, auth):
     path = str(tmp_path / "rollouts.duckdb")
-    with TestClient(create_app(settings(db=path))) as first:
+    with TestClient(create_app(settings(store=path))) as first:
         create(first, auth, rollout_id="ro-restart")
         url = "/api/v1/rollouts/ro-restart/observations"
         first.post(url, json={"rows": rows("pilot", CLEAN), "now": T0 + 0.5 * HOUR}, headers=auth)
         held = first.post(url, json={"now": T0 + 2 * HOUR}, headers=auth).json()
         assert held["action"] == "hold"
-    with TestClient(create_app(settings(db=path))) as second:  # a new process, same file
+    with TestClient(create_app(settings(store=path))) as second:  # a new process, same file
         resumed = second.get("/api/v1/rollouts/ro-restart", headers=auth).json()
         assert (resumed["stage"], resumed["decisions"], resumed["last_action"]) \
             == ("pilot", 2, "hold")
@@ -219,3 +220,32 @@ def test_no_observations_make_the_service_fail(client, auth, rows, approve, now)
     assert response.status_code in (200, 400, 422), response.text
     if response.status_code == 200:
         assert response.json()["action"] in ("advance", "continue", "hold", "roll_back")
+
+
+def test_assess_reads_a_rollout_the_service_decided(tmp_path, settings, auth):
+    """One rollout store: what the service decided is what `assess` sees."""
+    import yaml
+
+    from scaleguard.limits._run import rollout_evidence
+    from scaleguard.limits._study import MonitoringSpec, RolloutSpec, Study
+
+    path = str(tmp_path / "team.duckdb")
+    with TestClient(create_app(settings(store=path))) as service:
+        create(service, auth, rollout_id="ro-assess")
+        decided = service.post("/api/v1/rollouts/ro-assess/observations",
+                               json={"rows": rows("pilot", CLEAN), "now": T0 + 0.5 * HOUR},
+                               headers=auth).json()
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(PLAN))
+    study = Study.model_construct(
+        rollout=RolloutSpec(plan=tmp_path / "plan.yaml", rollout_id="ro-assess"),
+        monitoring=MonitoringSpec(store=path), base_dir=tmp_path)
+    gates, summary = rollout_evidence(study.rollout, study)
+    assert summary["stage"] == decided["stage"] == "pilot"
+    # The stored windows (400,000 exposures in the pilot) are what the gates weigh.
+    overall = {g.name: g for g in gates}["harm/overall/guardrail"]
+    assert overall.state == "pass" and "400,000 exposures" in overall.detail
+    wrong = Study.model_construct(rollout=RolloutSpec(plan=tmp_path / "plan.yaml",
+                                                      rollout_id="nope"),
+                                  monitoring=MonitoringSpec(store=path), base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="no rollout 'nope'"):
+        rollout_evidence(wrong.rollout, wrong)

@@ -11,6 +11,7 @@ import typer
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._store_option import chosen_store
 from scaleguard.errors import InputError
 
 if TYPE_CHECKING:
@@ -56,9 +57,11 @@ def _progress(quiet: bool) -> Iterator[tuple[ProgressCallback, Callable[[str], N
 
 
 def assess_study(study_path: Path, out: Path | None, *, executor: str = "process",
-                 quiet: bool = False,
-                 calibration: Path | None = None) -> tuple[Assessment, Path, Path]:
-    """Load, assess and write the report; the CLI and the demo share this."""
+                 quiet: bool = False, calibration: Path | None = None,
+                 store: str | None = None) -> tuple[Assessment, Path, Path]:
+    """Load, assess and write the report; the CLI and the demo share this. ``store`` (a
+    DuckDB file relative to the working directory, or a postgresql:// URL) replaces the
+    study's ``monitoring.store``: its open alerts count."""
     # Imported here so that `scaleguard --help` does not pay for scipy, plotly and the laws.
     from scaleguard.limits import load_study, run_study
     from scaleguard.report import write_report
@@ -69,11 +72,24 @@ def assess_study(study_path: Path, out: Path | None, *, executor: str = "process
     if calibration is not None:  # a measured MFU replaces the study's hardware.mfu
         hardware = study.hardware.model_copy(update={"calibration": calibration.resolve()})
         study = study.model_copy(update={"hardware": hardware})
+    if store is not None:
+        study = _with_store(study, store)
     with _progress(quiet) as (on_resample, on_stage):
         assessment = run_study(study, executor=executor, progress=on_resample, stage=on_stage)
     folder = out if out is not None else study_path.parent / f"{study_path.stem}-report"
     html_path, json_path = write_report(assessment, folder)
     return assessment, html_path, json_path
+
+
+def _with_store(study: Any, store: str) -> Any:
+    from scaleguard.limits._study import MonitoringSpec
+    from scaleguard.monitor import is_postgres_url
+
+    where = chosen_store(store)
+    if not is_postgres_url(where):
+        where = str(Path(where).resolve())  # the working directory's, not the study's
+    monitoring = study.monitoring or MonitoringSpec()
+    return study.model_copy(update={"monitoring": monitoring.model_copy(update={"store": where})})
 
 
 def _demo_evidence(out: Path) -> list[Any]:
@@ -156,11 +172,16 @@ def assess_command(
     calibration: Path | None = typer.Option(
         None, "--calibration", help="MFU measured by scaleguard resources calibrate (replaces "
                                     "hardware.mfu)."),
+    store: str | None = typer.Option(
+        None, "--store", help="Monitor store whose open alerts count: a DuckDB file or "
+                              "postgresql://user@host/db (default: the study's "
+                              "monitoring.store)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Can we scale to the target? The verdict, the binding constraint and the report."""
     assessment, html_path, json_path = assess_study(study, out, executor=executor,
-                                                    quiet=as_json, calibration=calibration)
+                                                    quiet=as_json, calibration=calibration,
+                                                    store=store)
     if as_json:
         print_json(assessment.as_dict())
         return

@@ -1,4 +1,5 @@
-"""``scaleguard monitor ingest|check|watch|runs``: metric logs into a store, faults out."""
+"""``scaleguard monitor ingest|check|watch|runs|alerts|ack|resolve``: metric logs into a store,
+faults out, alerts dealt with."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._store_option import STORE_OPTION
 from scaleguard.errors import InputError
 
 monitor_app = typer.Typer(help="Track runs, detect faults in metric logs, follow live logs.",
                           no_args_is_help=True)
 app.add_typer(monitor_app, name="monitor")
 
-STORE_OPTION = typer.Option(None, "--store", help="DuckDB store file (default: "
-                            "$SCALEGUARD_STORE or ./scaleguard-runs.duckdb).")
 ON_BAD_OPTION = typer.Option("skip", "--on-bad", help="Malformed lines: skip (and list them) "
                              "or reject the file.")
 ADD_OPTION = typer.Option(None, "--add", help="Add a detector: DETECTOR:METRIC[,name=value], "
@@ -272,6 +272,78 @@ def runs_command(
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.started_at))
         table.add_row(info.name, info.run_id, info.status, started + " UTC", str(info.points))
     console.print(table)
+
+
+@monitor_app.command("alerts")
+def alerts_command(
+    run: str | None = typer.Option(None, "--run", help="Only this run (name or id)."),
+    open_only: bool = typer.Option(False, "--open", help="Only alerts nobody has "
+                                   "acknowledged or resolved yet."),
+    severity: str = typer.Option("info", "--severity", help="At least this severity: info, "
+                                 "warning or critical."),
+    limit: int = typer.Option(100, "--limit", min=1, help="The newest this many."),
+    store: str | None = STORE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List stored alerts, newest first, with their ids and states."""
+    from scaleguard.monitor import open_store
+
+    opened = open_store(store, read_only=True)
+    try:
+        run_id = opened.resolve(run).run_id if run is not None else None
+        alerts = opened.alerts(run_id, state="open" if open_only else None,
+                               min_severity=severity, limit=limit)[::-1]
+        names = {info.run_id: info.name for info in opened.runs()}
+    finally:
+        opened.close()
+    if as_json:
+        print_json([{**a.as_dict(), "run_name": names.get(a.run, a.run)} for a in alerts])
+        return
+    table = Table(title=f"{len(alerts)} {'open ' if open_only else ''}alerts in "
+                        f"{getattr(opened, 'path', store)}")
+    for header in ("id", "state", "severity", "run", "step", "title"):
+        table.add_column(header, justify="right" if header in ("id", "step") else "left",
+                         overflow="fold")
+    for a in alerts:
+        table.add_row(str(a.alert_id), a.state, a.severity, names.get(a.run, a.run),
+                      "" if a.step is None else str(a.step), a.title)
+    console.print(table)
+
+
+def _set_state(ids: list[int], state: str, store: str | None, as_json: bool) -> None:
+    from scaleguard.monitor import open_store
+
+    opened = open_store(store)
+    try:
+        missing = [i for i in ids if opened.alert(i) is None]
+        if missing:  # refuse the whole command before changing anything
+            raise InputError(f"alert {missing[0]}: no such alert in store "
+                             f"{getattr(opened, 'path', store)}")
+        changed = [opened.set_alert_state(i, state) for i in ids]
+    finally:
+        opened.close()
+    if as_json:
+        print_json([a.as_dict() for a in changed])
+        return
+    for a in changed:
+        console.print(f"alert {a.alert_id} {state}: {a.line()}", markup=False)
+
+
+IDS_ARGUMENT = typer.Argument(..., help="Alert ids (from `scaleguard monitor alerts`).")
+
+
+@monitor_app.command("ack")
+def ack_command(ids: list[int] = IDS_ARGUMENT, store: str | None = STORE_OPTION,
+                as_json: bool = JSON_OPTION) -> None:
+    """Acknowledge alerts: someone owns them (they stop counting as open)."""
+    _set_state(ids, "acknowledged", store, as_json)
+
+
+@monitor_app.command("resolve")
+def resolve_command(ids: list[int] = IDS_ARGUMENT, store: str | None = STORE_OPTION,
+                    as_json: bool = JSON_OPTION) -> None:
+    """Resolve alerts: dealt with."""
+    _set_state(ids, "resolved", store, as_json)
 
 
 def demo_step(out: Path) -> list[Any]:

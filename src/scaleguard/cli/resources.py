@@ -191,6 +191,7 @@ def train_command(
     from scaleguard.resources import (
         DEFAULT_MFU,
         MFU_SOURCE,
+        check_currency,
         estimate_training,
         flops_per_token,
         get_device,
@@ -200,6 +201,7 @@ def train_command(
 
     device = get_device(gpu, hardware_file, option="--gpu")
     dtype = dtype or device.training_dtype
+    currency = check_currency(currency, "--currency")
     count = _positive(gpus, "--gpus", integer=True, maximum=_max_devices())
     if sum(x is not None for x in (mfu, throughput, calibration)) > 1:
         raise InputError("--mfu, --throughput, --calibration: give at most one")
@@ -273,13 +275,16 @@ def train_command(
         console.print(source)
 
 
-def _precision(gradients: str, master: str, option_prefix: str = "--") -> Precision:
+def _precision(gradients: str, master: str, device: Any = None) -> Precision:
+    """The model-state precision; the working weights in the device's 16-bit type (fp16 on a
+    V100), bf16 when no device is named."""
     from scaleguard.resources import Precision
 
+    weights = "bf16" if device is None or device.training_dtype != "fp16" else "fp16"
     try:
-        return Precision(gradients=gradients, master=master)
+        return Precision(weights=weights, gradients=gradients, master=master)
     except InputError as exc:
-        raise InputError(f"{option_prefix}{exc}") from None
+        raise InputError(f"--{exc}") from None
 
 
 def _precision_line(precision: Precision, optimizer: str) -> str:
@@ -330,11 +335,11 @@ def memory_command(
     problem = layout_problem(shape, layout)
     if problem is not None:
         raise InputError(f"--{problem}")
-    precision = _precision(gradients, master)
     if optimizer not in OPTIMIZERS:
         raise InputError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, "
                          f"got {optimizer!r}")
     device = None if gpu is None else get_device(gpu, hardware_file, option="--gpu")
+    precision = _precision(gradients, master, device)
     estimate = estimate_memory(shape, layout, optimizer=optimizer, precision=precision,
                                device=device)
     if as_json:
@@ -375,12 +380,15 @@ def plan_command(
 ) -> None:
     """Which tp × pp × dp (× ep) layouts fit, ranked by estimated step time, and why others do
     not."""
-    from scaleguard.resources import ATTENTION, get_device, plan_layouts
+    from scaleguard.resources import ATTENTION, OPTIMIZERS, get_device, plan_layouts
     from scaleguard.resources._planner import COMPUTE_EFFICIENCY, MAX_DEVICES
 
     shape = _model(model, config, seq)
     device = get_device(gpu, hardware_file, option="--gpu")
-    precision = _precision(gradients, master)
+    precision = _precision(gradients, master, device)
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, "
+                         f"got {optimizer!r}")
     if attention not in ATTENTION:
         raise InputError(f"--attention: expected one of {', '.join(ATTENTION)}, "
                          f"got {attention!r}")
@@ -449,8 +457,9 @@ def energy_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Energy, carbon and cost: devices × power × hours × PUE × grid intensity."""
-    from scaleguard.resources import energy_estimate, get_device
+    from scaleguard.resources import check_currency, energy_estimate, get_device
 
+    currency = check_currency(currency, "--currency")
     if gpu_hours is not None:
         if gpus is not None or duration is not None:
             raise InputError("--gpu-hours: give it alone, or --gpus with --duration")
@@ -611,6 +620,9 @@ def calibrate_command(
     )
 
     path = Path(run)
+    if not serving and path.is_file() and path.suffix.lower() != ".csv":
+        raise InputError(f"{run}: not a ladder table (.csv) or folder; give --serving for a "
+                         "serving benchmark, or a monitor run's name")
     if serving:
         if gpu is None:
             raise InputError("--gpu: required with --serving (the benchmark's device)")

@@ -63,18 +63,26 @@ def _time(text: str | None) -> float:
 
 @rollout_app.command("validate")
 def validate_command(plan_path: Path = PLAN_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
-    """Check a rollout plan and show its stages; errors name the YAML path at fault."""
-    from scaleguard.safety import load_plan
+    """Check a rollout plan, show its stages and whether each can finish and see its margins."""
+    from scaleguard.safety import feasibility, load_plan
 
     plan = load_plan(plan_path)
+    reach = feasibility(plan)
     if as_json:
-        print_json(plan.as_dict())
+        print_json({"plan": plan.as_dict(), "feasibility": reach.as_dict()})
         return
+    from rich import box
+
     table = Table(title=f"{plan_path}: plan {plan.name!r} is valid — alpha {plan.alpha:g}, "
-                        f"{plan.error_control.method} with {plan.error_control.correction}")
-    for header in ("stage", "traffic", "segments", "metrics", "min exposures", "min..max time",
+                        f"{plan.error_control.method} with {plan.error_control.correction}",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False,
+                  collapse_padding=True)
+    longest = max(len(m.name) for m in plan.metrics) + 1
+    for header in ("stage", "traffic", "segments", "metrics", "min n", "min..max",
                    "approval"):
-        table.add_column(header)
+        # Metric lists wrap at their commas, never inside a name; other cells stay whole.
+        table.add_column(header, no_wrap=header != "metrics",
+                         min_width=longest if header == "metrics" else None)
     for i, stage in enumerate(plan.stages):
         segs = plan.stage_segments(i)
         table.add_row(stage.name, f"{stage.traffic:.3g}", str(len(segs)),
@@ -85,6 +93,45 @@ def validate_command(plan_path: Path = PLAN_ARGUMENT, as_json: bool = JSON_OPTIO
                          if stage.max_duration is not None else "open"),
                       "yes" if stage.manual_approval else "")
     console.print(table)
+    _print_feasibility(reach)
+
+
+def _print_feasibility(reach: Any) -> None:
+    """Per stage: time to its minimum, earliest end, smallest harm each margin gate shows."""
+    from rich import box
+
+    def when(seconds: float | None) -> str:
+        return "never" if seconds is None or not math.isfinite(seconds) else \
+            format_quantity(seconds, "duration", digits=3)
+
+    def size(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2g}"
+
+    rate = format_quantity(reach.exposures_per_hour, "count", digits=3)
+    table = Table(title=f"feasibility at {rate}/h at full traffic (80% power)",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False,
+                  collapse_padding=True)
+    for header in ("stage", "per hour", "to min", "ends", "metric", "margin", "detects",
+                   "in segment"):
+        table.add_column(header, no_wrap=True, justify="left" if header in ("stage", "metric")
+                         else "right")
+    for stage in reach.stages:
+        first = True
+        for gate in stage.gates or [None]:
+            table.add_row(stage.name if first else "",
+                          format_quantity(stage.exposures_per_hour, "count", digits=3)
+                          if first else "",
+                          when(stage.time_to_min_exposures) if first else "",
+                          when(stage.earliest_end) if first else "",
+                          gate.metric if gate else "", f"{gate.margin:g}" if gate else "",
+                          size(gate.detectable) if gate else "",
+                          size(gate.detectable_in_segment) if gate else "")
+            first = False
+    console.print(table)
+    console.print(f"expected time to full rollout: {when(reach.time_to_full)} (every gate "
+                  "passing at its first chance)")
+    for warning in reach.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 @rollout_app.command("schema")
@@ -138,9 +185,12 @@ def decide_command(
                                       "n/mean/var, optional time."),
     state_dir: Path | None = typer.Option(None, "--state", help="Folder keeping the rollout's "
                                           "state.json and audit.jsonl (read, then updated)."),
-    audit_store: str | None = typer.Option(None, "--audit-store", help="Also append each "
-                                           "decision to this scaleguard monitor store "
-                                           "(.duckdb); needs --state."),
+    store_url: str | None = typer.Option(None, "--store", help="Keep the rollout (state, "
+                                         "audit log) in this monitor store instead of a "
+                                         "folder: a DuckDB file or postgresql://user@host/db, "
+                                         "where the service and assess see it."),
+    rollout_id: str | None = typer.Option(None, "--rollout", help="The rollout's id in "
+                                          "--store (default: the plan's name)."),
     now: str | None = typer.Option(None, "--now", help="Decision time (ISO 8601 or Unix "
                                    "seconds; default: now)."),
     approve: list[str] | None = typer.Option(None, "--approve", help="Stage a person approved "
@@ -151,34 +201,61 @@ def decide_command(
     """Decide advance / continue / hold / roll back from all observations so far."""
     from scaleguard.io import parse_column_map
     from scaleguard.safety import (
+        DatabaseRolloutStore,
         FileRolloutStore,
-        MonitorAuditStore,
-        audit_record,
-        check_state,
-        continuous_start,
-        decide,
-        initial_state,
         load_plan,
         read_observations,
-        screen_observations,
     )
 
     plan = load_plan(plan_path)
     rows = read_observations(observations, plan, parse_column_map(col))
     when = _time(now)
-    if audit_store is not None and state_dir is None:
-        raise InputError("--audit-store: needs --state DIR (where the rollout's state is kept)")
-    store: FileRolloutStore | MonitorAuditStore | None = None
-    if state_dir is not None and audit_store is not None:
+    if store_url is not None and state_dir is not None:
+        raise InputError("--store: keeps the rollout itself; give --store or --state, not both")
+    if rollout_id is not None and store_url is None:
+        raise InputError("--rollout: names a rollout of --store; give --store too")
+    store: FileRolloutStore | DatabaseRolloutStore | None = None
+    if store_url is not None:
         from scaleguard.monitor import open_store
 
-        store = MonitorAuditStore(state_dir, open_store(audit_store), plan.name)
+        store = DatabaseRolloutStore(open_store(store_url), rollout_id or plan.name)
     elif state_dir is not None:
         store = FileRolloutStore(state_dir)
+    try:
+        decision = _decide(plan, rows, when, store, approve, str(observations), state_dir)
+    finally:
+        if isinstance(store, DatabaseRolloutStore):
+            store.store.close()
+    if as_json:
+        print_json(decision.as_dict())
+        return
+    _print_decision(decision)
+    if state_dir is not None:
+        files = FileRolloutStore(state_dir)
+        console.print(f"state and audit log: {files.state_path}, {files.audit_path}")
+    elif store_url is not None:
+        console.print(f"state and audit log: rollout {rollout_id or plan.name!r} of store "
+                      f"{getattr(store, 'store', store_url)!r}")
+
+
+def _decide(plan: Any, rows: Any, when: float, store: Any, approve: list[str] | None,
+            source: str, state_dir: Path | None) -> Any:
+    """Decide from the stored state (or a new one) and keep the decision in ``store``."""
+    from scaleguard.safety import (
+        DatabaseRolloutStore,
+        FileRolloutStore,
+        audit_record,
+        check_state,
+        continuous_start,
+        decide,
+        initial_state,
+        screen_observations,
+    )
+
     state = store.load_state() if store is not None else None
     if state is not None and state.plan != plan.name:
-        raise InputError(f"--state {state_dir}: holds rollout {state.plan!r}, not plan "
-                         f"{plan.name!r}")
+        raise InputError(f"--state {state_dir or store}: holds rollout {state.plan!r}, not "
+                         f"plan {plan.name!r}")
     if state is None:
         # A new rollout starts with its data: the first stage's unbroken record (one stray
         # early row does not make the stage look old; it is then untrusted).
@@ -191,21 +268,15 @@ def decide_command(
     screened = screen_observations(rows, plan, when, plan.stages[state.stage_index].name,
                                    state.stage_started)
     decision = decide(plan, state, screened, when, frozenset(approve or ()))
-    if store is not None:
-        try:
-            store.append_audit(audit_record(plan.name, decision, str(observations)))
-            store.save_state(decision.state)
-        finally:
-            if isinstance(store, MonitorAuditStore):
-                store.store.close()
-    if as_json:
-        print_json(decision.as_dict())
-        return
-    _print_decision(decision)
-    if state_dir is not None:
-        files = FileRolloutStore(state_dir)
-        extra = f" and store {audit_store}" if audit_store is not None else ""
-        console.print(f"state and audit log: {files.state_path}, {files.audit_path}{extra}")
+    record = audit_record(plan.name, decision, source)
+    if isinstance(store, DatabaseRolloutStore):
+        if not store.exists():
+            store.create(plan.name, plan.model_dump(mode="json"), state)
+        store.record_decision(decision, record)  # state and audit in one transaction
+    elif store is not None:
+        store.append_audit(record)
+        store.save_state(decision.state)
+    return decision
 
 
 def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
@@ -224,7 +295,8 @@ def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
 @rollout_app.command("simulate")
 def simulate_command(
     plan_path: Path = PLAN_ARGUMENT,
-    scenario: str = typer.Option("aa", "--scenario", help="aa, metric, segment or rare."),
+    scenario: str = typer.Option("aa", "--scenario", help="aa, metric, segment, rare or srm "
+                                 "(a broken split)."),
     metric: str | None = typer.Option(None, "--metric", help="Metric the scenario harms."),
     segment: str | None = typer.Option(None, "--segment", help="Segment harmed, e.g. "
                                        "region=eu (scenario segment)."),
@@ -239,7 +311,7 @@ def simulate_command(
     """Run the plan many times: false rollbacks, detection, exposures, time to full rollout."""
     from scaleguard.compute import get_executor
     from scaleguard.safety import Scenario, load_plan, simulate
-    from scaleguard.safety._simulate import CHUNK_RUNS, check_work
+    from scaleguard.safety._simulate import check_work, chunk_runs
 
     plan = load_plan(plan_path)
     count = parse_quantity(runs, "count", name="--runs")
@@ -248,18 +320,25 @@ def simulate_command(
     check_work(plan, int(count), str(plan_path))  # before the progress bar starts
     chosen = Scenario(scenario, metric, segment, factor, rate)  # type: ignore[arg-type]
     pool = get_executor(executor, workers=workers)
-    chunks = -(-int(count) // CHUNK_RUNS)
+    chunks = -(-int(count) // chunk_runs(plan))
     bar, update = _progress_bar(chunks, f"simulating {int(count)} rollouts")
     with bar:
         result = simulate(plan, chosen, int(count), seed, executor=pool, progress=update)
     if as_json:
         print_json(result.as_dict())
         return
-    label = "false rollback rate" if chosen.kind == "aa" else "detection (rollback) rate"
-    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed}")
-    for header in ("policy", label, "± s.e.", "held", "completed", "exposures to rollback",
-                   "looks to rollback", "time to full"):
-        table.add_column(header, justify="left" if header == "policy" else "right")
+    from rich import box
+
+    label = "false rollbacks" if chosen.kind == "aa" else "rollbacks (detection)"
+    # Short headers and whole cells, so that the table fits 80 columns; the footnote below
+    # says what the exposure and look columns average.
+    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed};"
+                        f" {label}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    for header in ("policy", "rollbacks", "± s.e.", "held", "completed", "exposures",
+                   "looks", "to full"):
+        table.add_column(header, no_wrap=True,
+                         justify="left" if header == "policy" else "right")
     for o in result.outcomes:
         table.add_row(
             o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
@@ -270,6 +349,13 @@ def simulate_command(
             "" if o.mean_time_to_full is None else
             format_quantity(o.mean_time_to_full, "duration", digits=3))
     console.print(table)
+    for o in result.outcomes:
+        if o.held_by_reason:
+            why = ", ".join(f"{reason} {share:.1%}" for reason, share in
+                            sorted(o.held_by_reason.items(), key=lambda kv: -kv[1]))
+            console.print(f"{o.policy} held: {why}")
+    console.print("exposures, looks: treatment exposures and looks before a rollback (mean); "
+                  "to full: time to full traffic (mean)")
     console.print(f"alpha {plan.alpha:g}; always_valid = the plan's gates, naive_peeking = a "
                   "fixed-horizon z-test at every look, kayenta = Mann-Whitney judge with a "
                   "score threshold")

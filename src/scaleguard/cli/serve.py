@@ -8,14 +8,16 @@ import typer
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import console, err_console
+from scaleguard.cli._store_option import STORE_OPTION, chosen_store
 from scaleguard.errors import InputError
 from scaleguard.units import parse_quantity
 
 
 @app.command("serve")
 def serve_command(
-    db: str = typer.Option("scaleguard.duckdb", "--db",
-                           help="Monitor store: a DuckDB file (created if absent) or :memory:."),
+    store: str | None = STORE_OPTION,
+    db: str | None = typer.Option(None, "--db", hidden=True,
+                                  help="Deprecated name of --store."),
     host: str = typer.Option("127.0.0.1", "--host",
                              help="Address to listen on; loopback by default."),
     port: int = typer.Option(8321, "--port", help="Port to listen on."),
@@ -28,7 +30,10 @@ def serve_command(
                                          "still need a token)."),
     max_body: str = typer.Option("4MiB", "--max-body", help="Largest request body accepted."),
 ) -> None:
-    """Run the HTTP API (/api/v1) and the live dashboard over a monitor store."""
+    """Run the HTTP API (/api/v1) and the live dashboard over a monitor store.
+
+    Several replicas may serve one postgresql:// store (behind a load balancer).
+    """
     try:
         import uvicorn
 
@@ -46,7 +51,10 @@ def serve_command(
     else:
         made_token = new_token()
         digests = (bytes.fromhex(hash_token(made_token).removeprefix("sha256:")),)
-    settings = ServiceSettings(db=db, host=host, port=port, token_file=token_file,
+    where = chosen_store(store, old_flag="--db", old_value=db)
+    if db is not None:
+        err_console.print("[yellow]warning:[/] --db is deprecated; use --store")
+    settings = ServiceSettings(store=where, host=host, port=port, token_file=token_file,
                                token_hashes=digests, open_reads=open_reads,
                                max_body_bytes=int(limit))
     if not settings.is_loopback:
@@ -55,7 +63,7 @@ def serve_command(
                           "tokens")
     web_app = create_app(settings)
     console.print(f"scaleguard service on http://{host}:{port}/  (API docs: /api/v1/docs; "
-                  f"store: {db})")
+                  f"store: {_shown(where)})")
     if made_token is not None:
         console.print("write token for this process (not stored anywhere):")
         typer.echo(made_token)  # plain, on its own line: safe to copy or to parse
@@ -78,3 +86,10 @@ def token_command(
     file.chmod(0o600)
     console.print(f"added a token hash to {file}; the token (shown only now):")
     typer.echo(token)
+
+
+def _shown(store: str) -> str:
+    """The store as printed: a PostgreSQL URL without its password."""
+    from scaleguard.monitor._postgres import redacted
+
+    return redacted(store)

@@ -56,7 +56,7 @@ def seed_noise(frame: pd.DataFrame, scales: Sequence[str], y: str) -> tuple[floa
     >>> t = pd.DataFrame({"x": [1, 1, 2, 2], "y": [1.0, 1.02, 2.0, 1.96]})
     >>> noise, groups = seed_noise(t, ["x"], "y")
     >>> round(noise, 4), groups
-    (0.0171, 2)
+    (0.0141, 2)
     """
     columns = [c for c in scales if c in frame.columns]
     if not columns or y not in frame.columns:

@@ -59,18 +59,19 @@ def read_alert_log(path: Path) -> list[OpenAlert]:
     return [_alert_from_dict({str(k): v for k, v in row.items()}) for row in rows]
 
 
-def _store_alerts(spec: MonitoringSpec, path: Path) -> list[OpenAlert]:
-    from scaleguard.monitor import open_store
+def _store_alerts(spec: MonitoringSpec, where: str | Path) -> list[OpenAlert]:
+    """The open alerts of the store (acknowledged and resolved ones are being dealt with)."""
+    from scaleguard.monitor import is_postgres_url, open_store
 
-    if not path.exists():
-        raise ConfigError(f"monitoring.store: {path} does not exist")
-    store = open_store(path, read_only=True)
+    if not is_postgres_url(where) and not Path(where).exists():
+        raise ConfigError(f"monitoring.store: {where} does not exist")
+    store = open_store(where, read_only=True)
     try:
         run_ids = [store.resolve(name).run_id for name in spec.runs] if spec.runs else [None]
         names = {info.run_id: info.name for info in store.runs()}
         alerts = []
         for run_id in run_ids:
-            for alert in store.alerts(run_id):
+            for alert in store.alerts(run_id, state="open"):
                 row = alert.as_dict()
                 row["run"] = names.get(alert.run, alert.run)
                 alerts.append(_alert_from_dict(row))
@@ -92,11 +93,13 @@ def rollout_evidence(spec: RolloutSpec, study: Study) -> tuple[list[GateState], 
     Read-only: the saved state is read, never written (the controller's own command does that).
     With no saved state the rollout is taken to be at its first stage.
     """
-    from scaleguard.safety import FileRolloutStore, decide, initial_state, load_plan
+    from scaleguard.safety import FileRolloutStore, load_plan
     from scaleguard.safety import read_observations as read_rollout_observations
 
     plan = load_plan(study.resolve(spec.plan))
     summary: dict[str, Any] = {"plan": plan.name, "stages": len(plan.stages)}
+    if spec.rollout_id is not None:
+        return _stored_rollout_evidence(spec.rollout_id, plan, study, summary)
     store = FileRolloutStore(study.resolve(spec.state)) if spec.state is not None else None
     state = store.load_state() if store is not None else None
     if state is not None and state.plan != plan.name:
@@ -107,6 +110,43 @@ def rollout_evidence(spec: RolloutSpec, study: Study) -> tuple[list[GateState], 
         summary.update(stage=stage.name, action="none", reasons="no observations yet")
         return [GateState("observations", "continue", "no observations yet")], summary
     rows = read_rollout_observations(study.resolve(spec.observations), plan)
+    return _decided(plan, state, rows, summary)
+
+
+def _stored_rollout_evidence(rollout_id: str, plan: Any, study: Study,
+                             summary: dict[str, Any]) -> tuple[list[GateState], dict[str, Any]]:
+    """The rollout as the monitoring store keeps it (the service's, or `decide --store`'s)."""
+    import pandas as pd
+
+    from scaleguard.monitor import open_store
+    from scaleguard.safety import DatabaseRolloutStore, check_observations
+
+    if study.monitoring is None or study.monitoring.store is None:
+        raise ConfigError("rollout.rollout_id: the rollout is read from monitoring.store; "
+                          "name the store there (or with assess --store)")
+    store = open_store(_store_of(study, study.monitoring.store), read_only=True)
+    try:
+        rollout = DatabaseRolloutStore(store, rollout_id)
+        state = rollout.load_state()
+        if state is None:
+            raise ConfigError(f"rollout.rollout_id: no rollout {rollout_id!r} in "
+                              f"{study.monitoring.store}")
+        windows = rollout.observations()
+    finally:
+        store.close()
+    if state.plan != plan.name:
+        raise ConfigError(f"rollout.rollout_id: {rollout_id} is a rollout of plan "
+                          f"{state.plan!r}, not {plan.name!r}")
+    frame = pd.DataFrame(windows) if windows else pd.DataFrame(columns=["stage", "arm",
+                                                                        "metric"])
+    frame.attrs["source"] = f"rollout {rollout_id}"
+    return _decided(plan, state, check_observations(frame, plan), summary)
+
+
+def _decided(plan: Any, state: Any, rows: Any, summary: dict[str, Any]
+             ) -> tuple[list[GateState], dict[str, Any]]:
+    from scaleguard.safety import decide, initial_state
+
     has_time = "time" in rows.columns and len(rows)
     now = float(rows["time"].max()) if has_time else 0.0  # as of the newest observation
     if state is None:
@@ -124,13 +164,19 @@ def rollout_evidence(spec: RolloutSpec, study: Study) -> tuple[list[GateState], 
     return gates, summary
 
 
+def _store_of(study: Study, store: str) -> str | Path:
+    from scaleguard.monitor import is_postgres_url
+
+    return store if is_postgres_url(store) else study.resolve(Path(store))
+
+
 def gather_evidence(study: Study) -> Evidence:
     """The alerts and gates the study's monitoring store, alert log and rollout plan hold."""
     alerts: list[OpenAlert] = []
     monitored = study.monitoring is not None
     if study.monitoring is not None:
         if study.monitoring.store is not None:
-            alerts += _store_alerts(study.monitoring, study.resolve(study.monitoring.store))
+            alerts += _store_alerts(study.monitoring, _store_of(study, study.monitoring.store))
         if study.monitoring.alerts is not None:
             alerts += read_alert_log(study.resolve(study.monitoring.alerts))
     gates: list[GateState] = []

@@ -178,10 +178,13 @@ class RolloutSpec(_Section):
     plan: Path
     observations: Path | None = None
     state: Path | None = None  # the folder `scaleguard rollout decide --state` keeps
+    # A rollout kept in the monitoring store (by the service or `rollout decide --store`):
+    # its state and observation windows are read from there.
+    rollout_id: str | None = None
 
 
 class MonitoringSpec(_Section):
-    store: Path | None = None
+    store: str | None = None  # a DuckDB file (relative to the study) or a postgresql:// URL
     alerts: Path | None = None  # a JSONL file of alerts, one object a line
     runs: list[str] | None = None
 

@@ -29,21 +29,28 @@ from scaleguard.monitor._changepoint import CusumDetector, PageHinkleyDetector
 from scaleguard.monitor._check import CheckResult, check_frame, check_series
 from scaleguard.monitor._detector import Detector
 from scaleguard.monitor._downsample import downsample, lttb, minmax_buckets
-from scaleguard.monitor._events import Alert, Event
+from scaleguard.monitor._duckdb import DuckDBStore
+from scaleguard.monitor._events import ALERT_STATES, Alert, Event
 from scaleguard.monitor._forecast import ForecastDeviationDetector
 from scaleguard.monitor._ingest import MetricLog, ingest_log, read_metric_log
 from scaleguard.monitor._integrations import hf_callback, lightning_callback
+from scaleguard.monitor._postgres import PostgresStore
 from scaleguard.monitor._registry import detector_classes, detector_from_state, make_detector
+from scaleguard.monitor._remote import RemoteSink, ServiceUnavailable
+from scaleguard.monitor._rollout_sql import RolloutChange, RolloutRecord
 from scaleguard.monitor._run import Run, start
 from scaleguard.monitor._spikes import LossRatioDetector, NonFiniteDetector, SpikeDetector
 from scaleguard.monitor._store import (
+    AlertCount,
     Batch,
-    DuckDBStore,
+    LatestValue,
     RunInfo,
     Series,
     Sink,
     Store,
     StoredEvent,
+    default_store,
+    is_postgres_url,
     open_store,
 )
 from scaleguard.monitor._suite import default_detectors, metric_kind
@@ -51,7 +58,9 @@ from scaleguard.monitor._trend import DivergenceDetector, PlateauDetector, Throu
 from scaleguard.monitor._watch import LogFollower, Watcher
 
 __all__ = [
+    "ALERT_STATES",
     "Alert",
+    "AlertCount",
     "AlertSink",
     "BURN_RATE_RULES",
     "Batch",
@@ -65,15 +74,21 @@ __all__ = [
     "Event",
     "ForecastDeviationDetector",
     "JsonlAlertSink",
+    "LatestValue",
     "LogFollower",
     "LossRatioDetector",
     "MetricLog",
     "NonFiniteDetector",
     "PageHinkleyDetector",
     "PlateauDetector",
+    "PostgresStore",
+    "RemoteSink",
+    "RolloutChange",
+    "RolloutRecord",
     "Run",
     "RunInfo",
     "Series",
+    "ServiceUnavailable",
     "Sink",
     "SpikeDetector",
     "Store",
@@ -85,12 +100,14 @@ __all__ = [
     "check_frame",
     "check_series",
     "default_detectors",
+    "default_store",
     "detection_time",
     "detector_classes",
     "detector_from_state",
     "downsample",
     "hf_callback",
     "ingest_log",
+    "is_postgres_url",
     "lightning_callback",
     "lttb",
     "make_detector",

@@ -6,10 +6,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["SEVERITIES", "Alert", "Event", "Severity", "severity_rank"]
+__all__ = ["ALERT_STATES", "SEVERITIES", "Alert", "AlertState", "Event", "Severity",
+           "severity_rank"]
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+# What people did about a stored alert: nothing yet (open), seen and owned (acknowledged), or
+# dealt with (resolved); the states of Alertmanager's and PagerDuty's incident life cycle.
+AlertState = Literal["open", "acknowledged", "resolved"]
+ALERT_STATES: tuple[AlertState, ...] = ("open", "acknowledged", "resolved")
 
 
 def severity_rank(severity: str) -> int:
@@ -75,7 +80,8 @@ class Event:
 class Alert:
     """An event (or a manual alert) of one run, at one time, ready for the sinks.
 
-    ``time`` is seconds since the Unix epoch.
+    ``time`` is seconds since the Unix epoch. An alert read back from a store also has its
+    ``alert_id`` there and its ``state`` (see :data:`ALERT_STATES`); a new one has no id.
     """
 
     run: str
@@ -89,6 +95,8 @@ class Alert:
     detector: str = "manual"
     action: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    alert_id: int | None = None
+    state: AlertState = "open"
 
     @classmethod
     def from_event(cls, event: Event, run: str, time: float) -> Alert:
@@ -100,11 +108,14 @@ class Alert:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"run": self.run, "time": self.time, "severity": self.severity,
-                "title": self.title, "message": self.message, "metric": self.metric,
-                "step": self.step,
-                "value": None if self.value is None else _json_number(self.value),
-                "detector": self.detector, "action": self.action, "extra": dict(self.extra)}
+        out: dict[str, Any] = {
+            "run": self.run, "time": self.time, "severity": self.severity, "title": self.title,
+            "message": self.message, "metric": self.metric, "step": self.step,
+            "value": None if self.value is None else _json_number(self.value),
+            "detector": self.detector, "action": self.action, "extra": dict(self.extra)}
+        if self.alert_id is not None:  # only a stored alert has an id and a state
+            out = {**out, "alert_id": self.alert_id, "state": self.state}
+        return out
 
     def line(self) -> str:
         """One human line: ``[critical] run: title at step N — message (action)``."""

@@ -78,6 +78,7 @@ class Run:
         self._values: list[float] = []
         self._events: list[StoredEvent] = []
         self._alerts: list[Alert] = []
+        self._unsent: list[Batch] = []  # cut, keyed, not yet acknowledged by the sink
         self._step = -1
         self.points_logged = 0
         self.alerts_raised: list[Alert] = []
@@ -171,28 +172,28 @@ class Run:
         with self._flush_lock:
             with self._lock:
                 if not (self._values or self._events or self._alerts):
-                    return 0
+                    return self._send(None)
                 batch = Batch(self.run_id, np.asarray(self._steps, dtype=np.int64),
                               np.asarray(self._times, dtype=np.float64), self._names,
                               np.asarray(self._values, dtype=np.float64), self._events,
-                              self._alerts)
+                              self._alerts, key=uuid.uuid4().hex)
                 self._steps, self._times, self._names, self._values = [], [], [], []
                 self._events, self._alerts = [], []
-            try:
-                self.sink.write(batch)
-            except BaseException:
-                self._requeue(batch)  # nothing is lost while the sink is down
-                raise
-            return len(batch)
+            return self._send(batch)
 
-    def _requeue(self, batch: Batch) -> None:
-        with self._lock:
-            self._steps[:0] = batch.steps.tolist()
-            self._times[:0] = batch.times.tolist()
-            self._names[:0] = list(batch.names)
-            self._values[:0] = batch.values.tolist()
-            self._events[:0] = list(batch.events)
-            self._alerts[:0] = list(batch.alerts)
+    def _send(self, batch: Batch | None) -> int:
+        """Send the batches that failed before (oldest first), then ``batch``.
+
+        A batch that fails stays queued as it is, with its key: a later flush sends the same
+        batch under the same key, so a sink that stored it but lost the answer stores it once.
+        """
+        if batch is not None:
+            self._unsent.append(batch)
+        sent = 0
+        while self._unsent:
+            self.sink.write(self._unsent[0])  # raises while the sink is down: nothing is lost
+            sent += len(self._unsent.pop(0))
+        return sent
 
     def finish(self, status: str = "finished") -> None:
         """Flush, mark the run ``status``, stop the timer and close what the run opened."""
@@ -295,7 +296,8 @@ def start(name: str, config: Mapping[str, Any] | None = None,
         Flush as soon as this many points wait.
     url, token:
         Send to a scaleguard service (``scaleguard serve``) at ``url`` with this bearer token
-        instead of a local store (``scaleguard.service.RemoteSink``: retries, needs ``serve``).
+        instead of a local store (:class:`~scaleguard.monitor.RemoteSink`: retries, needs
+        httpx).
 
     Examples
     --------
@@ -309,10 +311,10 @@ def start(name: str, config: Mapping[str, Any] | None = None,
     >>> store.runs()[0].status
     'finished'
     """
-    if url is not None:  # the service's HTTP sink, imported only when asked for
+    if url is not None:  # the service's HTTP sink
         if store is not None or sink is not None:
             raise InputError("start: give url= or store= or sink=, not several")
-        from scaleguard.service.client import RemoteSink
+        from scaleguard.monitor._remote import RemoteSink
 
         sink, owns = RemoteSink(url, token or ""), True
     elif sink is None:

@@ -17,11 +17,14 @@ from scaleguard.errors import ConfigError
 from scaleguard.io import load_json, read_text
 from scaleguard.safety._controller import Decision, RolloutState
 
-__all__ = ["AUDIT_KIND", "RolloutStore", "FileRolloutStore", "MonitorAuditStore", "audit_record"]
+__all__ = ["RolloutStore", "FileRolloutStore", "audit_record"]
 
 
 class RolloutStore(Protocol):
-    """Where a controller keeps its state and appends its audit log."""
+    """Where a controller keeps its state and appends its audit log: a folder of files
+    (:class:`FileRolloutStore`) or a monitor store's database
+    (:class:`~scaleguard.safety.DatabaseRolloutStore`, used by the CLI's ``--store``, the
+    service and ``assess``)."""
 
     def load_state(self) -> RolloutState | None: ...
 
@@ -92,41 +95,3 @@ class FileRolloutStore:
 
     def __repr__(self) -> str:
         return f"FileRolloutStore({str(self.folder)!r})"
-
-
-AUDIT_KIND = "rollout.audit"  # the event kind of audit records in a scaleguard.monitor store
-
-
-class MonitorAuditStore:
-    """State in files like :class:`FileRolloutStore`; the audit log also in a monitor store.
-
-    Each decision becomes one ``rollout.audit`` event of the ``scaleguard.monitor`` store
-    (DuckDB), next to the runs and alerts it watches; the JSONL file is kept as well, so that the
-    audit survives without the database. ``audit()`` reads this plan's records from the store.
-    """
-
-    def __init__(self, folder: str | Path, store: Any, plan: str) -> None:
-        self.files = FileRolloutStore(folder)
-        self.store = store
-        self.plan = plan
-
-    def load_state(self) -> RolloutState | None:
-        return self.files.load_state()
-
-    def save_state(self, state: RolloutState) -> None:
-        self.files.save_state(state)
-
-    def append_audit(self, record: dict[str, Any]) -> None:
-        from scaleguard.monitor import StoredEvent
-
-        self.files.append_audit(record)
-        payload = json.loads(json.dumps(record, default=str))  # JSON-ready, as the store keeps it
-        self.store.append_events([StoredEvent(AUDIT_KIND, float(record.get("time", 0.0)),
-                                              payload, source=f"scaleguard.safety:{self.plan}")])
-
-    def audit(self) -> list[dict[str, Any]]:
-        return [dict(e.payload) for e in self.store.events(kind=AUDIT_KIND)
-                if e.source == f"scaleguard.safety:{self.plan}"]
-
-    def __repr__(self) -> str:
-        return f"MonitorAuditStore({str(self.files.folder)!r}, {self.store!r})"

@@ -1,8 +1,12 @@
-"""The application factory: one FastAPI app over one monitor store."""
+"""The application factory: one FastAPI app over one monitor store (DuckDB or PostgreSQL).
+
+Several apps (replicas, in several processes) may serve one PostgreSQL store: everything they
+share lives in the database (idempotency keys, rollout states under row locks), nothing in
+the process but counters and the group committer's queue.
+"""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +16,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scaleguard._version import __version__
+from scaleguard.monitor import Store, open_store
 from scaleguard.service._committer import GroupCommitter
 from scaleguard.service._dashboard import router as dashboard_router
 from scaleguard.service._errors import install_error_handlers
@@ -19,7 +24,6 @@ from scaleguard.service._guards import require_read
 from scaleguard.service._json import SafeJSONResponse
 from scaleguard.service._limits import BodySizeLimit
 from scaleguard.service._metrics import ServiceMetrics
-from scaleguard.service._rollouts import ensure_schema
 from scaleguard.service._rollouts import router as rollouts_router
 from scaleguard.service._runs import router as runs_router
 from scaleguard.service._settings import ServiceSettings
@@ -27,7 +31,7 @@ from scaleguard.service._settings import ServiceSettings
 __all__ = ["create_app"]
 
 
-def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
+def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI:
     """A FastAPI app serving the API under ``/api/v1``, the dashboard, ``/healthz`` and
     ``/metrics``.
 
@@ -36,27 +40,26 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     settings:
         Where the store is, who may write, whether reads are open, the body size limit.
     store:
-        A monitor store to serve instead of opening ``settings.db`` (the app then does not
+        A monitor store to serve instead of opening ``settings.store`` (the app then does not
         close it).
 
     Examples
     --------
-    >>> app = create_app(ServiceSettings(db=":memory:"))
+    >>> app = create_app(ServiceSettings(store=":memory:"))
     >>> app.url_path_for("healthz")
     '/healthz'
     """
-    from scaleguard.monitor import DuckDBStore
-
     owned = store is None
     if store is None:
-        store = DuckDBStore(settings.db)
+        store = open_store(settings.store)
+    served: Store = store
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.committer.close()  # commits what is queued before the store closes
         if owned:
-            store.close()
+            served.close()
 
     app = FastAPI(
         title="scaleguard",
@@ -72,13 +75,9 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = ServiceMetrics(store)
-    ensure_schema(store)
     app.state.started_at = time.time()
-    app.state.write_lock = threading.Lock()  # rollouts: read state, decide, write state
     app.state.committer = GroupCommitter(store)
     app.state.metrics.watch_committer(app.state.committer)
-    app.state.key_lock = threading.Lock()  # idempotency keys: check and claim as one
-    app.state.in_flight = {}  # (run id, key) -> the future of the request storing it
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -98,8 +97,7 @@ def create_app(settings: ServiceSettings, store: Any = None) -> FastAPI:
 
     @app.get("/healthz", tags=["service"], summary="Liveness: the app answers and its store too")
     def healthz() -> dict[str, Any]:
-        with store.transaction() as con:
-            con.execute("SELECT 1").fetchone()
+        served.ping()
         return {"status": "ok", "version": __version__,
                 "uptime_s": round(time.time() - app.state.started_at, 3)}
 

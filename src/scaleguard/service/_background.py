@@ -25,7 +25,7 @@ class BackgroundServer:
     --------
     >>> from scaleguard.service import ServiceSettings, create_app
     >>> import httpx
-    >>> with BackgroundServer(create_app(ServiceSettings(db=":memory:"))) as server:
+    >>> with BackgroundServer(create_app(ServiceSettings(store=":memory:"))) as server:
     ...     httpx.get(server.url + "/healthz").json()["status"]
     'ok'
     """
@@ -68,14 +68,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_process(db: str, token_file: str, port: int,
+def serve_process(store: str, token_file: str, port: int,
                   timeout: float = 60.0) -> subprocess.Popen[bytes]:
     """``scaleguard serve`` on ``127.0.0.1:port`` in a child process, returned once
     ``/healthz`` answers (the caller stops it). For crash tests and load tests."""
     import httpx
 
     code = ("import sys; from scaleguard.cli import main; "
-            f"sys.exit(main(['serve', '--db', {db!r}, '--port', '{port}', "
+            f"sys.exit(main(['serve', '--store', {store!r}, '--port', '{port}', "
             f"'--token-file', {token_file!r}]))")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)

@@ -8,7 +8,6 @@ restart too.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,44 +15,33 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from scaleguard.monitor import Store
+
 __all__ = ["ServiceMetrics"]
 
 # Latest values are exported for running runs only: a finished run's values no longer change,
 # and every (run, metric) pair is a Prometheus time series (their docs warn against unbounded
 # label cardinality).
-_LATEST_SQL = """
-SELECT r.name, p.run_id, p.name, arg_max(p.value, p.step)
-FROM points p JOIN runs r ON r.run_id = p.run_id
-WHERE r.status = 'running'
-GROUP BY r.name, p.run_id, p.name
-ORDER BY p.run_id, p.name
-"""
-_ALERTS_SQL = """
-SELECT a.run_id, coalesce(r.name, a.run_id), a.severity, count(*)
-FROM alerts a LEFT JOIN runs r ON r.run_id = a.run_id
-GROUP BY 1, 2, 3 ORDER BY 1, 3
-"""
 
 
 class _StoreCollector(Collector):
     """Reads latest values and alert counts from the store each time Prometheus scrapes."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
         latest = GaugeMetricFamily("scaleguard_metric_latest",
                                    "Latest logged value of each metric of each running run",
                                    labels=["run", "run_id", "metric"])
-        alerts = GaugeMetricFamily("scaleguard_alerts", "Alerts stored, by run and severity",
-                                   labels=["run", "run_id", "severity"])
-        with self.store.transaction() as con:
-            latest_rows = con.execute(_LATEST_SQL).fetchall()
-            alert_rows = con.execute(_ALERTS_SQL).fetchall()
-        for run, run_id, metric, value in latest_rows:
-            latest.add_metric([run, run_id, metric], math.nan if value is None else value)
-        for run_id, run, severity, count in alert_rows:
-            alerts.add_metric([run, run_id, severity], count)
+        alerts = GaugeMetricFamily("scaleguard_alerts",
+                                   "Alerts stored, by run, severity and state (open, "
+                                   "acknowledged, resolved)",
+                                   labels=["run", "run_id", "severity", "state"])
+        for v in self.store.latest(running_only=True):
+            latest.add_metric([v.run_name, v.run_id, v.metric], v.value)
+        for c in self.store.alert_counts():
+            alerts.add_metric([c.run_name, c.run_id, c.severity, c.state], c.count)
         yield latest
         yield alerts
 
@@ -76,7 +64,7 @@ class _CommitCollector(Collector):
 class ServiceMetrics:
     """The counters and histograms one app updates, on a registry of its own."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.registry = CollectorRegistry()
         self.points = Counter("scaleguard_ingested_points", "Metric points stored",
                               registry=self.registry)

@@ -1,15 +1,16 @@
 """Rollouts run by the service: ``/api/v1/rollouts``.
 
-The controller is :func:`scaleguard.safety.decide` (pure); this module keeps what it needs
-between requests in the service's DuckDB file, beside the monitor's tables: the plan, the state,
-every observation row received, and the audit log. One request's new rows, the new state and
-its audit record are written in one transaction, so that a restart resumes each rollout exactly
-where its last acknowledged decision left it.
+The controller is :func:`scaleguard.safety.decide` (pure); what it needs between requests
+(the plan, the state, the observation rows received, the audit log) is kept by
+:class:`~scaleguard.safety.DatabaseRolloutStore` in the monitor store (no SQL here), where
+``scaleguard rollout decide --store`` and ``assess`` find the same rollouts. One request's
+new rows, the new state and its audit record are written in one transaction that holds the
+rollout's lock, so that a restart resumes each rollout exactly where its last acknowledged
+decision left it, and two replicas on one PostgreSQL store never decide the same look twice.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -21,26 +22,17 @@ from pydantic import Field
 
 from scaleguard.errors import ConfigError, InputError
 from scaleguard.io import load_yaml
+from scaleguard.monitor import RolloutChange, RolloutRecord, Store
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import require_read, require_write
 from scaleguard.service._json import jsonable
+from scaleguard.service._runs import store_of
 from scaleguard.service._schemas import RUN_ID_PATTERN, JsonObject, _Strict
 
 __all__ = ["MAX_OBSERVATION_ROWS", "ObservationsIn", "RolloutCreate", "router"]
 
 MAX_OBSERVATION_ROWS = 10_000  # rows a request may add; aggregated windows keep this small
 _PLAN_YAML_CHARS = 200_000  # a plan of a few dozen stages and metrics is a few kilobytes
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS service_rollouts (
-    rollout_id VARCHAR PRIMARY KEY, plan_name VARCHAR NOT NULL, plan VARCHAR NOT NULL,
-    state VARCHAR NOT NULL, created_at DOUBLE NOT NULL, updated_at DOUBLE NOT NULL);
-CREATE TABLE IF NOT EXISTS service_rollout_rows (
-    rollout_id VARCHAR NOT NULL, received_at DOUBLE NOT NULL, row_json VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS service_rollout_audit (
-    rollout_id VARCHAR NOT NULL, seq BIGINT NOT NULL, time DOUBLE NOT NULL,
-    record VARCHAR NOT NULL);
-"""
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 
@@ -65,12 +57,6 @@ class ObservationsIn(_Strict):
     now: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
-def ensure_schema(store: Any) -> None:
-    """Create the rollout tables in the store's file if they are absent."""
-    with store.transaction() as con:
-        con.execute(_SCHEMA)
-
-
 def _plan_of(body: RolloutCreate) -> tuple[Any, dict[str, Any]]:
     from scaleguard.safety import parse_plan
 
@@ -85,27 +71,19 @@ def _plan_of(body: RolloutCreate) -> tuple[Any, dict[str, Any]]:
     return parse_plan(body.plan, "plan"), body.plan
 
 
-def _load(store: Any, rollout_id: str) -> tuple[Any, Any]:
-    """The rollout's plan and state, or 404."""
+def _load(store: Store, rollout_id: str) -> tuple[Any, Any, RolloutRecord]:
+    """The rollout's plan, state and stored record, or 404."""
+    record = store.rollout(rollout_id)
+    if record is None:
+        raise NotFound(f"rollout {rollout_id!r}: no such rollout")
+    return (*_parsed(record), record)
+
+
+def _parsed(record: RolloutRecord) -> tuple[Any, Any]:
     from scaleguard.safety import RolloutState, parse_plan
 
-    with store.transaction() as con:
-        row = con.execute("SELECT plan, state FROM service_rollouts WHERE rollout_id = ?",
-                          [rollout_id]).fetchone()
-    if row is None:
-        raise NotFound(f"rollout {rollout_id!r}: no such rollout")
-    plan = parse_plan(json.loads(row[0]), f"rollout {rollout_id} plan")
-    return plan, RolloutState.from_dict(json.loads(row[1]), f"rollout {rollout_id} state")
-
-
-def _audit(store: Any, rollout_id: str, last: int | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT record FROM service_rollout_audit WHERE rollout_id = ? ORDER BY seq"
-    if last is not None:
-        sql = (f"SELECT record FROM (SELECT record, seq FROM service_rollout_audit "
-               f"WHERE rollout_id = ? ORDER BY seq DESC LIMIT {int(last)}) ORDER BY seq")
-    with store.transaction() as con:
-        rows = con.execute(sql, [rollout_id]).fetchall()
-    return [json.loads(r[0]) for r in rows]
+    plan = parse_plan(record.plan, f"rollout {record.rollout_id} plan")
+    return plan, RolloutState.from_dict(record.state, f"rollout {record.rollout_id} state")
 
 
 def _summary(rollout_id: str, plan: Any, state: Any, last: dict[str, Any] | None,
@@ -142,51 +120,44 @@ def _started_at(plan: Any, started_at: float | None, now: float) -> float:
 @router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import initial_state
+    from scaleguard.safety import DatabaseRolloutStore, feasibility, initial_state
 
-    store = request.app.state.store
+    store = store_of(request)
     plan, raw = _plan_of(body)
     rollout_id = body.rollout_id or f"{re.sub(r'[^A-Za-z0-9._-]', '-', plan.name)[:40]}-" \
                                     f"{uuid.uuid4().hex[:8]}"
     now = time.time()
     started = _started_at(plan, body.started_at, now)
     state = initial_state(plan, started)
-    with request.app.state.write_lock, store.transaction() as con:
-        exists = con.execute("SELECT 1 FROM service_rollouts WHERE rollout_id = ?",
-                             [rollout_id]).fetchone()
-        if exists:
-            raise InputError(f"rollout_id: rollout {rollout_id!r} exists already")
-        con.execute("INSERT INTO service_rollouts VALUES (?, ?, ?, ?, ?, ?)",
-                    [rollout_id, plan.name, json.dumps(raw), json.dumps(state.as_dict()), now,
-                     now])
-    return jsonable(_summary(rollout_id, plan, state, None, now))
+    if not DatabaseRolloutStore(store, rollout_id).create(plan.name, raw, state, now):
+        raise InputError(f"rollout_id: rollout {rollout_id!r} exists already")
+    # What `rollout validate` shows: can each stage finish, can it see a harm its margin size?
+    reach = feasibility(plan).as_dict()
+    return jsonable({**_summary(rollout_id, plan, state, None, now), "feasibility": reach,
+                     "warnings": reach["warnings"]})
 
 
 @router.get("/rollouts", dependencies=[Depends(require_read)],
             summary="List rollouts, most recently updated first")
 def list_rollouts(request: Request) -> list[dict[str, Any]]:
-    store = request.app.state.store
-    with store.transaction() as con:
-        rows = con.execute("SELECT rollout_id, updated_at FROM service_rollouts "
-                           "ORDER BY updated_at DESC, rollout_id").fetchall()
+    store = store_of(request)
     out = []
-    for rollout_id, updated_at in rows:
-        plan, state = _load(store, rollout_id)
-        last = _audit(store, rollout_id, last=1)
-        out.append(_summary(rollout_id, plan, state, last[-1] if last else None, updated_at))
+    for record in store.rollouts():
+        plan, state = _parsed(record)
+        last = store.rollout_audit(record.rollout_id, last=1)
+        out.append(_summary(record.rollout_id, plan, state, last[-1] if last else None,
+                            record.updated_at))
     return jsonable(out)
 
 
 @router.get("/rollouts/{rollout}", dependencies=[Depends(require_read)],
             summary="One rollout: plan, stage, traffic, state")
 def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
-    store = request.app.state.store
-    plan, state = _load(store, rollout)
-    last = _audit(store, rollout, last=1)
-    with store.transaction() as con:
-        updated = con.execute("SELECT updated_at FROM service_rollouts WHERE rollout_id = ?",
-                              [rollout]).fetchone()[0]
-    return jsonable({**_summary(rollout, plan, state, last[-1] if last else None, updated),
+    store = store_of(request)
+    plan, state, record = _load(store, rollout)
+    last = store.rollout_audit(rollout, last=1)
+    return jsonable({**_summary(rollout, plan, state, last[-1] if last else None,
+                                record.updated_at),
                      "state": state.as_dict(),
                      "plan_spec": plan.model_dump(mode="json")})
 
@@ -194,11 +165,19 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import audit_record, check_observations, decide, screen_observations
+    from scaleguard.safety import (
+        DatabaseRolloutStore,
+        audit_record,
+        check_observations,
+        decide,
+        screen_observations,
+    )
 
-    store = request.app.state.store
-    with request.app.state.write_lock:  # read state, decide, write state: one at a time
-        plan, state = _load(store, rollout)
+    store = store_of(request)
+
+    def step(record: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
+        # Runs inside the store's transaction, under the rollout's lock: read, decide, write.
+        plan, state = _parsed(record)
         stage_names = {s.name for s in plan.stages}
         unknown = [name for name in body.approve if name not in stage_names]
         if unknown:
@@ -211,11 +190,6 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
             new = pd.DataFrame(posted)
             new.attrs["source"] = "rows"
             check_observations(new, plan)  # refuse a malformed row before anything is stored
-        with store.transaction() as con:
-            old = [{"time": received, **json.loads(row)} if "time" not in json.loads(row)
-                   else json.loads(row) for row, received in con.execute(
-                       "SELECT row_json, received_at FROM service_rollout_rows "
-                       "WHERE rollout_id = ? ORDER BY received_at", [rollout]).fetchall()]
         everything = pd.DataFrame(old + posted)
         everything.attrs["source"] = "rows"
         if everything.empty:
@@ -227,33 +201,29 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
                                        state.stage_started)
         fresh = [posted[i - len(old)] for i in screened.kept if i >= len(old)]
         decision = decide(plan, state, screened, now, frozenset(body.approve))
-        record = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
-        with store.transaction() as con:  # rows, state and audit: all or nothing
-            received = time.time()
-            if fresh:
-                con.executemany("INSERT INTO service_rollout_rows VALUES (?, ?, ?)",
-                                [[rollout, received, json.dumps(r)] for r in fresh])
-            con.execute("UPDATE service_rollouts SET state = ?, updated_at = ? "
-                        "WHERE rollout_id = ?",
-                        [json.dumps(decision.state.as_dict()), received, rollout])
-            con.execute("INSERT INTO service_rollout_audit VALUES (?, ?, ?, ?)",
-                        [rollout, decision.state.decisions, now,
-                         json.dumps(jsonable(record), default=str)])
-    return jsonable(decision.as_dict())
+        record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
+        return RolloutChange(decision.state.as_dict(), jsonable(record_),
+                             decision.state.decisions, now, time.time(), fresh,
+                             result=decision)
+
+    change = DatabaseRolloutStore(store, rollout).decide_with(step)
+    if change is None:
+        raise NotFound(f"rollout {rollout!r}: no such rollout")
+    return jsonable(change.result.as_dict())
 
 
 @router.get("/rollouts/{rollout}/decision", dependencies=[Depends(require_read)],
             summary="The latest decision with its gate evidence (null before the first)")
 def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
-    store = request.app.state.store
+    store = store_of(request)
     _load(store, rollout)
-    last = _audit(store, rollout, last=1)
+    last = store.rollout_audit(rollout, last=1)
     return last[-1] if last else None
 
 
 @router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],
             summary="Every decision of the rollout, oldest first, with its evidence")
 def get_audit(rollout: str, request: Request) -> list[dict[str, Any]]:
-    store = request.app.state.store
+    store = store_of(request)
     _load(store, rollout)
-    return _audit(store, rollout)
+    return store.rollout_audit(rollout)

@@ -9,8 +9,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from scaleguard.io._boundary import INT64_MAX, INT64_MIN, document_problem, text_problem
 
-__all__ = ["AlertIn", "BatchIn", "EventIn", "RunCreate", "RunFinish", "INT64_MAX", "INT64_MIN",
-           "JsonObject", "MAX_BATCH_POINTS", "MAX_NAME_CHARS"]
+__all__ = ["AlertIn", "AlertStateIn", "BatchIn", "EventIn", "RunCreate", "RunFinish",
+           "INT64_MAX", "INT64_MIN", "JsonObject", "MAX_BATCH_POINTS", "MAX_NAME_CHARS"]
 
 # 50,000 points fill about the default 4 MiB body limit as JSON; a tracking client sends
 # batches of a few hundred to a few thousand, so this is a ceiling, not a target.
@@ -136,3 +136,9 @@ class BatchIn(_Strict):
             index = next(i for i, n in enumerate(self.names) if text_problem(n) is not None)
             raise ValueError(f"names[{index}]: {text_problem(self.names[index])}")
         return self
+
+
+class AlertStateIn(_Strict):
+    """What people did about an alert: ``acknowledged``, ``resolved``, or ``open`` again."""
+
+    state: Literal["open", "acknowledged", "resolved"]

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaleguard._store_default import default_store
 from scaleguard.errors import ConfigError
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_PORT", "ServiceSettings"]
@@ -24,8 +25,12 @@ class ServiceSettings:
 
     Parameters
     ----------
+    store:
+        The monitor store: a DuckDB file, ``":memory:"`` (tests, throwaway demos), or a
+        ``postgresql://`` URL (several replicas on one database). Empty: the default of every
+        command (``$SCALEGUARD_STORE``, else ``scaleguard-runs.duckdb``).
     db:
-        The monitor store: a DuckDB file, or ``":memory:"`` (tests, throwaway demos).
+        Deprecated name of ``store`` (kept so that older settings go on working).
     host, port:
         Where ``scaleguard serve`` listens; loopback by default.
     token_file:
@@ -40,15 +45,18 @@ class ServiceSettings:
 
     Examples
     --------
-    >>> ServiceSettings(db=":memory:").host
+    >>> ServiceSettings(store=":memory:").host
     '127.0.0.1'
-    >>> ServiceSettings(db=":memory:", max_body_bytes=0)
+    >>> ServiceSettings(db=":memory:").store
+    ':memory:'
+    >>> ServiceSettings(store=":memory:", max_body_bytes=0)
     Traceback (most recent call last):
     ...
     scaleguard.errors.ConfigError: max_body_bytes: expected a positive number of bytes, got 0
     """
 
-    db: str = "scaleguard.duckdb"
+    store: str = ""
+    db: str | None = field(default=None, repr=False)
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     token_file: Path | None = None
@@ -64,8 +72,16 @@ class ServiceSettings:
                               f"got {self.max_body_bytes!r}")
         if not self.host.strip():
             raise ConfigError("host: expected an address such as 127.0.0.1, got an empty string")
-        if not str(self.db).strip():
-            raise ConfigError("db: expected a DuckDB file path or ':memory:', got an empty string")
+        if self.db is not None:
+            if self.store and self.store != self.db:
+                raise ConfigError(f"db: is the old name of store; give one, not both "
+                                  f"(store={self.store!r}, db={self.db!r})")
+            object.__setattr__(self, "store", self.db)
+        if self.store == "":
+            object.__setattr__(self, "store", default_store())
+        elif not self.store.strip():
+            raise ConfigError("store: expected a DuckDB file, ':memory:' or a postgresql:// URL, "
+                              "got blanks")
 
     @property
     def is_loopback(self) -> bool:
