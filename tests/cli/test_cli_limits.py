@@ -131,3 +131,18 @@ def test_detector_settings_name_the_add_option(tmp_path, capsys):
     log.write_text("step,loss\n1,2\n2,1.5\n")
     _fails_in_one_line(["monitor", "check", log, "--add", "spike:loss,sigma=nan"], capsys,
                        "--add 'spike:loss,sigma=nan': sigma: expected a positive number")
+
+
+@pytest.mark.parametrize("replace, new, expected", [
+    ("device: h100-sxm", "device: nonexistent", "hardware.device: unknown device"),
+    ("grid_intensity: 367", "grid_intensity: Atlantis", "hardware.grid_intensity: region:"),
+])
+def test_study_fields_found_bad_late_still_name_the_study(tmp_path, capsys, replace, new,
+                                                          expected):
+    # Was: "device: unknown device ..." naming neither the study nor the YAML path.
+    from importlib import resources
+
+    text = resources.files("scaleguard.limits").joinpath("examples/study.yaml").read_text()
+    study = tmp_path / "study.yaml"
+    study.write_text(text.replace(replace, new))
+    _fails_in_one_line(["assess", study], capsys, f"{study}: {expected}")
