@@ -178,6 +178,12 @@ def score_curve(curve: Curve, scores: GroupScores) -> None:
                                                     (actual <= mix.upper))
 
 
+def _cell(value: float | None) -> str:
+    if value is None:
+        return f"{'-':>11}"
+    return f"{value:>11.3f}" if value < 1e5 else f"{value:>11.2e}"  # a wild miss stays narrow
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--curves", type=int, default=6, help="synthetic curves per group")
@@ -204,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdicts.append(ratio <= 1.1)
         all_best.append(fixed)
         all_auto.append(means["auto"])
-        cells = "".join(f"{means[m]:>11.3f}" if m in means else f"{'-':>11}" for m in methods)
+        cells = "".join(_cell(means.get(m)) for m in methods)
         cov = {k: float(np.mean(v)) * 100 for k, v in g.inside.items()}
         print(f"{name:<18}{len(g.picks):>3}{cells}{cov['auto']:>9.0f}%{cov['ensemble']:>8.0f}%"
               f"  {ratio:.2f}x {best}")

@@ -76,3 +76,58 @@ def test_a_state_file_that_is_not_utf8_is_one_line(tmp_path):
     (tmp_path / "state.json").write_bytes(b'{"plan": "\xff"}')
     with pytest.raises(ConfigError, match=r"state.json: line 1, column 11: not UTF-8"):
         FileRolloutStore(tmp_path).load_state()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["safety", "bound", "--failures", "0", "--trials", "1.8446744076577247e+19"],
+     "--trials: expected a whole number"),  # was: TypeError from scipy's beta ppf
+    (["resources", "train", "--params", "8B", "--tokens", "1T", "--gpu", "h100-sxm", "--gpus",
+      "1e300", "--mfu", "0.4"], "--gpus: expected at most"),  # was: "device_hours: ... 0.0"
+    (["resources", "train", "--params", "1e300", "--tokens", "1e300", "--gpu", "h100-sxm",
+      "--gpus", "8", "--mfu", "0.4"], "--tokens: the training compute"),  # was: "flops: ..."
+])
+def test_messages_name_the_options_typed(capsys, argv, expected):
+    _fails_in_one_line(argv, capsys, expected)
+
+
+@pytest.mark.parametrize("replace, expected", [
+    ("seq_len: 4096", "hardware.model: missing hidden, heads"),  # was: ModelShape.__init__()
+    ("compute: 1e23", "target.compute: Input should be less than"),  # was: a hang
+    ("devices: 1024", "hardware.devices: Input should be less than"),  # was: a hang
+])
+def test_study_errors_name_the_file_and_the_yaml_path(tmp_path, capsys, replace, expected):
+    from importlib import resources
+
+    text = resources.files("scaleguard.limits").joinpath("examples/study.yaml").read_text()
+    new = {"seq_len: 4096": "seq_len: 4096\n  model: {layers: 32}",
+           "compute: 1e23": "compute: 1e300", "devices: 1024": "devices: 1000000000"}[replace]
+    study = tmp_path / "study.yaml"
+    study.write_text(text.replace(replace, new))
+    _fails_in_one_line(["assess", study], capsys, f"{study}: {expected}")
+
+
+def test_the_machine_limits_are_one_line_not_a_traceback(monkeypatch, capsys):
+    # The net under the readers' own bounds: a RecursionError or MemoryError from deep inside a
+    # command is still one line and status 2.
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("scaleguard.io.read_table", exhausted)
+    _fails_in_one_line(["inspect", "any.csv"], capsys, "too large to process (MemoryError)")
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--bootstrap", "1000000000"], "--bootstrap: expected 0 (none) or 2 to 100,000"),  # was:
+    (["--level", "2"], "--level: expected an interval level in (0, 1)"),  # MemoryError
+])
+def test_fit_bounds_its_options_before_fitting(tmp_path, capsys, extra, expected):
+    ladder = tmp_path / "ladder.csv"
+    ladder.write_text("params,tokens,loss\n1e6,2e7,4\n")
+    _fails_in_one_line(["fit", ladder, *extra], capsys, expected)
+
+
+def test_detector_settings_name_the_add_option(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("step,loss\n1,2\n2,1.5\n")
+    _fails_in_one_line(["monitor", "check", log, "--add", "spike:loss,sigma=nan"], capsys,
+                       "--add 'spike:loss,sigma=nan': sigma: expected a positive number")

@@ -188,7 +188,13 @@ def test_devices_with_a_hardware_file(tmp_path, capsys):
     (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
       "--mfu", "0.4", "--throughput", "1k"], "--mfu, --throughput, --calibration: give at most"),
     (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
-      "--currency", "dollars"], "currency: expected a three-letter code"),
+      "--currency", "dollars"], "--currency: expected a three-letter code"),
+    (["energy", "--gpu-hours", "100", "--power", "300W", "--currency", "e"],
+     "--currency: expected a three-letter code"),
+    (["plan", "--model", "llama-3-8b", "--gpu", "h100", "--gpus", "8", "--global-batch", "8",
+      "--optimizer", "lion"], "--optimizer: expected one of adam"),
+    (["calibrate", "tests/resources/configs/mixtral-8x7b.json"],
+     "not a ladder table (.csv) or folder; give --serving"),
     (["memory", "--model", "llama-3-8b", "--attention", "flash"],
      "--attention: expected one of fused, eager"),
     (["memory", "--model", "llama-3-8b", "--gradients", "int8"],
@@ -243,6 +249,11 @@ def test_train_on_v100_uses_fp16(capsys):
     payload = run_json(capsys, "train", "--params", "1.3B", "--tokens", "26B", "--gpu", "v100",
                        "--gpus", "8", "--mfu", "0.3")
     assert payload["dtype"] == "fp16" and payload["peak_flops"] == pytest.approx(125e12)
+    memory = run_json(capsys, "memory", "--model", "gpt-3-1.3b", "--gpu", "v100", "--dp", "8",
+                      "--zero", "1")
+    assert memory["precision"]["weights"] == "fp16"
+    assert run_json(capsys, "plan", "--model", "gpt-3-1.3b", "--gpu", "v100", "--gpus", "8",
+                    "--global-batch", "64")["fits"] is True
 
 
 def test_serve_that_cannot_meet_the_latency_exits_1_without_a_table(capsys):

@@ -20,7 +20,7 @@ def test_validate_prints_the_stages(capsys):
     assert main(["rollout", "validate", PLAN]) == 0
     out = capsys.readouterr().out
     assert "assistant-v2" in out and "valid" in out and "region-eu" in out
-    assert run_json(capsys, "rollout", "validate", PLAN)["name"] == "assistant-v2"
+    assert run_json(capsys, "rollout", "validate", PLAN)["plan"]["name"] == "assistant-v2"
 
 
 def test_invalid_plan_exits_2_with_the_yaml_path(tmp_path, capsys):

@@ -40,3 +40,21 @@ def test_jsonl_tables_refuse_deep_nesting_and_bad_bytes_by_line(tmp_path):
     raw.write_bytes(b'{"params": 1}\n{"par\xffams": 2}\n')
     with pytest.raises(TableError, match=r"raw.jsonl: line 2: not UTF-8"):
         read_table(raw)
+
+
+def test_derived_ladder_columns_that_overflow_are_named_by_row(tmp_path):
+    # Was: "cannot format non-finite value inf" with no file or field.
+    from scaleguard.io import prepare_ladder
+
+    path = tmp_path / "ladder.csv"
+    path.write_text("params,tokens,loss\n1e6,2e7,4.0\n1e300,1e300,3.0\n")
+    with pytest.raises(TableError, match=r"ladder.csv: row 2 \(line 3\): flops = 6 · params · "
+                                         r"tokens is inf"):
+        prepare_ladder(read_table(path))
+
+
+def test_a_table_that_is_not_utf8_names_the_line_and_column(tmp_path):
+    path = tmp_path / "ladder.csv"
+    path.write_bytes(b"params,tokens,loss\n1e6,2e7,4\n1e7,\xff,3\n")
+    with pytest.raises(TableError, match=r"ladder.csv: line 3, column 5: not UTF-8 text"):
+        read_table(path)

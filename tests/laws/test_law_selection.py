@@ -8,7 +8,7 @@ import pytest
 
 from scaleguard.examples import synthetic_ladder
 from scaleguard.laws import FormBacktest, LawFit, get_law, holdout_split, rolling_origins, validate
-from scaleguard.laws._selection import _one_se_choice, guard
+from scaleguard.laws._selection import _one_se_choice, guard, nested_rejection
 
 
 def _issue_curve(seed: int) -> pd.DataFrame:
@@ -68,6 +68,10 @@ def test_one_standard_error_rule_prefers_the_simpler_law_unless_the_complex_wins
     assert _one_se_choice(noisy_winner, [simple, noisy_winner], "mare") is simple
     steady_winner = _backtest("broken", 6, [0.008, 0.003, 0.010, 0.005])  # wins at every origin
     assert _one_se_choice(steady_winner, [simple, steady_winner], "mare") is None
+    # The simplest law loses to the middle one at every origin: the middle one gets it, not the
+    # simplest merely because the most complex law was noisy.
+    power = _backtest("power", 2, [0.030, 0.020, 0.050, 0.040])
+    assert _one_se_choice(noisy_winner, [power, simple, noisy_winner], "mare") is simple
     one_origin = _backtest("broken", 6, [0.001])
     assert _one_se_choice(one_origin, [_backtest("power", 2, [0.5]), one_origin], "mare") is None
 
@@ -77,3 +81,17 @@ def test_guard_flags_a_parameter_on_its_bound():
     rising = pd.DataFrame({"x": x, "y": 2.0 + 0.1 * np.log(x)})  # a falling law: alpha -> 0
     assert guard(LawFit(form="saturating", x="x", y="y").fit(rising)) == "alpha on a bound"
     assert guard(LawFit(form="power", x="x", y="y").fit(rising)) is None
+
+
+def test_a_power_law_the_data_reject_against_the_saturating_law_is_not_eligible():
+    rng = np.random.default_rng(3)
+    x = np.geomspace(1e6, 1e9, 12)
+    noise = np.exp(rng.normal(0, 0.003, x.size))
+    floor = pd.DataFrame({"x": x, "y": (1.7 + 40 * x**-0.3) * noise})
+    no_floor = pd.DataFrame({"x": x, "y": 40 * x**-0.08 * noise})
+    fits = {form: LawFit(form=form, x="x", y="y").fit(floor) for form in ("power", "saturating")}
+    assert "rejected in sample by the saturating law" in nested_rejection(
+        fits["power"], fits["saturating"])
+    plain = {form: LawFit(form=form, x="x", y="y").fit(no_floor)
+             for form in ("power", "saturating")}
+    assert nested_rejection(plain["power"], plain["saturating"]) is None

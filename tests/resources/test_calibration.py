@@ -117,7 +117,7 @@ def test_wrong_kind_is_refused(tmp_path):
         read_calibration(path, kind="training")
 
 
-def test_serving_benchmark_recovers_the_efficiency(tmp_path):
+def test_serving_benchmark_recovers_the_efficiency(tmp_path, capsys):
     model, a100 = model_preset("llama-3-8b"), get_device("a100-80gb")
     rows = []
     for prompt, output, batch in [(512, 128, 1), (1024, 256, 4), (2048, 64, 8), (256, 512, 2)]:
@@ -130,6 +130,17 @@ def test_serving_benchmark_recovers_the_efficiency(tmp_path):
     pd.DataFrame(rows).to_csv(path, index=False)
     cal = calibrate_serving_benchmark(path, model, a100)
     assert cal.efficiency == pytest.approx(0.55)
+    # The command writes it; serve --calibration uses it and says where it came from.
+    out = tmp_path / "serving.json"
+    assert main(["resources", "calibrate", str(path), "--serving", "--gpu", "a100",
+                 "--model", "llama-3-8b", "--out", str(out)]) == 0
+    assert "serving efficiency 0.550" in capsys.readouterr().out
+    assert main(["resources", "serve", "--model", "llama-3-8b", "--gpu", "a100", "--rate", "2",
+                 "--prompt", "500", "--output", "100", "--calibration", str(out),
+                 "--json"]) == 0
+    served = json.loads(capsys.readouterr().out)
+    assert served["compute_efficiency"] == pytest.approx(0.55)
+    assert served["efficiency_assumed"] is False
     bad = tmp_path / "bad.csv"
     bad.write_text("prompt_tokens,output_tokens,latency_s\n100,10,-1\n")
     with pytest.raises(InputError, match=r"bad.csv: row 1 .*latency_s"):
@@ -239,3 +250,18 @@ def test_unwritable_calibration_file_is_one_line(tmp_path, capsys):
     assert main(["resources", "calibrate", str(folder), "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert "cal.json: cannot write the calibration" in err and err.count("\n") == 1
+
+
+def test_ladder_with_an_empty_energy_cell_is_still_calibrated(tmp_path):
+    from scaleguard.resources import ladder_frame
+
+    folder = _ladder_table(tmp_path)
+    table = pd.read_csv(folder / "ladder.csv")
+    table.loc[1, "energy_j"] = None
+    table.to_csv(folder / "ladder.csv", index=False)
+    cal = calibrate_ladder(ladder_frame(folder))
+    assert cal.power_w is None and cal.slope == pytest.approx(0.3)
+    table.loc[2, "time_s"] = None
+    table.to_csv(folder / "ladder.csv", index=False)
+    with pytest.raises(InputError, match=r"ladder.csv: row 3 .*time_s"):
+        ladder_frame(folder)

@@ -116,3 +116,15 @@ def test_a_failing_group_fails_only_the_batch_at_fault():
     committer.close()
     assert len(store.series("a", "loss").steps) == 5 * 13
     assert store.metrics("a") == ["loss"]
+
+
+def test_an_exhausted_stack_in_a_handler_is_a_4xx(make_client, auth, monkeypatch):
+    # The net under the schemas' depth limit: never a 500.
+    def deep(*args, **kwargs):
+        raise RecursionError
+
+    client = make_client()
+    monkeypatch.setattr(client.app.state.store, "metrics", deep)
+    run = client.post("/api/v1/runs", json={"name": "r"}, headers=auth).json()["run_id"]
+    answer = client.get(f"/api/v1/runs/{run}/metrics", headers=auth)
+    assert answer.status_code == 422 and answer.json()["error"] == "body: nested too deeply"

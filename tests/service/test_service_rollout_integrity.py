@@ -120,3 +120,29 @@ def test_the_service_and_the_cli_decide_the_same_on_the_same_rows(client, auth, 
         via_cli = json.loads(capsys.readouterr().out)
         assert _comparable(via_http) == _comparable(via_cli)
     assert via_cli["action"] == "hold" and "untrusted" in via_cli["reasons"][0]
+
+
+def test_creating_a_rollout_reports_its_feasibility(client, auth):
+    three = {**PLAN, "name": "three",
+             "stages": [{"name": f"s{i}", "traffic": t, "min_exposures": "50k",
+                         "max_duration": "1d"} for i, t in enumerate((0.01, 0.1, 1.0))],
+             "simulation": {"exposures_per_look": "200k", "look_interval": "1h"}}
+    response = client.post("/api/v1/rollouts", json={"plan": three}, headers=auth)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["feasibility"]["stages"][0]["time_to_min_exposures"] == 90_000
+    assert "stage 's0' needs 1.04d to reach its 50k minimum" in body["warnings"][0]
+
+
+def test_a_row_at_time_zero_or_an_unknown_segment_never_advances(client, auth):
+    url = new_rollout(client, auth, "stray")
+    rows = batch(exposures=20_000, at=T0 + 1800)  # a 30-minute-old stage, 1 h minimum
+    rows.append({**rows[0], "time": 0.0, "exposures": 1, "events": 0})
+    held = post(client, auth, url, rows, T0 + 1.2 * HOUR)
+    assert held["action"] == "hold" and "rows: row 5" in held["reasons"][0]
+    assert "before stage 'pilot' started" in held["reasons"][0]
+    mars = batch(at=T0 + 1.1 * HOUR)
+    mars[3] = {**mars[3], "region": "mars"}
+    response = client.post(url, json={"rows": mars, "now": T0 + 1.2 * HOUR}, headers=auth)
+    assert response.status_code == 400
+    assert "rows: row 4 (line 4): column 'region' is 'mars'" in response.json()["error"]

@@ -112,7 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit status (no ``sys.exit``; handy in tests).
 
     A :class:`ScaleguardError` becomes one line on stderr and status 2. Usage errors keep click's
-    message and status 2. Anything else is a bug and propagates with its traceback.
+    message and status 2. So do the two limits of the machine rather than of the code — an
+    input nested deeper than the interpreter's stack or larger than its memory — which the
+    readers bound up front; this is the net under them. Anything else is a bug and propagates
+    with its traceback.
     """
     command = build_command()
     try:
@@ -127,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ScaleguardError as exc:
         sys.stderr.write(f"scaleguard: error: {exc}\n")
+        return 2
+    except (RecursionError, MemoryError) as exc:
+        what = "too deeply nested" if isinstance(exc, RecursionError) else "too large"
+        sys.stderr.write(f"scaleguard: error: the input is {what} to process "
+                         f"({type(exc).__name__})\n")
         return 2
     return 0
 

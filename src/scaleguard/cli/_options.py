@@ -8,7 +8,11 @@ from typing import Any
 import typer
 from rich.console import Console
 
-__all__ = ["COL_OPTION", "JSON_OPTION", "console", "err_console", "output_file", "print_json"]
+__all__ = ["COL_OPTION", "JSON_OPTION", "MAX_COUNT", "console", "err_console", "output_file",
+           "print_json", "whole_count"]
+
+# Counts (trials, runs, exposures) are exact in float64 and in numpy's int64 up to 2**53.
+MAX_COUNT = 2**53
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,3 +47,16 @@ def output_file(path: Path, option: str) -> Path:
         raise InputError(f"{option} {path}: cannot make its folder ({exc.strerror or exc})"
                          ) from None
     return path
+
+
+def whole_count(text: str, option: str, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    """A whole number given to ``option`` as a human count (``10k``, ``2M``), within
+    [``minimum``, ``maximum``]: refused in one line naming the option otherwise."""
+    from scaleguard.errors import InputError
+    from scaleguard.units import parse_quantity
+
+    value = parse_quantity(text, "count", name=option)
+    if value != int(value) or not minimum <= value <= maximum:
+        raise InputError(f"{option}: expected a whole number from {minimum:,} to {maximum:,}, "
+                         f"got {text!r}")
+    return int(value)

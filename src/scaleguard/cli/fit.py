@@ -234,14 +234,18 @@ def fit_command(
     """Fit a scaling law (Huber on log values, grid of L-BFGS starts), validate, extrapolate."""
     from scaleguard.io import parse_column_map
     from scaleguard.laws import FORMS, LawFit, holdout_split, largest_group_split, parse_holdout
+    from scaleguard.laws._bootstrap import MAX_RESAMPLES
     from scaleguard.laws._report import build_report
 
     if form != "auto" and form not in FORMS:
         raise InputError(f"--form: unknown law {form!r}; expected one of {', '.join(FORMS)} "
                          "or auto")
-    if bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"--bootstrap: expected 0 (none) or at least 2 resamples, got "
-                         f"{bootstrap}")
+    if bootstrap < 0 or bootstrap == 1 or bootstrap > MAX_RESAMPLES:
+        raise InputError(f"--bootstrap: expected 0 (none) or 2 to {MAX_RESAMPLES:,} resamples, "
+                         f"got {bootstrap}")
+    if not 0 < level < 1:
+        raise InputError(f"--level: expected an interval level in (0, 1), e.g. 0.95, "
+                         f"got {level}")
     if plot is not None:
         output_file(plot, "--plot")
     frame = _read(file, parse_column_map(col), form, y)

@@ -83,6 +83,12 @@ def _positive(text: str | None, option: str, dimension: str = "count", *,
     return value
 
 
+def _max_devices() -> int:
+    from scaleguard.resources._planner import MAX_DEVICES  # lazily: --help stays light
+
+    return MAX_DEVICES
+
+
 def _fraction(value: float, option: str) -> float:
     if not 0 < value <= 1:
         raise InputError(f"{option}: expected a fraction in (0, 1], got {value!r}")
@@ -185,6 +191,7 @@ def train_command(
     from scaleguard.resources import (
         DEFAULT_MFU,
         MFU_SOURCE,
+        check_currency,
         estimate_training,
         flops_per_token,
         get_device,
@@ -194,7 +201,8 @@ def train_command(
 
     device = get_device(gpu, hardware_file, option="--gpu")
     dtype = dtype or device.training_dtype
-    count = _positive(gpus, "--gpus", integer=True)
+    currency = check_currency(currency, "--currency")
+    count = _positive(gpus, "--gpus", integer=True, maximum=_max_devices())
     if sum(x is not None for x in (mfu, throughput, calibration)) > 1:
         raise InputError("--mfu, --throughput, --calibration: give at most one")
     _fraction(goodput, "--goodput")
@@ -217,6 +225,9 @@ def train_command(
             raise InputError("--params, --tokens: give both (or --flops, or --model and --tokens)")
         formula = "6·N·D"
         c = training_flops(n, d)
+    if not math.isfinite(c):  # each option was finite, their product is not
+        raise InputError(f"--tokens: the training compute ({formula}) is beyond the float64 "
+                         "range; give smaller --params/--tokens")
     source = None
     if throughput is not None:
         if c is None or d is None:
@@ -264,13 +275,16 @@ def train_command(
         console.print(source)
 
 
-def _precision(gradients: str, master: str, option_prefix: str = "--") -> Precision:
+def _precision(gradients: str, master: str, device: Any = None) -> Precision:
+    """The model-state precision; the working weights in the device's 16-bit type (fp16 on a
+    V100), bf16 when no device is named."""
     from scaleguard.resources import Precision
 
+    weights = "bf16" if device is None or device.training_dtype != "fp16" else "fp16"
     try:
-        return Precision(gradients=gradients, master=master)
+        return Precision(weights=weights, gradients=gradients, master=master)
     except InputError as exc:
-        raise InputError(f"{option_prefix}{exc}") from None
+        raise InputError(f"--{exc}") from None
 
 
 def _precision_line(precision: Precision, optimizer: str) -> str:
@@ -321,11 +335,11 @@ def memory_command(
     problem = layout_problem(shape, layout)
     if problem is not None:
         raise InputError(f"--{problem}")
-    precision = _precision(gradients, master)
     if optimizer not in OPTIMIZERS:
         raise InputError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, "
                          f"got {optimizer!r}")
     device = None if gpu is None else get_device(gpu, hardware_file, option="--gpu")
+    precision = _precision(gradients, master, device)
     estimate = estimate_memory(shape, layout, optimizer=optimizer, precision=precision,
                                device=device)
     if as_json:
@@ -366,12 +380,15 @@ def plan_command(
 ) -> None:
     """Which tp × pp × dp (× ep) layouts fit, ranked by estimated step time, and why others do
     not."""
-    from scaleguard.resources import ATTENTION, get_device, plan_layouts
+    from scaleguard.resources import ATTENTION, OPTIMIZERS, get_device, plan_layouts
     from scaleguard.resources._planner import COMPUTE_EFFICIENCY, MAX_DEVICES
 
     shape = _model(model, config, seq)
     device = get_device(gpu, hardware_file, option="--gpu")
-    precision = _precision(gradients, master)
+    precision = _precision(gradients, master, device)
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, "
+                         f"got {optimizer!r}")
     if attention not in ATTENTION:
         raise InputError(f"--attention: expected one of {', '.join(ATTENTION)}, "
                          f"got {attention!r}")
@@ -440,14 +457,15 @@ def energy_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Energy, carbon and cost: devices × power × hours × PUE × grid intensity."""
-    from scaleguard.resources import energy_estimate, get_device
+    from scaleguard.resources import check_currency, energy_estimate, get_device
 
+    currency = check_currency(currency, "--currency")
     if gpu_hours is not None:
         if gpus is not None or duration is not None:
             raise InputError("--gpu-hours: give it alone, or --gpus with --duration")
         hours = _positive(gpu_hours, "--gpu-hours")
     elif gpus is not None and duration is not None:
-        hours = (_positive(gpus, "--gpus")
+        hours = (_positive(gpus, "--gpus", maximum=_max_devices())
                  * _positive(duration, "--duration", "duration") / 3600.0)
     else:
         raise InputError("--gpu-hours: required (or --gpus with --duration)")
@@ -602,6 +620,9 @@ def calibrate_command(
     )
 
     path = Path(run)
+    if not serving and path.is_file() and path.suffix.lower() != ".csv":
+        raise InputError(f"{run}: not a ladder table (.csv) or folder; give --serving for a "
+                         "serving benchmark, or a monitor run's name")
     if serving:
         if gpu is None:
             raise InputError("--gpu: required with --serving (the benchmark's device)")

@@ -12,7 +12,14 @@ import typer
 from rich.table import Table
 
 from scaleguard.cli._app import app
-from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._options import (
+    COL_OPTION,
+    JSON_OPTION,
+    console,
+    err_console,
+    print_json,
+    whole_count,
+)
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -56,18 +63,26 @@ def _time(text: str | None) -> float:
 
 @rollout_app.command("validate")
 def validate_command(plan_path: Path = PLAN_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
-    """Check a rollout plan and show its stages; errors name the YAML path at fault."""
-    from scaleguard.safety import load_plan
+    """Check a rollout plan, show its stages and whether each can finish and see its margins."""
+    from scaleguard.safety import feasibility, load_plan
 
     plan = load_plan(plan_path)
+    reach = feasibility(plan)
     if as_json:
-        print_json(plan.as_dict())
+        print_json({"plan": plan.as_dict(), "feasibility": reach.as_dict()})
         return
+    from rich import box
+
     table = Table(title=f"{plan_path}: plan {plan.name!r} is valid — alpha {plan.alpha:g}, "
-                        f"{plan.error_control.method} with {plan.error_control.correction}")
-    for header in ("stage", "traffic", "segments", "metrics", "min exposures", "min..max time",
+                        f"{plan.error_control.method} with {plan.error_control.correction}",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False,
+                  collapse_padding=True)
+    longest = max(len(m.name) for m in plan.metrics) + 1
+    for header in ("stage", "traffic", "segments", "metrics", "min n", "min..max",
                    "approval"):
-        table.add_column(header)
+        # Metric lists wrap at their commas, never inside a name; other cells stay whole.
+        table.add_column(header, no_wrap=header != "metrics",
+                         min_width=longest if header == "metrics" else None)
     for i, stage in enumerate(plan.stages):
         segs = plan.stage_segments(i)
         table.add_row(stage.name, f"{stage.traffic:.3g}", str(len(segs)),
@@ -78,6 +93,45 @@ def validate_command(plan_path: Path = PLAN_ARGUMENT, as_json: bool = JSON_OPTIO
                          if stage.max_duration is not None else "open"),
                       "yes" if stage.manual_approval else "")
     console.print(table)
+    _print_feasibility(reach)
+
+
+def _print_feasibility(reach: Any) -> None:
+    """Per stage: time to its minimum, earliest end, smallest harm each margin gate shows."""
+    from rich import box
+
+    def when(seconds: float | None) -> str:
+        return "never" if seconds is None or not math.isfinite(seconds) else \
+            format_quantity(seconds, "duration", digits=3)
+
+    def size(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2g}"
+
+    rate = format_quantity(reach.exposures_per_hour, "count", digits=3)
+    table = Table(title=f"feasibility at {rate}/h at full traffic (80% power)",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False,
+                  collapse_padding=True)
+    for header in ("stage", "per hour", "to min", "ends", "metric", "margin", "detects",
+                   "in segment"):
+        table.add_column(header, no_wrap=True, justify="left" if header in ("stage", "metric")
+                         else "right")
+    for stage in reach.stages:
+        first = True
+        for gate in stage.gates or [None]:
+            table.add_row(stage.name if first else "",
+                          format_quantity(stage.exposures_per_hour, "count", digits=3)
+                          if first else "",
+                          when(stage.time_to_min_exposures) if first else "",
+                          when(stage.earliest_end) if first else "",
+                          gate.metric if gate else "", f"{gate.margin:g}" if gate else "",
+                          size(gate.detectable) if gate else "",
+                          size(gate.detectable_in_segment) if gate else "")
+            first = False
+    console.print(table)
+    console.print(f"expected time to full rollout: {when(reach.time_to_full)} (every gate "
+                  "passing at its first chance)")
+    for warning in reach.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 @rollout_app.command("schema")
@@ -241,7 +295,8 @@ def _progress_bar(total_chunks: int, label: str) -> tuple[Progress, Any]:
 @rollout_app.command("simulate")
 def simulate_command(
     plan_path: Path = PLAN_ARGUMENT,
-    scenario: str = typer.Option("aa", "--scenario", help="aa, metric, segment or rare."),
+    scenario: str = typer.Option("aa", "--scenario", help="aa, metric, segment, rare or srm "
+                                 "(a broken split)."),
     metric: str | None = typer.Option(None, "--metric", help="Metric the scenario harms."),
     segment: str | None = typer.Option(None, "--segment", help="Segment harmed, e.g. "
                                        "region=eu (scenario segment)."),
@@ -256,7 +311,7 @@ def simulate_command(
     """Run the plan many times: false rollbacks, detection, exposures, time to full rollout."""
     from scaleguard.compute import get_executor
     from scaleguard.safety import Scenario, load_plan, simulate
-    from scaleguard.safety._simulate import CHUNK_RUNS, check_work
+    from scaleguard.safety._simulate import check_work, chunk_runs
 
     plan = load_plan(plan_path)
     count = parse_quantity(runs, "count", name="--runs")
@@ -265,18 +320,25 @@ def simulate_command(
     check_work(plan, int(count), str(plan_path))  # before the progress bar starts
     chosen = Scenario(scenario, metric, segment, factor, rate)  # type: ignore[arg-type]
     pool = get_executor(executor, workers=workers)
-    chunks = -(-int(count) // CHUNK_RUNS)
+    chunks = -(-int(count) // chunk_runs(plan))
     bar, update = _progress_bar(chunks, f"simulating {int(count)} rollouts")
     with bar:
         result = simulate(plan, chosen, int(count), seed, executor=pool, progress=update)
     if as_json:
         print_json(result.as_dict())
         return
-    label = "false rollback rate" if chosen.kind == "aa" else "detection (rollback) rate"
-    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed}")
-    for header in ("policy", label, "± s.e.", "held", "completed", "exposures to rollback",
-                   "looks to rollback", "time to full"):
-        table.add_column(header, justify="left" if header == "policy" else "right")
+    from rich import box
+
+    label = "false rollbacks" if chosen.kind == "aa" else "rollbacks (detection)"
+    # Short headers and whole cells, so that the table fits 80 columns; the footnote below
+    # says what the exposure and look columns average.
+    table = Table(title=f"{plan.name}: {chosen.kind} scenario, {result.runs} runs, seed {seed};"
+                        f" {label}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    for header in ("policy", "rollbacks", "± s.e.", "held", "completed", "exposures",
+                   "looks", "to full"):
+        table.add_column(header, no_wrap=True,
+                         justify="left" if header == "policy" else "right")
     for o in result.outcomes:
         table.add_row(
             o.policy, f"{o.rollback_rate:.3f}", f"{o.rollback_se:.3f}", f"{o.hold_rate:.3f}",
@@ -287,6 +349,13 @@ def simulate_command(
             "" if o.mean_time_to_full is None else
             format_quantity(o.mean_time_to_full, "duration", digits=3))
     console.print(table)
+    for o in result.outcomes:
+        if o.held_by_reason:
+            why = ", ".join(f"{reason} {share:.1%}" for reason, share in
+                            sorted(o.held_by_reason.items(), key=lambda kv: -kv[1]))
+            console.print(f"{o.policy} held: {why}")
+    console.print("exposures, looks: treatment exposures and looks before a rollback (mean); "
+                  "to full: time to full traffic (mean)")
     console.print(f"alpha {plan.alpha:g}; always_valid = the plan's gates, naive_peeking = a "
                   "fixed-horizon z-test at every look, kayenta = Mann-Whitney judge with a "
                   "score threshold")
@@ -306,9 +375,7 @@ def bound_command(
     """Upper bounds on a failure rate (Clopper-Pearson, Bayesian) and incidents to expect."""
     from scaleguard.safety import rate_bound
 
-    n = parse_quantity(trials, "count", name="--trials")
-    if n != int(n):
-        raise InputError(f"--trials: expected a whole number, got {trials!r}")
+    n = whole_count(trials, "--trials")
     nxt = parse_quantity(next_exposures, "count", name="--next") if next_exposures else None
     result = rate_bound(failures, int(n), confidence, next_exposures=nxt, target=target)
     if as_json:

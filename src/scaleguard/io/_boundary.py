@@ -46,6 +46,7 @@ __all__ = [
     "read_text",
     "shown",
     "text_problem",
+    "utf8_problem",
     "yaml_path",
 ]
 
@@ -248,10 +249,15 @@ def read_text(path: str | Path, what: str = "file", *, max_bytes: int = MAX_TEXT
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise error(f"{path}: line {line}, column {column}: not UTF-8 text (byte "
-                    f"0x{data[exc.start]:02x}); save the {what} file as UTF-8") from None
+        raise error(f"{path}: {utf8_problem(data, exc)}; save the {what} file as UTF-8"
+                    ) from None
+
+
+def utf8_problem(data: bytes, exc: UnicodeDecodeError) -> str:
+    """Where ``data`` stops being UTF-8: ``'line 3, column 7: not UTF-8 text (byte 0xff)'``."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return f"line {line}, column {column}: not UTF-8 text (byte 0x{data[exc.start]:02x})"
 
 
 def _yaml_depth_problem(text: str, max_depth: int) -> str | None:

@@ -60,6 +60,14 @@ def prepare_ladder(frame: pd.DataFrame, *, require_loss: bool = True) -> pd.Data
     if not has_flops:
         out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
         derived.append("flops")
+    for name in derived:  # finite inputs whose product or quotient is not (1e300 x 1e300)
+        bad = ~np.isfinite(out[name].to_numpy(dtype=float)) | (out[name].to_numpy() <= 0)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            line = first + int(frame.attrs.get("first_line", 1))
+            formula = "6 · params · tokens" if name == "flops" else "flops / (6 · params)"
+            raise TableError(f"{source}: row {first + 1} (line {line}): {name} = {formula} is "
+                             f"{float(out[name].iloc[first])!r}: outside float64")
     out.attrs["derived"] = derived
     return out
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import TableError
-from scaleguard.io._boundary import load_json
+from scaleguard.io._boundary import load_json, utf8_problem
 
 __all__ = [
     "FORMATS",
@@ -134,6 +134,8 @@ def read_table(path: str | Path, columns: Mapping[str, str] | Iterable[str] | No
         known = ", ".join(sorted(FORMATS))
         raise TableError(f"{path}: unknown table format {path.suffix or '(no suffix)'!r}; "
                          f"expected one of {known}")
+    if path.is_dir():
+        raise TableError(f"{path}: is a folder, expected a table file")
     if not path.is_file():
         raise TableError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -149,7 +151,15 @@ def read_table(path: str | Path, columns: Mapping[str, str] | Iterable[str] | No
             frame = _read_jsonl(path)
     except TableError:
         raise
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+    except UnicodeDecodeError:
+        data = path.read_bytes()  # the error path only: find the line and column at fault
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TableError(f"{path}: {utf8_problem(data, exc)}; save the table as UTF-8"
+                             ) from None
+        raise TableError(f"{path}: cannot read as {fmt}: not UTF-8 text") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError,
             ValueError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise TableError(f"{path}: cannot read as {fmt}: {reason}") from None

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from scaleguard.errors import ConfigError
+from scaleguard.io import load_json, read_text
 
 __all__ = ["RECORDS_DIR", "TABLE_NAME", "TABLE_COLUMNS", "read_records", "write_record",
            "write_table"]
@@ -45,11 +46,11 @@ def read_records(folder: Path) -> dict[str, dict[str, Any]]:
     if not folder.is_dir():
         return records
     for path in sorted(folder.glob("*.json")):
-        try:
-            row = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc.msg}); delete it to re-run "
-                              "that rung") from None
+        try:  # io's limits: not UTF-8, too deep or too large is one line, never a traceback
+            row = load_json(read_text(path, "rung record"), str(path), error=ConfigError,
+                            finite=False)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; delete it to re-run that rung") from None
         if not isinstance(row, dict) or "name" not in row or "fingerprint" not in row:
             raise ConfigError(f"{path}: not a rung record (no 'name' or 'fingerprint'); "
                               "delete it to re-run that rung")

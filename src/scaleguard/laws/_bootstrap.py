@@ -22,8 +22,12 @@ from scaleguard.laws._optimize import Objective, batched_lbfgs
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
 
-__all__ = ["BootstrapJob", "BootstrapResult", "PredictionInterval", "run_bootstrap",
-           "run_bootstrap_job", "prediction_interval"]
+__all__ = ["MAX_RESAMPLES", "BootstrapJob", "BootstrapResult", "PredictionInterval",
+           "run_bootstrap", "run_bootstrap_job", "prediction_interval"]
+
+# Resamples a bootstrap may ask for: 100,000 is 100x what a 95% interval needs (Efron &
+# Tibshirani suggest 1,000-2,000), and bounds the work and the resample matrix up front.
+MAX_RESAMPLES: Final = 100_000
 
 # A resample is a small perturbation of the data, so its minimum lies near one of the full fit's
 # best distinct minima: each resample restarts from the best _BOOT_STARTS of them. A resample is
@@ -155,6 +159,8 @@ def run_bootstrap(fit: LawFit, *, n_boot: int, seed: int, executor: str | Execut
     """Resample the rows of ``fit``'s data ``n_boot`` times and refit each (LawFit.bootstrap)."""
     if int(n_boot) != n_boot or n_boot < 2:
         raise InputError(f"--bootstrap: expected a whole number of resamples >= 2, got {n_boot}")
+    if n_boot > MAX_RESAMPLES:  # the resample matrix alone would be n_boot x rows
+        raise InputError(f"--bootstrap: at most {MAX_RESAMPLES:,} resamples, got {n_boot}")
     _check_level(level)
     law = fit.law_
     n = fit.X_.shape[1]

@@ -17,10 +17,10 @@ from scipy.stats import norm
 
 from scaleguard.errors import FitError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
-from scaleguard.laws._data import as_frame, points_matrix
+from scaleguard.laws._data import as_frame, points_matrix, scale_columns
 from scaleguard.laws._extrapolation import decades_beyond
 from scaleguard.laws._intervals import ErrorModel, fit_error_model, robust_sd
-from scaleguard.laws._validation import _scale_column
+from scaleguard.laws._validation import scale_column
 
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
@@ -28,17 +28,12 @@ if TYPE_CHECKING:
 __all__ = ["EnsemblePrediction", "law_backtest", "error_model", "law_interval", "ensemble"]
 
 
-def _x_columns(fit: LawFit) -> tuple[str, ...]:
-    x = fit.x
-    return () if x is None else ((x,) if isinstance(x, str) else tuple(x))
-
-
 def law_backtest(fit: LawFit, frame: pd.DataFrame) -> FormBacktest:
     """The rolling-origin backtest of ``fit``'s law (reused from ``auto`` when it ran one)."""
     if fit.selection_ is not None and fit.law_.name in fit.selection_.backtests:
         return fit.selection_.backtests[fit.law_.name]
     fixed = replace(fit, form=fit.law_.name)
-    origins = rolling_origins(frame, _scale_column(frame, fit.law_.inputs or _x_columns(fit)),
+    origins = rolling_origins(frame, scale_column(frame, scale_columns(fit.law_)),
                               min_train_rows=fit.law_.n_params + 1)
     return backtest_form(fixed, frame, origins)
 

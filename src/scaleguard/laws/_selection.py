@@ -5,16 +5,22 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
 
 1. **Guards.** A law is not eligible when it has more parameters than the points can pin down
    (:data:`POINTS_PER_PARAM` per parameter), when its fitted break lies outside the data (the
-   break is then a guess beyond the runs), or when a parameter sits on its bound (the data do
-   not determine it).
+   break is then a guess beyond the runs), when a parameter sits on its bound (the data do
+   not determine it), or when the data reject it in sample against the law it is nested in
+   (``power`` is ``saturating`` with no floor; an F test on the log residuals at
+   :data:`NESTED_P_VALUE`): a short backtest can miss the curvature a floor makes, the whole
+   table does not.
 2. **Rolling-origin error.** Each eligible law's held-out error at every origin, compared on
    the log scale (a geometric mean over origins): the earliest origins extrapolate furthest
    and err by several times more than the latest, so arithmetic means would let them decide
    alone; in logs each origin counts by the *ratio* of the laws' errors there.
 3. **One-standard-error rule toward simpler laws** (Hastie, Tibshirani & Friedman, *Elements of
-   Statistical Learning*, 7.10): a law with fewer parameters is preferred unless the best law's
-   advantage over it, the per-origin log ratio of their errors, exceeds one standard error of
-   that paired difference, i.e. unless the complex law wins consistently across origins.
+   Statistical Learning*, 7.10): law A *beats* law B consistently when A's advantage, the
+   per-origin log ratio of their errors, exceeds one standard error of that paired difference.
+   The law chosen is the simplest that no eligible law beats consistently (the lowest-error law
+   always qualifies; among equally simple ones, the lower error wins): a complex law must earn
+   its parameters at every origin, and a simple law that another law beats throughout does not
+   get the prediction just because the most complex one was noisy.
 
 The same scores weight the ``ensemble`` prediction (inverse mean squared error, Bates & Granger
 1969): the laws that extrapolated better count for more.
@@ -33,7 +39,7 @@ import pandas as pd
 from scaleguard.errors import FitError, InputError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
 from scaleguard.laws._data import as_frame
-from scaleguard.laws._validation import Split, _scale_column, default_split
+from scaleguard.laws._validation import Split, default_split, scale_column
 
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
@@ -46,6 +52,9 @@ __all__ = ["POINTS_PER_PARAM", "SELECTION_CRITERIA", "SelectionResult", "Selecti
 # erred 1-6%), while on long curves it is the best law when the bend is real.
 POINTS_PER_PARAM: Final = 2
 SELECTION_CRITERIA: Final = ("mare", "log_rmse")
+# law -> the law it is the special case of (same inputs, one parameter pinned).
+NESTED_IN: Final = {"power": "saturating"}
+NESTED_P_VALUE: Final = 0.01  # a conventional strict level: only clear evidence excludes
 _WEIGHT_FLOOR: Final = 1e-12  # a perfect backtest (error 0) must not divide by zero
 
 
@@ -76,9 +85,9 @@ class SelectionResult:
                  (self.origins[0] if self.origins else "the held-out runs"))
         text = f"auto: geometric-mean held-out {self.criterion} over {where}"
         if self.rule == "simpler":
-            text += (f"; {self.best} preferred to {self.runner_up} (lower mean error) because "
-                     f"{self.runner_up} did not win consistently across origins (one-standard-"
-                     "error rule)")
+            text += (f"; {self.best} preferred to {self.runner_up} (lower error) because no "
+                     f"law beat {self.best} consistently across origins (one-standard-error "
+                     "rule)")
         elif self.rule == "fallback":
             text += "; every candidate failed a guard, so the lowest error among all was taken"
         else:
@@ -136,20 +145,51 @@ def guard(fit: LawFit) -> str | None:
     return None
 
 
+def beats(a: FormBacktest, b: FormBacktest, criterion: str) -> bool:
+    """True when ``a``'s per-origin log error is lower than ``b``'s by more than one standard
+    error of the paired difference (one origin cannot show consistency: False)."""
+    d = b.log_errors(criterion) - a.log_errors(criterion)
+    if d.size < 2:
+        return False
+    if not np.all(np.isfinite(d)):  # a law that failed at an origin loses there outright
+        return bool(np.all(d[np.isfinite(d)] >= 0) and np.any(np.isposinf(d)))
+    return bool(d.mean() > d.std(ddof=1) / math.sqrt(d.size))
+
+
+def _log_rss(fit: LawFit) -> float:
+    fitted = fit.law_.value(fit.theta_[None, :], fit.X_)[0]
+    return float(np.sum((np.log(fit.y_values_) - fitted) ** 2))
+
+
+def nested_rejection(simple: LawFit, general: LawFit) -> str | None:
+    """Why the data reject ``simple`` against ``general``, the law it is nested in (F test on
+    the log residuals of both fits), or None when they do not."""
+    from scipy.stats import f as f_dist
+
+    n, p_s, p_g = simple.n_points_, simple.law_.n_params, general.law_.n_params
+    if n <= p_g or p_g <= p_s:
+        return None
+    rss_s, rss_g = _log_rss(simple), _log_rss(general)
+    if rss_g <= 0.0:
+        return None if rss_s <= 0.0 else f"the {general.law_.name} law fits it exactly"
+    stat = ((rss_s - rss_g) / (p_g - p_s)) / (rss_g / (n - p_g))
+    p_value = float(f_dist.sf(stat, p_g - p_s, n - p_g)) if stat > 0 else 1.0
+    if p_value < NESTED_P_VALUE:
+        return f"rejected in sample by the {general.law_.name} law (F test p = {p_value:.2g})"
+    return None
+
+
 def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
                    ) -> FormBacktest | None:
-    """The simplest law whose per-origin disadvantage to ``best`` is within one standard
-    error of the mean difference, or None when ``best`` wins consistently against all."""
-    ours = best.log_errors(criterion)
-    if ours.size < 2:
-        return None  # one origin cannot show consistency either way
-    for other in sorted(eligible, key=lambda s: s.n_params):
+    """The simplest law, simpler than ``best``, that no eligible law beats consistently; None
+    when there is none (``best`` then stands)."""
+    if len(best.origin_mare) < 2:
+        return None  # one split cannot show consistency: its lowest error stands
+    by_simplicity = sorted(eligible, key=lambda s: (s.n_params, s.geometric_mean(criterion)))
+    for other in by_simplicity:
         if other.n_params >= best.n_params:
             break
-        d = other.log_errors(criterion) - ours
-        if not np.all(np.isfinite(d)):
-            continue
-        if d.mean() <= d.std(ddof=1) / math.sqrt(d.size):
+        if not any(beats(rival, other, criterion) for rival in eligible if rival is not other):
             return other
     return None
 
@@ -183,6 +223,12 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
                        + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     excluded = {form: why for form, fit in fits.items() if (why := guard(fit)) is not None}
+    for simple, general in NESTED_IN.items():
+        if simple in fits and general in fits and simple not in excluded and \
+                general not in excluded and fits[simple].law_.inputs == fits[general].law_.inputs:
+            why = nested_rejection(fits[simple], fits[general])
+            if why is not None:
+                excluded[simple] = why
     pool = [f for f in fits if f not in excluded] or list(fits)
     x_cols = () if fitter.x is None else ((fitter.x,) if isinstance(fitter.x, str)
                                           else tuple(fitter.x))
@@ -190,7 +236,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         origins: tuple[Split, ...] = (split,)
     else:
         need = max(fits[f].law_.n_params for f in pool) + 1
-        origins = rolling_origins(frame, _scale_column(frame, x_cols), min_train_rows=need)
+        origins = rolling_origins(frame, scale_column(frame, x_cols), min_train_rows=need)
         if not origins:
             origins = (default_split(frame, x_cols),)
     backtests = {f: backtest_form(fits[f], frame, origins) for f in fits}

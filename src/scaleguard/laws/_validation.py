@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
 
 __all__ = ["ValidationScores", "Split", "score_predictions", "parse_holdout", "holdout_split",
-           "largest_group_split", "default_split", "validate"]
+           "largest_group_split", "default_split", "validate", "scale_column"]
 
 # With no split asked for, the largest 20% of runs by scale are held out (at least one row).
 DEFAULT_HOLDOUT_SHARE: Final = 0.2
@@ -113,7 +113,7 @@ def largest_group_split(frame: pd.DataFrame, group: str = "group",
     if groups.nunique() < MIN_GROUPS:
         raise InputError(f"leave-largest-group-out: {group!r} has {groups.nunique()} groups; "
                          f"need at least {MIN_GROUPS}")
-    scale = scale or _scale_column(frame)
+    scale = scale or scale_column(frame)
     size = pd.to_numeric(frame[scale], errors="coerce").groupby(groups).median()
     largest = str(size.idxmax())
     test = (groups == largest).to_numpy()
@@ -121,7 +121,10 @@ def largest_group_split(frame: pd.DataFrame, group: str = "group",
                  frame[test])
 
 
-def _scale_column(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> str:
+def scale_column(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> str:
+    """The column runs are ordered by: a 1-D law's own scale, else compute, else size."""
+    if len(inputs) == 1 and inputs[0] in frame.columns:
+        return inputs[0]
     for name in ("flops", *inputs, "params", "x"):
         if name in frame.columns:
             return name
@@ -133,7 +136,7 @@ def default_split(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> Split:
     largest :data:`DEFAULT_HOLDOUT_SHARE` of the runs by scale."""
     if "group" in frame.columns and frame["group"].astype(str).nunique() >= MIN_GROUPS:
         return largest_group_split(frame, "group")
-    scale = _scale_column(frame, inputs)
+    scale = scale_column(frame, inputs)
     values = pd.to_numeric(frame[scale], errors="coerce").to_numpy()
     n_test = max(1, int(round(DEFAULT_HOLDOUT_SHARE * len(values))))
     distinct = np.unique(values)

@@ -25,12 +25,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
 from scaleguard.errors import ConfigError, ScaleguardError
 from scaleguard.io import read_yaml, validate_config
+from scaleguard.laws._bootstrap import MAX_RESAMPLES
 from scaleguard.limits._scaling_checks import IRREDUCIBLE_FRACTION
+from scaleguard.resources._planner import MAX_DEVICES
 from scaleguard.units import parse_quantity
 
 __all__ = ["Study", "load_study", "study_from_dict"]
@@ -68,18 +71,26 @@ class LadderSpec(_Section):
     path: Path
     columns: dict[str, str] = Field(default_factory=dict)
     form: Literal["chinchilla"] = "chinchilla"  # the verdict needs loss as a function of N and D
-    bootstrap: int = Field(200, ge=0, le=100_000)
+    bootstrap: int = Field(200, ge=0, le=MAX_RESAMPLES)
     seed: int = 0
     confidence: float = Field(0.9, gt=0, lt=1)
+
+
+# Targets an assessment can plan for, bounded so that every derived size stays a float and
+# the layout search stays short: 1e30 FLOP is ~10^4 times the largest runs reported (Epoch AI,
+# ~5e25 FLOP in 2024); 1e16 parameters and 1e18 tokens are as far beyond today's models.
+MAX_TARGET_FLOP = 1e30
+MAX_TARGET_PARAMS = 1e16
+MAX_TARGET_TOKENS = 1e18
 
 
 class TargetSpec(_Section):
     """The step: a compute budget, a loss to reach, or a model size with its tokens."""
 
-    compute: Flop | None = None
+    compute: Annotated[Flop, Field(ge=1.0, le=MAX_TARGET_FLOP)] | None = None
     loss: float | None = Field(None, gt=0)
-    params: Count | None = None
-    tokens: Count | None = None
+    params: Annotated[Count, Field(ge=1.0, le=MAX_TARGET_PARAMS)] | None = None
+    tokens: Annotated[Count, Field(ge=1.0, le=MAX_TARGET_TOKENS)] | None = None
     loss_tolerance: float | None = Field(None, gt=0)  # widest interval the decision acts on
 
     @model_validator(mode="after")
@@ -105,7 +116,7 @@ class HardwareSpec(_Section):
     """Where the step runs and what an hour of it costs."""
 
     device: str
-    devices: int = Field(ge=1)
+    devices: int = Field(ge=1, le=MAX_DEVICES)  # the most a layout search plans
     mfu: float = Field(0.4, gt=0, le=1)
     # A `scaleguard resources calibrate` file: its measured MFU at the target's size replaces mfu.
     calibration: Path | None = None
@@ -118,6 +129,30 @@ class HardwareSpec(_Section):
     seq_len: int = Field(4096, ge=1)
     global_batch: int | None = Field(None, ge=1)  # sequences per step; default about 4M tokens
     model: str | dict[str, int] | None = None  # a preset name or a transformer shape
+
+    @field_validator("model")
+    @classmethod
+    def _model_fields(cls, value: Any) -> Any:
+        # Named here, with the study's path, rather than as ModelShape's TypeError later.
+        if isinstance(value, dict):
+            import dataclasses
+
+            from scaleguard.resources._model import ModelShape
+
+            fields = {f.name: f for f in dataclasses.fields(ModelShape)}
+            unknown = sorted(set(value) - set(fields) - {"name", "seq"})
+            if unknown:
+                raise ValueError(f"unknown field {unknown[0]!r}; a model shape has "
+                                 f"{', '.join(n for n in fields if n not in ('name', 'seq'))}")
+            missing = [n for n, f in fields.items() if n not in value and n != "seq"
+                       and f.default is dataclasses.MISSING]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)} (or give a preset name)")
+            try:  # its own checks (positive sizes...), named with the study's path
+                ModelShape(**{"seq": 1, **value})
+            except (ScaleguardError, TypeError) as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class LimitsSpec(_Section):

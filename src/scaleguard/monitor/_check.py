@@ -132,7 +132,10 @@ def parse_detector_spec(spec: str) -> tuple[str, DetectorFactory]:
         if not eq or not key:
             raise InputError(f"--add {spec!r}: setting {item!r} is not name=value")
         params[key.strip()] = _setting(raw.strip())
-    make_detector(kind, **params)  # refuse a bad spec now, not per metric
+    try:  # refuse a bad spec now, not per metric, naming the option as the user typed it
+        make_detector(kind, **params)
+    except InputError as exc:
+        raise InputError(f"--add {spec!r}: {exc}") from None
     return metric, lambda _metric: [make_detector(kind, **params)]
 
 

@@ -37,7 +37,7 @@ from scaleguard.resources._compute import (
     training_flops,
     training_seconds,
 )
-from scaleguard.resources._energy import EnergyEstimate, energy_estimate
+from scaleguard.resources._energy import EnergyEstimate, check_currency, energy_estimate
 from scaleguard.resources._hardware import DTYPES, Device, get_device, load_catalog
 from scaleguard.resources._measure import EnergyMeter, Measurement, measure
 from scaleguard.resources._memory import (
@@ -110,6 +110,7 @@ __all__ = [
     "calibrate_serving",
     "calibrate_serving_benchmark",
     "calibrate_training",
+    "check_currency",
     "decode_step",
     "energy_estimate",
     "estimate_memory",

@@ -44,6 +44,11 @@ def ladder_frame(path: str | Path) -> pd.DataFrame:
     if file.is_dir():
         file = file / LADDER_TABLE
     frame = read_table(file, required=("params", "tokens", "time_s"))
+    # Energy and CPU time are optional: a rung whose meter gave nothing leaves the cell empty,
+    # and then the column is not used rather than the table refused.
+    partial = [c for c in ("energy_j", "cpu_s", "params_total")
+               if c in frame.columns and frame[c].isna().any()]
+    frame = frame.drop(columns=partial)
     return check_numeric(frame, [NumericColumn("params", positive=True),
                                  NumericColumn("tokens", positive=True),
                                  NumericColumn("time_s", positive=True),

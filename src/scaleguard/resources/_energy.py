@@ -16,7 +16,7 @@ from scaleguard.resources._carbon import GridIntensity
 from scaleguard.resources._checks import check_positive
 from scaleguard.units import format_quantity
 
-__all__ = ["EnergyEstimate", "energy_estimate"]
+__all__ = ["EnergyEstimate", "check_currency", "energy_estimate"]
 
 _J_PER_KWH = 3.6e6
 
@@ -64,6 +64,14 @@ class EnergyEstimate:
         return f"EnergyEstimate({', '.join(parts)})"
 
 
+def check_currency(currency: str, name: str = "currency") -> str:
+    """``currency`` as an upper-case ISO 4217 code, or an :class:`InputError` naming ``name``."""
+    code = str(currency).strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise InputError(f"{name}: expected a three-letter code such as USD, got {currency!r}")
+    return code
+
+
 def energy_estimate(device_hours: float, power_w: float, *, pue: float = 1.0,
                     intensity: float | GridIntensity | None = None,
                     price_per_device_hour: float | None = None,
@@ -98,8 +106,5 @@ def energy_estimate(device_hours: float, power_w: float, *, pue: float = 1.0,
     carbon = None if grid is None else energy / _J_PER_KWH * grid.g_per_kwh
     price = (None if price_per_device_hour is None
              else check_positive(price_per_device_hour, "price", allow_zero=True))
-    code = str(currency).strip().upper()
-    if len(code) != 3 or not code.isalpha():
-        raise InputError(f"currency: expected a three-letter code such as USD, got {currency!r}")
     return EnergyEstimate(hours, power, pue_value, energy, grid, carbon, price,
-                          None if price is None else hours * price, code)
+                          None if price is None else hours * price, check_currency(currency))

@@ -28,6 +28,7 @@ from scaleguard.safety._controller import (
 )
 from scaleguard.safety._dbstore import DatabaseRolloutStore
 from scaleguard.safety._drift import DriftReport, FeatureDrift, drift_report
+from scaleguard.safety._feasibility import Feasibility, feasibility
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
 from scaleguard.safety._multiplicity import adjust_p_values
 from scaleguard.safety._observations import (
@@ -37,6 +38,7 @@ from scaleguard.safety._observations import (
     continuous_start,
     read_observations,
     screen_observations,
+    window_keys,
 )
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
 from scaleguard.safety._sequential import (
@@ -61,6 +63,7 @@ __all__ = [
     "Counts",
     "Decision",
     "DriftReport",
+    "Feasibility",
     "FeatureDrift",
     "DatabaseRolloutStore",
     "FileRolloutStore",
@@ -87,6 +90,7 @@ __all__ = [
     "continuous_start",
     "decide",
     "drift_report",
+    "feasibility",
     "guardrail_gate",
     "initial_state",
     "load_plan",
@@ -101,4 +105,5 @@ __all__ = [
     "spending_boundaries",
     "tail_forecast",
     "trials_to_certify",
+    "window_keys",
 ]

@@ -1,14 +1,17 @@
 """The rollout controller: plan + state + observations -> advance / continue / hold / roll back.
 
-:func:`decide` is pure: it reads no file and keeps no memory, so that the CLI, the HTTP service
-and the simulator call the same function; persistence lives in :mod:`scaleguard.safety._store`.
-It is fail-safe: missing or late data, an inconclusive stage past its maximum duration, or a
-missing manual approval never advance the rollout.
+:func:`decide` is pure: it reads no file and keeps no memory, so that the CLI and the HTTP
+service call the same function; its rules live in :mod:`scaleguard.safety._rules`, which the
+simulator runs over thousands of rollouts at once, so that the figures it publishes are what
+``decide`` does. Persistence lives in :mod:`scaleguard.safety._store`. It is fail-safe: missing,
+late or untrusted data, a sample-ratio mismatch, an inconclusive stage past its maximum duration,
+or a missing manual approval never advance the rollout.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Annotated, Any, Literal
 
@@ -187,14 +190,15 @@ class Decision:
 class _Rows:
     """The observation columns as numpy arrays, read once, for fast cell selection."""
 
-    def __init__(self, rows: pd.DataFrame, plan: RolloutPlan) -> None:
-        self.size = len(rows)
-        present = set(rows.columns)
-        self.columns: dict[str, np.ndarray] = {c: rows[c].to_numpy() for c in
+    def __init__(self, rows: pd.DataFrame | Mapping[str, np.ndarray], plan: RolloutPlan
+                 ) -> None:
+        present = set(rows.columns) if isinstance(rows, pd.DataFrame) else set(rows)
+        self.columns: dict[str, np.ndarray] = {c: np.asarray(rows[c]) for c in
                                                ("stage", "arm", "metric") if c in present}
-        self.segments = {d: rows[d].to_numpy() for d in plan.segments if d in present}
+        self.size = len(self.columns["stage"]) if "stage" in self.columns else 0
+        self.segments = {d: np.asarray(rows[d]) for d in plan.segments if d in present}
         self.values: dict[str, np.ndarray] = {
-            c: rows[c].to_numpy(dtype=float) for c in
+            c: np.asarray(rows[c], dtype=float) for c in
             ("exposures", "events", "n", "mean", "var", "time") if c in present}
         # Everything by column name, for the readers that take arrays (SRM, late data).
         self.arrays: dict[str, np.ndarray] = {**self.columns, **self.segments, **self.values}
@@ -303,14 +307,16 @@ def _late(plan: RolloutPlan, cells: _Rows, stage: str, now: float) -> str | None
     return None
 
 
-def decide(plan: RolloutPlan, state: RolloutState, observations: pd.DataFrame | Screened,
-           now: float, approvals: frozenset[str] | set[str] = frozenset()) -> Decision:
+def decide(plan: RolloutPlan, state: RolloutState,
+           observations: pd.DataFrame | Screened | Mapping[str, np.ndarray], now: float,
+           approvals: frozenset[str] | set[str] = frozenset()) -> Decision:
     """Decide the next step of a rollout from all observations so far (cumulative).
 
-    ``observations`` is a checked table (:func:`check_observations`), or better the windows
-    :func:`screen_observations` found trustworthy at ``now``: then duplicates are reported and
-    untrusted rows hold the rollout. ``now`` is Unix seconds; ``approvals`` names the stages a
-    human has approved entering. The rules are :mod:`scaleguard.safety._rules`, the ones the
+    ``observations`` is a checked table (:func:`check_observations`; or its columns as arrays,
+    for callers that keep them so), or better the windows :func:`screen_observations` found
+    trustworthy at ``now``: then duplicates are reported and untrusted rows hold the rollout.
+    ``now`` is Unix seconds; ``approvals`` names the stages a human has approved entering.
+    The rules are :mod:`scaleguard.safety._rules`, the ones the
     simulator runs over thousands of rollouts at once.
     """
     check_state(plan, state)

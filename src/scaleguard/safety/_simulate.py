@@ -44,6 +44,7 @@ from scaleguard.safety._srm import srm_p_values
 
 __all__ = [
     "CHUNK_RUNS",
+    "chunk_runs",
     "KAYENTA_CONFIDENCE",
     "KAYENTA_EFFECT_TOLERANCE",
     "KAYENTA_MARGINAL_SCORE",
@@ -57,11 +58,22 @@ __all__ = [
 ScenarioKind = Literal["aa", "metric", "segment", "rare", "srm"]
 Policy = Literal["always_valid", "naive_peeking", "kayenta"]
 POLICIES: tuple[Policy, ...] = ("always_valid", "naive_peeking", "kayenta")
-CHUNK_RUNS = 500  # runs per chunk: fixed, so the random streams do not depend on the executor
+# Runs per chunk: fixed by the plan, so the random streams do not depend on the executor. Large
+# chunks amortise numpy's per-call cost; plans with many metric x segment cells use small ones
+# (each chunk keeps 9 cumulative arrays of runs x metrics x cells floats).
+CHUNK_RUNS = 2000
+SMALL_CHUNK_RUNS = 500
+_LARGE_CHUNK_CELLS = 64  # metrics x cells up to which a chunk holds CHUNK_RUNS runs (~9 MB)
+
+
+def chunk_runs(plan: RolloutPlan) -> int:
+    """Runs per chunk for ``plan`` (a function of the plan only: results depend on the seed)."""
+    cells = math.prod(len(values) for values in plan.segments.values())
+    return CHUNK_RUNS if cells * len(plan.metrics) <= _LARGE_CHUNK_CELLS else SMALL_CHUNK_RUNS
 DEFAULT_MAX_LOOKS = 100  # looks in a stage without max_duration before a run counts as stalled
 # Work bounded before it starts (a run of the example plan is ~3,000 metric x cell x look
 # updates, ~1 million a second on one core): at most MAX_WORK updates (a few minutes), looks per
-# stage (each look keeps history: 500 runs x looks x metrics floats) and segment cells.
+# stage (each look keeps history: chunk runs x looks x metrics floats) and segment cells.
 MAX_RUNS = 1_000_000
 MAX_WORK = 300_000_000
 MAX_LOOKS_PER_STAGE = 10_000
@@ -424,7 +436,9 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
         shape = (runs, n_metrics, n_cells)
         cum = {name: np.zeros(shape) for name in ("tn", "ts", "tq", "cn", "cs", "cq",
                                                   "pn", "ps", "pq")}
-        history_t = np.zeros((runs, int(model.looks_max.max()), n_metrics))
+        # Per-look values: only the Kayenta judge reads them.
+        kept = int(model.looks_max.max()) if policy == "kayenta" else 1
+        history_t = np.zeros((runs, kept, n_metrics))
         history_c = np.zeros_like(history_t)
         min_p = np.ones((runs, len(tests)))
         fractions: list[tuple[float, ...]] = [()] * runs
@@ -578,7 +592,7 @@ def simulate(plan: RolloutPlan, scenario: Scenario, runs: int = 1000, seed: int 
     :func:`scaleguard.safety.decide` would decide on the same draws; the simulator grants every
     manual approval (it measures the statistics, not the people).
 
-    Results depend on ``(plan, scenario, runs, seed)`` only: chunks of :data:`CHUNK_RUNS` runs
+    Results depend on ``(plan, scenario, runs, seed)`` only: chunks of :func:`chunk_runs` runs
     each get one child of ``SeedSequence(seed)``, whatever executor runs them.
 
     >>> from scaleguard.safety._plan import parse_plan
@@ -595,7 +609,8 @@ def simulate(plan: RolloutPlan, scenario: Scenario, runs: int = 1000, seed: int 
     check_work(plan, int(runs))
     scenario.check(plan)
     _model(plan, scenario)  # refuse impossible scenarios before any work
-    sizes = [CHUNK_RUNS] * (runs // CHUNK_RUNS) + ([runs % CHUNK_RUNS] if runs % CHUNK_RUNS
+    size = chunk_runs(plan)
+    sizes = [size] * (runs // size) + ([runs % size] if runs % size
                                                    else [])
     children = np.random.SeedSequence(seed).spawn(len(sizes))
     unknown = [p for p in policies if p not in POLICIES]

@@ -43,7 +43,8 @@ def validation_message(errors: list[dict]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map validation errors to 422, input errors to 400/404, and anything else to a bare 500."""
+    """Map validation errors to 422, input errors to 400/404, exhausted stack or memory to
+    422/413, and anything else to a bare 500."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -64,6 +65,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)},
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # The net under the schemas' depth limit (scaleguard.io's MAX_DEPTH): still the
+        # client's input, still answered with a 4xx.
+        return JSONResponse(status_code=422, content={"error": "body: nested too deeply"})
+
+    @app.exception_handler(MemoryError)
+    async def _too_large(request: Request, exc: MemoryError) -> JSONResponse:
+        return JSONResponse(status_code=413, content={"error": "request too large to process"})
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

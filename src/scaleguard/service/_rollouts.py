@@ -120,7 +120,7 @@ def _started_at(plan: Any, started_at: float | None, now: float) -> float:
 @router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import DatabaseRolloutStore, initial_state
+    from scaleguard.safety import DatabaseRolloutStore, feasibility, initial_state
 
     store = store_of(request)
     plan, raw = _plan_of(body)
@@ -131,7 +131,10 @@ def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
     state = initial_state(plan, started)
     if not DatabaseRolloutStore(store, rollout_id).create(plan.name, raw, state, now):
         raise InputError(f"rollout_id: rollout {rollout_id!r} exists already")
-    return jsonable(_summary(rollout_id, plan, state, None, now))
+    # What `rollout validate` shows: can each stage finish, can it see a harm its margin size?
+    reach = feasibility(plan).as_dict()
+    return jsonable({**_summary(rollout_id, plan, state, None, now), "feasibility": reach,
+                     "warnings": reach["warnings"]})
 
 
 @router.get("/rollouts", dependencies=[Depends(require_read)],
