@@ -127,7 +127,11 @@ def _intensity(value: float | str) -> float | GridIntensity:
     try:
         return parse_intensity(value, name="hardware.grid_intensity")
     except UnitError:
+        pass
+    try:
         return grid_intensity(value)  # a region: CodeCarbon's data
+    except InputError as exc:
+        raise type(exc)(f"hardware.grid_intensity: {exc}") from None
 
 
 def _model_shape(study: Study, params: float) -> ModelShape:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from scaleguard.compute import Executor, Progress
-from scaleguard.errors import ConfigError, TableError
+from scaleguard.errors import ConfigError, ScaleguardError, TableError
 from scaleguard.io import read_ladder, read_table
 from scaleguard.laws import LawFit
 from scaleguard.limits._assess import Evidence, assess
@@ -195,10 +195,20 @@ def run_study(study: Study, *, executor: str | Executor | None = None,
               progress: Progress | None = None,
               stage: Callable[[str], None] | None = None) -> Assessment:
     """Assess a loaded study end to end (reads its files; fits; decides)."""
+    try:
+        return _run_study(study, executor=executor, progress=progress, stage=stage)
+    except ScaleguardError as exc:  # a field of the study found bad late: name the file too
+        raise study.named(exc) from None
+
+
+def _run_study(study: Study, *, executor: str | Executor | None,
+               progress: Progress | None,
+               stage: Callable[[str], None] | None) -> Assessment:
     say = stage or (lambda _: None)
     # Refuse a bad device name before spending seconds on the fit.
     hardware_file = study.hardware.hardware_file
-    get_device(study.hardware.device, study.resolve(hardware_file) if hardware_file else None)
+    get_device(study.hardware.device, study.resolve(hardware_file) if hardware_file else None,
+               option="hardware.device")
     say("reading the ladder")
     try:
         frame = read_ladder(study.resolve(study.ladder.path), study.ladder.columns or None)

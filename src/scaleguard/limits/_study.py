@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -231,17 +232,33 @@ class Study(_Section):
     rollout: RolloutSpec | None = None
     monitoring: MonitoringSpec | None = None
     base_dir: Path = Path(".")  # where relative paths start; set by load_study
+    _source: str = PrivateAttr("<study>")  # the study file, named in errors found later
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def source(self) -> str:
+        """The study file (``<study>`` for one built in code)."""
+        return self._source
+
+    def named(self, exc: ScaleguardError) -> ScaleguardError:
+        """``exc`` with the study file in front when it names a field of the study
+        (``hardware.device: unknown device``) rather than a file of its own."""
+        text = str(exc)
+        if any(text.startswith((f"{field}.", f"{field}:")) for field in type(self).model_fields):
+            return type(exc)(f"{self._source}: {text}")
+        return exc
 
 
 def study_from_dict(data: Any, *, source: str = "<study>", base_dir: Path | None = None) -> Study:
     """Validate a parsed study; errors name ``source`` and the YAML path of the bad field."""
     if base_dir is not None and isinstance(data, dict):
         data = {**data, "base_dir": base_dir}
-    return validate_config(Study, data, source,
-                           expected="a mapping of sections (ladder, target, hardware, ...)")
+    study = validate_config(Study, data, source,
+                            expected="a mapping of sections (ladder, target, hardware, ...)")
+    study._source = source
+    return study
 
 
 def load_study(path: str | Path) -> Study:

@@ -367,5 +367,5 @@ def model_from_hf_config(config: str | Path | dict[str, Any], *,
         raise
     except InputError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
         raise ConfigError(f"{source}: a dimension is not an integer ({exc})") from None
