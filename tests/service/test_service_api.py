@@ -118,7 +118,7 @@ def test_series_end_before_start_and_unknown_metric(client, auth, run_id, batch)
     client.post(f"/api/v1/runs/{run_id}/batches", json=batch(10), headers=auth)
     backwards = client.get(f"/api/v1/runs/{run_id}/series?metric=loss&start=5&end=2",
                            headers=auth)
-    assert backwards.status_code == 400 and "end" in backwards.json()["error"]
+    assert backwards.status_code == 422 and "end" in backwards.json()["error"]
     unknown = client.get(f"/api/v1/runs/{run_id}/series?metric=accuracy", headers=auth)
     assert unknown.status_code == 404 and "accuracy" in unknown.json()["error"]
 

@@ -72,12 +72,12 @@ def test_huge_counts_and_unvouched_starts_are_refused(client, auth):
     rows = batch()
     rows[1] = {**rows[1], "exposures": 1e300}
     response = client.post(url, json={"rows": rows, "now": T0 + HOUR}, headers=auth)
-    assert response.status_code == 400 and "rows: row 2" in response.json()["error"]
+    assert response.status_code == 422 and "rows: row 2" in response.json()["error"]
     assert "at most 2^53" in response.json()["error"]
     for started_at, message in ((0.0, "data.max_age"), (T0 + 10 * HOUR, "ahead")):
         response = client.post("/api/v1/rollouts", json={"plan": PLAN, "started_at": started_at},
                                headers=auth)
-        assert response.status_code == 400 and message in response.json()["error"]
+        assert response.status_code == 422 and message in response.json()["error"]
 
 
 def test_rows_without_a_time_are_dated_on_arrival_and_later_timed_rows_still_count(client,
@@ -144,5 +144,5 @@ def test_a_row_at_time_zero_or_an_unknown_segment_never_advances(client, auth):
     mars = batch(at=T0 + 1.1 * HOUR)
     mars[3] = {**mars[3], "region": "mars"}
     response = client.post(url, json={"rows": mars, "now": T0 + 1.2 * HOUR}, headers=auth)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "rows: row 4 (line 4): column 'region' is 'mars'" in response.json()["error"]

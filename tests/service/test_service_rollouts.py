@@ -139,12 +139,12 @@ def test_rollout_writes_need_a_token(client, auth, method, path, body):
 
 
 @pytest.mark.parametrize("body, status, message", [
-    ({"plan": {**PLAN, "alpha": 2}}, 400, "plan: alpha"),
-    ({"plan": {**PLAN, "stages": []}}, 400, "plan: stages"),
-    ({"plan_yaml": "name: [unclosed"}, 400, "plan_yaml: line 1"),
-    ({"plan_yaml": "- a list"}, 400, "plan_yaml: expected a mapping"),
-    ({}, 400, "exactly one of plan"),
-    ({"plan": PLAN, "plan_yaml": "name: x"}, 400, "exactly one of plan"),
+    ({"plan": {**PLAN, "alpha": 2}}, 422, "plan: alpha"),
+    ({"plan": {**PLAN, "stages": []}}, 422, "plan: stages"),
+    ({"plan_yaml": "name: [unclosed"}, 422, "plan_yaml: line 1"),
+    ({"plan_yaml": "- a list"}, 422, "plan_yaml: expected a mapping"),
+    ({}, 422, "exactly one of plan"),
+    ({"plan": PLAN, "plan_yaml": "name: x"}, 422, "exactly one of plan"),
     ({"plan": PLAN, "rollout_id": "bad id"}, 422, "body.rollout_id"),
     ({"plan": "name: x"}, 422, "body.plan"),
 ])
@@ -159,20 +159,20 @@ def test_duplicate_rollout_id_is_refused(client, auth):
     create(client, auth, rollout_id="ro-dup")
     response = client.post("/api/v1/rollouts", json={"plan": PLAN, "rollout_id": "ro-dup"},
                            headers=auth)
-    assert response.status_code == 400 and "exists already" in response.json()["error"]
+    assert response.status_code == 422 and "exists already" in response.json()["error"]
 
 
 @pytest.mark.parametrize("body, status, message", [
     ({"rows": [{"stage": "nowhere", "arm": "control", "metric": "harm", "region": "us",
-                "exposures": 10, "events": 1}]}, 400, "column 'stage'"),
+                "exposures": 10, "events": 1}]}, 422, "column 'stage'"),
     ({"rows": [{"stage": "pilot", "arm": "treat", "metric": "harm", "region": "us",
-                "exposures": 10, "events": 1}]}, 400, "expected control or treatment"),
+                "exposures": 10, "events": 1}]}, 422, "expected control or treatment"),
     ({"rows": [{"stage": "pilot", "arm": "control", "metric": "harm", "region": "us",
-                "exposures": 10, "events": 11}]}, 400, "more events than exposures"),
-    ({"rows": [{"stage": "pilot", "arm": "control", "metric": "harm"}]}, 400, "exposures"),
+                "exposures": 10, "events": 11}]}, 422, "more events than exposures"),
+    ({"rows": [{"stage": "pilot", "arm": "control", "metric": "harm"}]}, 422, "exposures"),
     ({"rows": [{"stage": "pilot", "arm": "control", "metric": "harm",
                 "exposures": [1, 2]}]}, 422, "body.rows.0.exposures"),
-    ({"approve": ["nowhere"]}, 400, "approve"),
+    ({"approve": ["nowhere"]}, 422, "approve"),
     ({"rows": "pilot"}, 422, "body.rows"),
     ({"now": -5}, 422, "body.now"),
 ])

@@ -43,8 +43,12 @@ def validation_message(errors: list[dict]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map validation errors to 422, input errors to 400/404, exhausted stack or memory to
-    422/413, and anything else to a bare 500."""
+    """Map validation and input errors to 422 (unknown names to 404), exhausted stack or memory
+    to 422/413, and anything else to a bare 500.
+
+    422 for every refusal of what a client sent (a schema field, a rollout row, a plan): the
+    same status whether pydantic or scaleguard's own checks found the problem, so clients and
+    the fuzz suite can rely on one code for "fix your request"."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -59,7 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ScaleguardError)
     async def _bad_input(request: Request, exc: ScaleguardError) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"error": str(exc)})
+        return JSONResponse(status_code=422, content={"error": str(exc)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
