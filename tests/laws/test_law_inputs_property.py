@@ -34,3 +34,26 @@ def test_any_table_fits_or_is_refused_in_one_line(xs, ys, form):
         return
     assert not bad_cell
     assert np.all(np.isfinite(fit.predict({"x": frame["x"].to_numpy()})))
+
+
+
+def test_inputs_beyond_float32_range_are_screened_in_float64():
+    """Issue 13: a ladder scaled to ~1e297 came back at its starting values with
+    converged: true, because the float32 screening pass turned every input into inf, so every
+    start looked alike. Such inputs are screened in float64, where starts still differ."""
+    from scaleguard.examples import synthetic_ladder
+    from scaleguard.laws._families import get_law
+    from scaleguard.laws._optimize import Objective
+
+    frame = synthetic_ladder()
+    law = get_law("chinchilla")
+    X = frame[["params", "tokens"]].to_numpy().T * 1e287
+    y = np.log(frame["loss"].to_numpy())
+    screen = Objective(law, X, y, "huber", 1e-3).single_precision()
+    assert screen.X.dtype == np.float64
+    starts = np.array([[0.0, 5.0, 5.0, 0.3, 0.3], [1.0, 2.0, 2.0, 0.05, 0.05]])
+    values, grads = screen(starts)
+    assert np.all(np.isfinite(values)) and np.all(np.isfinite(grads))
+    assert values[0] != values[1]
+    small = Objective(law, X / 1e287, y, "huber", 1e-3).single_precision()
+    assert small.X.dtype == np.float32
