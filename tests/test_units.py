@@ -115,3 +115,12 @@ def test_quantities_that_overflow_are_refused_by_option(text):
     # Issue #13: '1e308k' for --gpus, --trials, --runs, --seq gave OverflowError tracebacks.
     with pytest.raises(UnitError, match=r"^--gpus: .*too large \(beyond the float64 range\)"):
         parse_quantity(text, name="--gpus")
+
+
+def test_zero_prints_as_a_bare_zero_that_reads_back():
+    """Not "0bytes" or "0ms" (issue #18): zero is zero in every unit."""
+    from scaleguard.units import format_quantity, parse_quantity
+
+    for dimension in ("bytes", "duration", "energy", "power", "carbon", "count"):
+        assert format_quantity(0.0, dimension, digits=3) == "0"
+        assert parse_quantity(format_quantity(0.0, dimension), dimension) == 0.0

@@ -171,6 +171,8 @@ def format_quantity(value: float, dimension: str = "count", *, digits: int | Non
     if not math.isfinite(value):
         raise UnitError(f"{name}: cannot print the non-finite {value!r} as a quantity of "
                         f"{dimension}")
+    if value == 0 and dimension != "flop":
+        return "0"  # zero in any unit: not "0bytes" or "0ms"
     units = _DISPLAY[dimension]
     magnitude = abs(value)
     symbol, factor = units[-1]

@@ -40,7 +40,7 @@ def write(folder: Path, study: dict, name: str = "study.yaml") -> Path:
 def test_assess_prints_the_verdict_and_writes_the_report(folder, capsys):
     study = write(folder, BASE)
     assert main(["assess", str(study), "--out", str(folder / "out"), "--executor",
-                 "serial"]) == 0
+                 "serial"]) == 1  # not ready
     printed = capsys.readouterr().out
     assert "NOT READY" in printed and "budget wall" in printed
     assert str(folder / "out" / "report.html") in printed
@@ -49,7 +49,7 @@ def test_assess_prints_the_verdict_and_writes_the_report(folder, capsys):
 
 def test_json_prints_exactly_as_dict(folder, capsys):
     study = write(folder, BASE)
-    assert main(["assess", str(study), "--json", "--executor", "serial"]) == 0
+    assert main(["assess", str(study), "--json", "--executor", "serial"]) == 1  # not ready
     payload = json.loads(capsys.readouterr().out)
     written = json.loads((folder / "study-report" / "assessment.json").read_text())
     assert payload == written
@@ -136,3 +136,26 @@ def test_demo_step_assesses_the_example_study_end_to_end(tmp_path):
     assert payload["rollout"]["plan"] == "assistant-v2"  # the example plan, observed
     assert [a["metric"] for a in payload["alerts"]] == ["loss"]  # the planted spike, found
     assert "open in a browser" in written["report.html"].what
+
+
+@pytest.mark.parametrize(("money", "readiness", "status"), [
+    ("1M", "ready", 0),
+    ("1.5k", "ready with conditions", 3),  # the step needs $1,404: over 90% of the budget
+    ("1k", "not ready", 1),
+])
+def test_exit_status_says_the_verdict(folder, capsys, money, readiness, status):
+    """Scripts and CI gates read the verdict from the exit status: 0, 3 or 1 (2: bad input)."""
+    study = write(folder, {**BASE, "limits": {"money": money}}, name=f"money-{money}.yaml")
+    assert main(["assess", str(study), "--json", "--executor", "serial"]) == status
+    assert json.loads(capsys.readouterr().out)["verdict"]["readiness"] == readiness
+
+
+def test_a_missing_ladder_column_points_at_the_study_not_at_a_flag(folder, capsys):
+    """assess has no --col: the hint names the study's ladder.columns."""
+    synthetic_ladder(seed=0).drop(columns=["tokens", "flops"]).to_csv(
+        folder / "no_tokens.csv", index=False)
+    study = write(folder, {**BASE, "ladder": {"path": "no_tokens.csv", "bootstrap": 0}},
+                  name="no_tokens.yaml")
+    assert main(["assess", str(study), "--executor", "serial"]) == 2
+    err = capsys.readouterr().err
+    assert "ladder.columns" in err and "--col" not in err and err.count("\n") == 1

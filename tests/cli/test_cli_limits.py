@@ -90,22 +90,6 @@ def test_messages_name_the_options_typed(capsys, argv, expected):
     _fails_in_one_line(argv, capsys, expected)
 
 
-@pytest.mark.parametrize("replace, expected", [
-    ("seq_len: 4096", "hardware.model: missing hidden, heads"),  # was: ModelShape.__init__()
-    ("compute: 1e23", "target.compute: Input should be less than"),  # was: a hang
-    ("devices: 1024", "hardware.devices: Input should be less than"),  # was: a hang
-])
-def test_study_errors_name_the_file_and_the_yaml_path(tmp_path, capsys, replace, expected):
-    from importlib import resources
-
-    text = resources.files("scaleguard.limits").joinpath("examples/study.yaml").read_text()
-    new = {"seq_len: 4096": "seq_len: 4096\n  model: {layers: 32}",
-           "compute: 1e23": "compute: 1e300", "devices: 1024": "devices: 1000000000"}[replace]
-    study = tmp_path / "study.yaml"
-    study.write_text(text.replace(replace, new))
-    _fails_in_one_line(["assess", study], capsys, f"{study}: {expected}")
-
-
 def test_the_machine_limits_are_one_line_not_a_traceback(monkeypatch, capsys):
     # The net under the readers' own bounds: a RecursionError or MemoryError from deep inside a
     # command is still one line and status 2.
@@ -131,3 +115,31 @@ def test_detector_settings_name_the_add_option(tmp_path, capsys):
     log.write_text("step,loss\n1,2\n2,1.5\n")
     _fails_in_one_line(["monitor", "check", log, "--add", "spike:loss,sigma=nan"], capsys,
                        "--add 'spike:loss,sigma=nan': sigma: expected a positive number")
+
+
+def _example_study(tmp_path, replace, new):
+    """The example study with one line changed, beside a small ladder it can fit."""
+    from importlib import resources
+
+    from tests.fuzz.test_fuzz_cli import LADDER_HEADER, LADDER_ROWS
+
+    text = resources.files("scaleguard.limits").joinpath("examples/study.yaml").read_text()
+    (tmp_path / "synthetic_ladder.csv").write_text(
+        "\n".join(",".join(row) for row in [LADDER_HEADER, *LADDER_ROWS]) + "\n")
+    study = tmp_path / "study.yaml"
+    study.write_text(text.replace(replace, new).replace("bootstrap: 24", "bootstrap: 0"))
+    return study
+
+
+@pytest.mark.parametrize("replace, new, expected", [
+    ("seq_len: 4096", "seq_len: 4096\n  model: {layers: 32}",
+     "hardware.model: missing hidden, heads"),  # was: ModelShape.__init__() missing 5 ...
+    ("compute: 1e23", "compute: 1e300", "target.compute: Input should be less than"),  # hang
+    ("devices: 1024", "devices: 1000000000", "hardware.devices: Input should be less than"),
+    # Found bad late, were: "device: unknown device ..." naming neither the study nor the path.
+    ("device: h100-sxm", "device: nonexistent", "hardware.device: unknown device"),
+    ("grid_intensity: 367", "grid_intensity: Atlantis", "hardware.grid_intensity: region:"),
+])
+def test_study_errors_name_the_file_and_the_yaml_path(tmp_path, capsys, replace, new, expected):
+    study = _example_study(tmp_path, replace, new)
+    _fails_in_one_line(["assess", study], capsys, f"{study}: {expected}")

@@ -176,7 +176,7 @@ def csv_tables(draw: st.DrawFn, header: list[str], good_rows: list[list[str]],
             rows[r] = rows[r][:draw(st.integers(0, len(rows[r])))] + draw(
                 st.lists(hostile_text, max_size=2))
         elif kind == 4:  # a duplicate column
-            rows[0] = rows[0] + [rows[0][0]]
+            rows[0] = rows[0] + [rows[0][0] if rows[0] else header[0]]
         else:  # an extra row of anything
             rows.append(draw(st.lists(hostile_text, min_size=1, max_size=len(header) + 1)))
     text = "\n".join(delimiter.join(cell.replace("\n", " ") for cell in row) for row in rows)

@@ -74,7 +74,7 @@ def test_best_epochs_repeats_scarce_data_but_not_plentiful_data():
 
 
 def test_bad_allocations_are_refused():
-    with pytest.raises(InputError, match="--budget: expected a positive number"):
+    with pytest.raises(InputError, match="^budget: expected a positive number"):
         optimal_allocation(SYNTHETIC_LAW, -1.0)
     with pytest.raises(InputError, match="needs --unique-tokens"):
         optimal_allocation(MUENNIGHOFF, 1e22)

@@ -27,15 +27,23 @@ WRITERS, BATCHES, SIZE = 8, 30, 100
 SLOW = 60.0
 
 
-@pytest.fixture
-def replicas(pg_url, tmp_path):
-    tokens = tmp_path / "tokens"
+@pytest.fixture(scope="module")
+def shared_db(pg_cluster):
+    return pg_cluster.database()
+
+
+@pytest.fixture(scope="module")
+def replicas(shared_db, tmp_path_factory):
+    """Two replicas for this module's tests (start-up is the slow part): the decision test
+    runs first, then the load test kills one of them."""
+    tokens = tmp_path_factory.mktemp("replicas") / "tokens"
     tokens.write_text(f"{TOKEN}\n")
     started = []
     try:
         for _ in range(2):
             port = free_port()
-            started.append((serve_process(pg_url, str(tokens), port), f"http://127.0.0.1:{port}"))
+            started.append((serve_process(shared_db, str(tokens), port),
+                            f"http://127.0.0.1:{port}"))
         yield started
     finally:
         for process, _ in started:
@@ -65,33 +73,6 @@ def _writer(urls: list[str], run: str, writer: int, acked: list[str], lock: thre
             errors.append(answer.text)
     for client in clients:
         client.close()
-
-
-def test_two_replicas_eight_writers_one_killed_nothing_acknowledged_lost(replicas, pg_url):
-    (doomed, doomed_url), (_, survivor_url) = replicas
-    run = httpx.post(f"{doomed_url}/api/v1/runs", json={"name": "shared"}, headers=AUTH,
-                     timeout=SLOW).json()["run_id"]
-    acked: list[str] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    writers = [threading.Thread(target=_writer,
-                                args=([doomed_url, survivor_url], run, w, acked, lock, errors))
-               for w in range(WRITERS)]
-    for thread in writers:
-        thread.start()
-    while len(acked) < WRITERS * BATCHES // 4 and any(t.is_alive() for t in writers):
-        threading.Event().wait(0.01)
-    doomed.send_signal(signal.SIGKILL)  # mid-load, with requests in flight
-    for thread in writers:
-        thread.join(timeout=300)
-    assert errors == []
-    assert len(acked) == WRITERS * BATCHES  # the survivor took every batch the dead one lost
-    listed = httpx.get(f"{survivor_url}/api/v1/runs/{run}", headers=AUTH, timeout=SLOW).json()
-    assert listed["points"] == WRITERS * BATCHES * SIZE  # acknowledged = stored
-    with PostgresStore(pg_url, read_only=True) as store:
-        assert all(store.batch_receipt(run, key) for key in acked)
-        steps = store.series(run, "loss").steps.tolist()
-    assert steps == list(range(WRITERS * BATCHES * SIZE))  # each step exactly once
 
 
 PLAN = {"name": "shared-plan",
@@ -124,3 +105,30 @@ def test_two_replicas_never_decide_the_same_look_twice(replicas):
                       timeout=SLOW).json()
     state = httpx.get(f"{urls[0]}/api/v1/rollouts/shared", headers=AUTH, timeout=SLOW).json()
     assert state["decisions"] == 30 == len(audit)  # no decision lost to a race
+
+
+def test_two_replicas_eight_writers_one_killed_nothing_acknowledged_lost(replicas, shared_db):
+    (doomed, doomed_url), (_, survivor_url) = replicas
+    run = httpx.post(f"{doomed_url}/api/v1/runs", json={"name": "shared"}, headers=AUTH,
+                     timeout=SLOW).json()["run_id"]
+    acked: list[str] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    writers = [threading.Thread(target=_writer,
+                                args=([doomed_url, survivor_url], run, w, acked, lock, errors))
+               for w in range(WRITERS)]
+    for thread in writers:
+        thread.start()
+    while len(acked) < WRITERS * BATCHES // 4 and any(t.is_alive() for t in writers):
+        threading.Event().wait(0.01)
+    doomed.send_signal(signal.SIGKILL)  # mid-load, with requests in flight
+    for thread in writers:
+        thread.join(timeout=300)
+    assert errors == []
+    assert len(acked) == WRITERS * BATCHES  # the survivor took every batch the dead one lost
+    listed = httpx.get(f"{survivor_url}/api/v1/runs/{run}", headers=AUTH, timeout=SLOW).json()
+    assert listed["points"] == WRITERS * BATCHES * SIZE  # acknowledged = stored
+    with PostgresStore(shared_db, read_only=True) as store:
+        assert all(store.batch_receipt(run, key) for key in acked)
+        steps = store.series(run, "loss").steps.tolist()
+    assert steps == list(range(WRITERS * BATCHES * SIZE))  # each step exactly once

@@ -178,14 +178,21 @@ def assess_command(
                               "monitoring.store)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Can we scale to the target? The verdict, the binding constraint and the report."""
+    """Can we scale to the target? The verdict, the binding constraint and the report.
+
+    Exit status: 0 ready, 1 not ready, 3 ready with conditions, 2 bad input (the study or a
+    file it names).
+    """
     assessment, html_path, json_path = assess_study(study, out, executor=executor,
                                                     quiet=as_json, calibration=calibration,
                                                     store=store)
     if as_json:
         print_json(assessment.as_dict())
-        return
-    from scaleguard.report import print_summary
+    else:
+        from scaleguard.report import print_summary
 
-    print_summary(assessment, console)
-    console.print(f"report: {html_path}\njson:   {json_path}")
+        print_summary(assessment, console)
+        console.print(f"report: {html_path}\njson:   {json_path}")
+    status = assessment.verdict.readiness.exit_status
+    if status:
+        raise typer.Exit(status)

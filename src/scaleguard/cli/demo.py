@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import console
+from scaleguard.cli._table import print_table
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ DEMO_STEPS: list[tuple[str, DemoStep]] = [
 ]
 
 
+def _shown(path: Path, out: Path) -> str:
+    """``path`` inside ``out`` as the title names ``out``: short enough for one line."""
+    return str(path.relative_to(out)) if path.is_relative_to(out) else str(path)
+
+
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("scaleguard-demo"), "--out", help="Folder to write into."),
@@ -116,13 +122,11 @@ def demo_command(
     with console.status("running the demo…"):
         for name, step in DEMO_STEPS:
             written += [(name, item) for item in step(out)]
-    table = Table(title=f"scaleguard demo — wrote {len(written)} files to {out}/")
-    table.add_column("step")
-    table.add_column("file", overflow="fold")
-    table.add_column("what")
-    for name, item in written:
-        table.add_row(name, str(item.path), item.what)
-    console.print(table)
+    print_table(console, f"scaleguard demo — wrote {len(written)} files to {out}/",
+                ["step", "file", "what"],
+                [[name, Text(_shown(item.path, out)), Text(item.what)]
+                 for name, item in written],
+                key=2)
     reports = [item.path for _, item in written if item.path.name == "report.html"]
     if reports:
         console.print(f"[bold]readiness report:[/bold] {reports[0].resolve()} "

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import (
@@ -18,6 +17,7 @@ from scaleguard.cli._options import (
     output_file,
     print_json,
 )
+from scaleguard.cli._table import Column, print_table
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -92,21 +92,24 @@ def _fmt(value: float, column: str) -> str:
 
 def _print_report(report: FitReport) -> None:
     fit = report.fit
-    rows = "checkpoints" if fit.checkpoints is not None and fit.checkpoints.run_column else "runs"
-    table = Table(title=f"{report.source}: {fit.form} law, {fit.n_points} {rows} — {fit.formula}")
-    table.add_column("parameter")
-    table.add_column("estimate", justify="right")
+    what = "checkpoints" if fit.checkpoints is not None and fit.checkpoints.run_column else "runs"
+    columns: list[str | Column] = ["parameter", Column("estimate", "right")]
     if fit.bootstrap is not None:
-        table.add_column(f"{fit.bootstrap.level:.0%} CI ({fit.bootstrap.n_boot} resamples)",
-                         justify="right")
+        columns.append(Column(f"{fit.bootstrap.level:.0%} CI ({fit.bootstrap.n_boot} resamples)",
+                              "right"))
     cis = fit.bootstrap.ci if fit.bootstrap is not None else {}
+    rows = []
     for name, value in fit.params.items():
         row = [name, f"{value:.5g}"]
         if cis:
             lo, hi = cis[name]
             row.append(f"{lo:.5g} – {hi:.5g}")
-        table.add_row(*row)
-    console.print(table)
+        rows.append(row)
+    # The formula on a line of its own: wrapped inside a title it broke mid-formula.
+    console.print(f"[bold]{report.source}: {fit.form} law, {fit.n_points} {what}[/bold]",
+                  highlight=False)
+    console.print(f"  {fit.formula}", markup=False, highlight=False, no_wrap=True)
+    print_table(console, None, columns, rows)
     console.print(f"objective {fit.objective:.6g} ({fit.loss}"
                   f"{f', delta={fit.delta:g}' if fit.loss == 'huber' else ''}, summed); "
                   f"{'converged' if fit.converged else 'NOT converged'}; "
@@ -146,12 +149,8 @@ def _print_report(report: FitReport) -> None:
 def _print_predictions(report: FitReport) -> None:
     """The predictions with the interval of a new run, and the ensemble of laws under them."""
     fit = report.fit
-    pred = Table(title="predictions")
     keys = [k for k in report.predictions[0] if k not in _NOT_A_COLUMN]
-    for k in [*keys, fit.target]:
-        pred.add_column(k, justify="right")
-    pred.add_column("elasticities (d log y / d log x)")
-    pred.add_column("grow first")
+    rows = []
     for p in report.predictions:
         band = p.get("interval") or ({"lower": p["lower"], "upper": p["upper"]}
                                      if "lower" in p else None)
@@ -159,8 +158,11 @@ def _print_predictions(report: FitReport) -> None:
         if band is not None:
             shown += f" [{band['lower']:.4g}, {band['upper']:.4g}]"
         elastic = ", ".join(f"{c} {e:+.3f}" for c, e in p["elasticity"].items())
-        pred.add_row(*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"])
-    console.print(pred)
+        rows.append([*[_fmt(p[k], k) for k in keys], shown, elastic, p["best_dimension"]])
+    print_table(console, "predictions", [*(Column(k, "right") for k in [*keys, fit.target]),
+                                         "elasticities", "grow first"], rows,
+                legend="elasticities: d log y / d log x at the point; grow first: the "
+                       "dimension whose growth helps most (per unit of cost with --cost)")
     model = report.calibration
     if model is not None:
         checked = ("unchecked" if model.coverage is None else
@@ -179,16 +181,16 @@ def _print_predictions(report: FitReport) -> None:
 def _print_candidates(selection: SelectionResult) -> None:
     """Every candidate's out-of-sample error at each rolling origin, and its verdict."""
     criterion = selection.criterion
-    table = Table(title=f"candidates: held-out {criterion} at each origin (latest first)")
-    for name in ("law", "params", "mean", "per origin", "verdict"):
-        table.add_column(name, justify="left" if name in ("law", "verdict") else "right")
+    rows = []
     for s in selection.scores:
         values = s.origin_mare if criterion == "mare" else s.origin_log_rmse
         verdict = ("used" if s.form == selection.best else
                    selection.excluded.get(s.form, f"weight {selection.weights.get(s.form, 0):.2f}"))
-        table.add_row(s.form, str(s.n_params), f"{s.mean(criterion):.4g}",
-                      " ".join(f"{v:.3g}" for v in values), verdict)
-    console.print(table)
+        rows.append([s.form, str(s.n_params), f"{s.mean(criterion):.4g}",
+                     " ".join(f"{v:.3g}" for v in values), verdict])
+    print_table(console, f"candidates: held-out {criterion} at each origin (latest first)",
+                ["law", Column("params", "right"), Column("mean", "right"), "per origin",
+                 "verdict"], rows)
     for form, why in selection.failed.items():
         console.print(f"  {form} could not be fitted: {why}")
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import COL_OPTION, JSON_OPTION, console, print_json
+from scaleguard.cli._table import Column, print_table
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity
 
@@ -65,21 +66,21 @@ def inspect_command(
     if as_json:
         print_json(summary.as_dict())
         return
-    table = Table(title=f"{summary.source} — {summary.kind} table, {summary.rows} rows")
-    for header in ("column", "min", "max", "decades", "note"):
-        table.add_column(header, justify="left" if header in ("column", "note") else "right")
+    rows = []
     for name in summary.columns:
         if name not in summary.ranges:
-            table.add_row(name, "", "", "", "text")
+            rows.append([name, "", "", "", "text"])
             continue
         lo, hi = summary.ranges[name]
         dimension = _DIMENSION_OF.get(name)
         shown = [format_quantity(v, dimension, digits=4) if dimension else f"{v:.4g}"
                  for v in (lo, hi)]
         decades = summary.orders_of_magnitude.get(name)
-        table.add_row(name, *shown, "" if decades is None else f"{decades:.2f}",
-                      "derived" if name in summary.derived else "")
-    console.print(table)
+        rows.append([name, *shown, "" if decades is None else f"{decades:.2f}",
+                     "derived" if name in summary.derived else ""])
+    print_table(console, f"{summary.source} — {summary.kind} table, {summary.rows} rows",
+                ["column", *(Column(h, "right") for h in ("min", "max", "decades")), "note"],
+                [[Text(cell) for cell in row] for row in rows])
     if summary.derived:
         console.print(f"derived: {', '.join(summary.derived)} "
                       "(tokens = flops / (6·params); flops = 6·params·tokens)")

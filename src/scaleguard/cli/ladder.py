@@ -13,10 +13,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
+from scaleguard.cli._table import Column, print_table
 from scaleguard.errors import ConfigError
 from scaleguard.units import format_quantity
 
@@ -86,9 +86,7 @@ def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
     with_mfu = any(_known(row.get("mfu")) for row in rows)
     headers = ["rung", "N", "D", "steps", "val loss", "time", "tok/s"]
     headers += ["MFU"] * with_mfu + ["energy", "alerts"]
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, justify="left" if header == "rung" else "right", no_wrap=True)
+    table_rows = []
     for row in rows:
         energy: Any = row.get("energy_j")
         cells = [str(row["name"]), format_quantity(row["params"], digits=3),
@@ -101,8 +99,9 @@ def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
                      ("" if row.get("energy_status") == "measured" else "~")
                      + format_quantity(energy, "energy", digits=3))
         cells.append(str(row.get("alerts", 0)))
-        table.add_row(*cells)
-    console.print(table)
+        table_rows.append(cells)
+    print_table(console, title, ["rung", *(Column(h, "right") for h in headers[1:])],
+                table_rows, legend="N: parameters; D: training tokens")
     if any(row.get("energy_status") == "estimated" for row in rows):
         console.print("~ energy estimated from CPU time (no readable energy counter)")
 

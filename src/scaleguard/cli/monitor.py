@@ -11,11 +11,12 @@ from typing import Any
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, err_console, print_json
 from scaleguard.cli._store_option import STORE_OPTION
+from scaleguard.cli._table import Column, print_table, table_view
 from scaleguard.errors import InputError
 
 monitor_app = typer.Typer(help="Track runs, detect faults in metric logs, follow live logs.",
@@ -82,12 +83,10 @@ def ingest_command(
         return
     if log.bad_lines:
         err_console.print(log.bad_summary(), style="yellow", markup=False, highlight=False)
-    table = Table(title=f"ingested {file} ({log.format}) into {getattr(sink, 'path', store)}")
-    for header in ("run", "id", "points", "metrics"):
-        table.add_column(header, justify="right" if header == "points" else "left")
-    for info in written:
-        table.add_row(info.name, info.run_id, str(info.points), ", ".join(log.metrics))
-    console.print(table)
+    print_table(console, f"ingested {file} ({log.format}) into {getattr(sink, 'path', store)}",
+                ["run", "id", Column("points", "right"), "metrics"],
+                [[Text(info.name), info.run_id, str(info.points), Text(", ".join(log.metrics))]
+                 for info in written])
 
 
 @monitor_app.command("check")
@@ -151,15 +150,12 @@ def check_command(
 
 
 def _print_events(result: Any) -> None:
-    table = Table(title=f"{result.source}: {result.points} points, {len(result.metrics)} "
-                  f"metrics, {len(result.events)} events")
-    for header in ("step", "metric", "severity", "detector", "value", "what"):
-        table.add_column(header, overflow="fold",
-                         justify="right" if header in ("step", "value") else "left")
-    for e in result.events:
-        table.add_row(str(e.step), e.metric, f"[{_STYLE[e.severity]}]{e.severity}[/]",
-                      e.detector, _fmt(e.value), e.message)
-    console.print(table)
+    print_table(console, f"{result.source}: {result.points} points, {len(result.metrics)} "
+                         f"metrics, {len(result.events)} events",
+                [Column("step", "right"), "metric", "severity", "detector",
+                 Column("value", "right"), "what"],
+                [[str(e.step), Text(e.metric), Text(e.severity, style=_STYLE[e.severity]),
+                  e.detector, _fmt(e.value), Text(e.message)] for e in result.events], key=2)
     if not result.events:
         console.print("no faults found", style="green")
     for e in result.events:
@@ -170,23 +166,20 @@ def _print_events(result: Any) -> None:
 
 def _watch_view(path: Path, watcher: Any) -> Group:
     state = watcher.state
-    latest = Table(title=f"watching {path} — {sum(state.points.values())} points, "
-                   f"{state.alert_count} alerts, {state.bad_count} malformed lines")
-    for header in ("metric", "step", "value", "points"):
-        latest.add_column(header, justify="left" if header == "metric" else "right")
-    for name in sorted(state.latest):
-        step, value = state.latest[name]
-        latest.add_row(name, str(step), _fmt(value), str(state.points[name]))
-    recent = Table(title="latest alerts", show_lines=False)
-    for header in ("step", "metric", "severity", "what"):
-        recent.add_column(header, overflow="fold")
-    for alert in list(state.alerts)[-10:]:
-        recent.add_row(str(alert.step), alert.metric,
-                       f"[{_STYLE[alert.severity]}]{alert.severity}[/]", alert.message)
+    width = console.width
+    latest = table_view(f"watching {path} — {sum(state.points.values())} points, "
+                        f"{state.alert_count} alerts, {state.bad_count} malformed lines",
+                        ["metric", *(Column(h, "right") for h in ("step", "value", "points"))],
+                        [[Text(name), str(state.latest[name][0]), _fmt(state.latest[name][1]),
+                          str(state.points[name])] for name in sorted(state.latest)],
+                        width=width)
+    recent = table_view("latest alerts", [Column("step", "right"), "metric", "severity", "what"],
+                        [[str(a.step), Text(a.metric), Text(a.severity, style=_STYLE[a.severity]),
+                          Text(a.message)] for a in list(state.alerts)[-10:]], width=width, key=2)
     parts: list[Any] = [latest, recent]
     if state.bad_lines:
         last = state.bad_lines[-1]
-        parts.append(f"[yellow]skipped malformed line {last.line}: {last.reason}[/]")
+        parts.append(Text(f"skipped malformed line {last.line}: {last.reason}", style="yellow"))
     return Group(*parts)
 
 
@@ -265,13 +258,11 @@ def runs_command(
     if as_json:
         print_json([r.as_dict() for r in runs])
         return
-    table = Table(title=f"{len(runs)} runs in {getattr(opened, 'path', store)}")
-    for header in ("name", "id", "status", "started", "points"):
-        table.add_column(header, justify="right" if header == "points" else "left")
-    for info in runs:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.started_at))
-        table.add_row(info.name, info.run_id, info.status, started + " UTC", str(info.points))
-    console.print(table)
+    rows: list[list[str | Text]] = [[Text(info.name), info.run_id, info.status,
+             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.started_at)) + " UTC",
+             str(info.points)] for info in runs]
+    print_table(console, f"{len(runs)} runs in {getattr(opened, 'path', store)}",
+                ["name", "id", "status", "started", Column("points", "right")], rows)
 
 
 @monitor_app.command("alerts")
@@ -299,15 +290,12 @@ def alerts_command(
     if as_json:
         print_json([{**a.as_dict(), "run_name": names.get(a.run, a.run)} for a in alerts])
         return
-    table = Table(title=f"{len(alerts)} {'open ' if open_only else ''}alerts in "
-                        f"{getattr(opened, 'path', store)}")
-    for header in ("id", "state", "severity", "run", "step", "title"):
-        table.add_column(header, justify="right" if header in ("id", "step") else "left",
-                         overflow="fold")
-    for a in alerts:
-        table.add_row(str(a.alert_id), a.state, a.severity, names.get(a.run, a.run),
-                      "" if a.step is None else str(a.step), a.title)
-    console.print(table)
+    print_table(console, f"{len(alerts)} {'open ' if open_only else ''}alerts in "
+                         f"{getattr(opened, 'path', store)}",
+                [Column("id", "right"), "state", "severity", "run", Column("step", "right"),
+                 "title"],
+                [[str(a.alert_id), a.state, a.severity, Text(names.get(a.run, a.run)),
+                  "" if a.step is None else str(a.step), Text(a.title)] for a in alerts])
 
 
 def _set_state(ids: list[int], state: str, store: str | None, as_json: bool) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from scaleguard.cli._app import app
 from scaleguard.cli._options import JSON_OPTION, console, print_json
+from scaleguard.cli._table import Column, print_table
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -119,13 +119,8 @@ def _intensity(region: str | None, intensity: str | None) -> GridIntensity | Non
     return None
 
 
-def _table(title: str, rows: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
+def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
+    print_table(console, title, ["quantity", Column("value", "right")], rows)
 
 
 def _energy_rows(energy: Any) -> list[tuple[str, str]]:
@@ -267,7 +262,7 @@ def train_command(
          else format_quantity(estimate.tokens_per_second, digits=4)),
         *_energy_rows(estimate.energy),
     ]
-    console.print(_table(f"training on {estimate.devices} x {device.key} at MFU {mfu:.3g}", rows))
+    _print_rows(f"training on {estimate.devices} x {device.key} at MFU {mfu:.3g}", rows)
     if source is None:
         _assumed(f"MFU {mfu:g} ({MFU_SOURCE}); measure yours with scaleguard resources "
                  "calibrate RUN and pass --calibration FILE")
@@ -356,7 +351,7 @@ def memory_command(
     if estimate.usable is not None:
         rows.append((f"usable on {device.key}" if device else "usable", size(estimate.usable)))
         rows.append(("fits", "yes" if estimate.fits else "NO"))
-    console.print(_table(f"{shape.name} (seq {shape.seq}), {layout!r}", rows))
+    _print_rows(f"{shape.name} (seq {shape.seq}): {layout.describe()}", rows)
     console.print(_precision_line(precision, optimizer))
 
 
@@ -403,23 +398,21 @@ def plan_command(
     if as_json:
         print_json({**plan.as_dict(), "efficiency": efficiency})
         return
-    table = Table(title=f"{shape.name} on {plan.devices} x {device.key}, global batch "
-                        f"{plan.global_batch} x {plan.seq} tokens: {len(plan.candidates)} "
-                        f"layouts fit")
     with_ep = shape.is_moe
-    headers = ["tp", "pp", "dp", *(["ep"] if with_ep else []), "zero", "mb", "recompute",
-               "memory", "step", "MFU"]
-    for header in headers:
-        table.add_column(header, justify="left" if header == "recompute" else "right")
-    for cand in plan.candidates[:max(top, 0)]:
-        lay = cand.layout
-        table.add_row(str(lay.tp), str(lay.pp), str(lay.dp),
-                      *([str(lay.ep)] if with_ep else []), str(lay.zero),
-                      str(lay.micro_batch), lay.recompute,
-                      format_quantity(cand.memory.total, "bytes", digits=3),
-                      format_quantity(cand.step_seconds, "duration", digits=3),
-                      f"{cand.mfu:.2f}")
-    console.print(table)
+    rows = [[str(c.layout.tp), str(c.layout.pp), str(c.layout.dp),
+             *([str(c.layout.ep)] if with_ep else []), str(c.layout.zero),
+             str(c.layout.micro_batch), c.layout.recompute,
+             format_quantity(c.memory.total, "bytes", digits=3),
+             format_quantity(c.step_seconds, "duration", digits=3), f"{c.mfu:.2f}"]
+            for c in plan.candidates[:max(top, 0)]]
+    print_table(console, f"{shape.name} on {plan.devices} x {device.key}, global batch "
+                         f"{plan.global_batch} x {plan.seq} tokens: {len(plan.candidates)} "
+                         f"layouts fit",
+                [*(Column(h, "right") for h in ("tp", "pp", "dp", *(["ep"] if with_ep else []),
+                                                "ZeRO", "mb")), "recompute",
+                 *(Column(h, "right") for h in ("memory", "step", "MFU"))], rows,
+                legend="mb: micro-batch (sequences); memory: per device; step: one optimizer "
+                       "step, estimated")
     console.print(f"{attention} attention; " + _precision_line(precision, optimizer))
     if source is None:
         _assumed(f"kernels reach {efficiency:.0%} of peak before communication (torchtitan's "
@@ -438,7 +431,7 @@ def plan_command(
             kind = rejection.reason.split(":")[0]
             if kind not in shown:
                 shown.add(kind)
-                console.print(f"  e.g. {rejection!r}")
+                console.print(f"  e.g. {rejection.describe()}", markup=False)
 
 
 @resources_app.command("energy")
@@ -488,7 +481,7 @@ def energy_command(
     rows = [("device-hours", format_quantity(hours, digits=4)),
             ("power per device", format_quantity(watts, "power", digits=4)),
             *_energy_rows(estimate)]
-    console.print(_table("energy, carbon and cost", rows))
+    _print_rows("energy, carbon and cost", rows)
 
 
 @resources_app.command("serve")
@@ -573,7 +566,7 @@ def serve_command(
                  else "memory per device",
                  format_quantity(plan.memory_per_device, "bytes", digits=3))]
         title = f"serving {shape.name} on {device.key} at {rate:g} requests/s"
-        console.print(_table(title, rows))
+        _print_rows(title, rows)
         if source is not None:
             console.print(source)
         elif plan.efficiency_assumed:
@@ -702,18 +695,17 @@ def devices_command(
     if as_json:
         print_json({key: device.as_dict() for key, device in catalog.items()})
         return
-    table = Table(title="hardware catalog")
-    for header in ("device", "memory", "bandwidth", "bf16 peak", "fp8 peak", "TDP"):
-        table.add_column(header, justify="left" if header == "device" else "right")
+    rows = []
     for key, device in catalog.items():
         peak = device.peak_flops
-        table.add_row(key, format_quantity(device.memory_bytes, "bytes", digits=4),
-                      f"{device.memory_bandwidth / 1e9:,.0f} GB/s",
-                      format_quantity(peak["bf16"], "flop_rate", digits=4) if "bf16" in peak
-                      else "", format_quantity(peak["fp8"], "flop_rate", digits=4)
-                      if "fp8" in peak else "",
-                      "" if device.tdp_w is None else format_quantity(device.tdp_w, "power"))
-    console.print(table)
+        rows.append([key, format_quantity(device.memory_bytes, "bytes", digits=4),
+                     f"{device.memory_bandwidth / 1e9:,.0f} GB/s",
+                     format_quantity(peak["bf16"], "flop_rate", digits=4) if "bf16" in peak
+                     else "", format_quantity(peak["fp8"], "flop_rate", digits=4)
+                     if "fp8" in peak else "",
+                     "" if device.tdp_w is None else format_quantity(device.tdp_w, "power")])
+    print_table(console, "hardware catalog", ["device", *(Column(h, "right") for h in (
+        "memory", "bandwidth", "bf16 peak", "fp8 peak", "TDP"))], rows)
 
 
 # The demo's target run: a Llama-3-70B-shaped model on 2T tokens, 512 H100s at MFU 0.4, on a
@@ -763,4 +755,5 @@ def demo_step(out: Path) -> list[Written]:
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     days = training.wall_seconds / 86400
     return [Written(path, f"{DEMO_MODEL} on {DEMO_GPUS} x {DEMO_GPU}: {days:.0f} days, "
-                          f"best layout {best.layout!r}" if best else "no layout fits")]
+                          f"best layout {best.layout.describe()}" if best
+                          else "no layout fits")]

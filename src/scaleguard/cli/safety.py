@@ -20,6 +20,7 @@ from scaleguard.cli._options import (
     print_json,
     whole_count,
 )
+from scaleguard.cli._table import Column, print_table
 from scaleguard.errors import InputError
 from scaleguard.units import format_quantity, parse_quantity
 
@@ -446,15 +447,13 @@ def drift_command(
     if as_json:
         print_json(report.as_dict())
         return
-    table = Table(title=f"drift of {current} against {reference}")
-    for header in ("feature", "verdict", "PSI", "KS p", "chi-square p", "MMD p", "why"):
-        table.add_column(header)
     style = {"stable": "green", "watch": "yellow", "drift": "bold red"}
-    for f in report.features:
-        table.add_row(f.feature, f"[{style[f.verdict]}]{f.verdict}[/]", f"{f.psi:.3f}",
-                      "" if f.ks_p is None else f"{f.ks_p:.2g}", f"{f.chi2_p:.2g}",
-                      "" if f.mmd_p is None else f"{f.mmd_p:.2g}", f.reason)
-    console.print(table)
+    rows = [[f.feature, f"[{style[f.verdict]}]{f.verdict}[/]", f"{f.psi:.3f}",
+             "" if f.ks_p is None else f"{f.ks_p:.2g}", f"{f.chi2_p:.2g}",
+             "" if f.mmd_p is None else f"{f.mmd_p:.2g}", f.reason] for f in report.features]
+    print_table(console, f"drift of {current} against {reference}",
+                ["feature", "verdict", *(Column(h, "right") for h in (
+                    "PSI", "KS p", "chi-square p", "MMD p")), "why"], rows)
 
 
 def demo_observations(plan: Any, seed: int = 0) -> Any:

@@ -119,7 +119,7 @@ def _law_and_params(fit_or_params: Any) -> tuple[Law, dict[str, float]]:
 def _check_budget(budget: float) -> float:
     budget = float(budget)
     if not (np.isfinite(budget) and budget > 0):
-        raise InputError(f"--budget: expected a positive number of FLOP, got {budget!r}")
+        raise InputError(f"budget: expected a positive number of FLOP, got {budget!r}")
     return budget
 
 

@@ -71,6 +71,8 @@ class ValidationScores:
 def score_predictions(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float, float]:
     """(MARE, log RMSE, max relative error) of predictions against positive actual values.
 
+    Examples
+    --------
     >>> [round(v, 4) for v in score_predictions(np.array([1.1, 2.0]), np.array([1.0, 2.0]))]
     [0.05, 0.0674, 0.1]
     """

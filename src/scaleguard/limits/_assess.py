@@ -43,7 +43,6 @@ from scaleguard.limits._verdict import decide
 from scaleguard.resources import (
     Calibration,
     GridIntensity,
-    MemoryEstimate,
     ModelShape,
     TrainingEstimate,
     estimate_training,
@@ -128,7 +127,11 @@ def _intensity(value: float | str) -> float | GridIntensity:
     try:
         return parse_intensity(value, name="hardware.grid_intensity")
     except UnitError:
+        pass
+    try:
         return grid_intensity(value)  # a region: CodeCarbon's data
+    except InputError as exc:
+        raise type(exc)(f"hardware.grid_intensity: {exc}") from None
 
 
 def _model_shape(study: Study, params: float) -> ModelShape:
@@ -187,10 +190,6 @@ def _memory_finding(study: Study, params: float) -> tuple[Finding, ResourceLine]
     search = search_layouts(model, device, hw.devices, batch, hw.dtype)
     shown = search.fastest or search.leanest
 
-    def describe(m: MemoryEstimate) -> str:
-        return (f"tp={m.layout.tp} × pp={m.layout.pp} × dp={m.layout.dp}, ZeRO-{m.layout.zero}, "
-                f"micro-batch {m.layout.micro_batch}, {m.layout.recompute} recomputation")
-
     usable = shown.usable or device.memory_bytes
     max_params = min_devices = math.nan
     if not search.fits:
@@ -198,15 +197,15 @@ def _memory_finding(study: Study, params: float) -> tuple[Finding, ResourceLine]
         min_devices = fewest_fitting_devices(model, device, hw.devices, hw.dtype)
     finding = memory_wall(fits=search.fits, bytes_per_device=search.leanest.total,
                           device_bytes=usable, params=model.params, devices=hw.devices,
-                          layout=describe(shown), max_params_that_fit=max_params,
+                          layout=shown.layout.describe(), max_params_that_fit=max_params,
                           min_devices_that_fit=min_devices,
                           reason=f"{len(search.plan.rejected)} layouts rejected")
     chosen = "fastest layout that fits" if search.fits else "leanest layout (does not fit)"
     line = ResourceLine("memory per device", shown.total,
                         format_quantity(shown.total, "bytes", digits=3),
-                        usable, f"{chosen}: {describe(shown)}; global batch {batch} sequences; "
-                                f"{format_quantity(usable, 'bytes', digits=3)} usable of "
-                                f"{device.key}; {model!r}")
+                        usable, f"{chosen}: {shown.layout.describe()}; global batch {batch} "
+                                f"sequences; {format_quantity(usable, 'bytes', digits=3)} usable "
+                                f"of {device.key}; {model.describe()}")
     return finding, line
 
 

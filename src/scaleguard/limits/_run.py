@@ -7,6 +7,7 @@ and fits the law (``scaleguard.laws``); everything after is :func:`assess`, whic
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from scaleguard.compute import Executor, Progress
-from scaleguard.errors import ConfigError
+from scaleguard.errors import ConfigError, ScaleguardError, TableError
 from scaleguard.io import read_ladder, read_table
 from scaleguard.laws import LawFit
 from scaleguard.limits._assess import Evidence, assess
@@ -25,6 +26,9 @@ from scaleguard.limits._study import MonitoringSpec, RolloutSpec, Study
 from scaleguard.resources import get_device, read_calibration
 
 __all__ = ["fit_ladder", "gather_evidence", "run_study", "read_alert_log", "rollout_evidence"]
+
+# The hint the table readers end a missing-column message with (io's missing_column_error).
+_COL_HINT = re.compile(r"map yours with --col (\w+)=Header")
 
 
 def fit_ladder(study: Study, frame: pd.DataFrame, *, executor: str | Executor | None = None,
@@ -191,12 +195,27 @@ def run_study(study: Study, *, executor: str | Executor | None = None,
               progress: Progress | None = None,
               stage: Callable[[str], None] | None = None) -> Assessment:
     """Assess a loaded study end to end (reads its files; fits; decides)."""
+    try:
+        return _run_study(study, executor=executor, progress=progress, stage=stage)
+    except ScaleguardError as exc:  # a field of the study found bad late: name the file too
+        raise study.named(exc) from None
+
+
+def _run_study(study: Study, *, executor: str | Executor | None,
+               progress: Progress | None,
+               stage: Callable[[str], None] | None) -> Assessment:
     say = stage or (lambda _: None)
     # Refuse a bad device name before spending seconds on the fit.
     hardware_file = study.hardware.hardware_file
-    get_device(study.hardware.device, study.resolve(hardware_file) if hardware_file else None)
+    get_device(study.hardware.device, study.resolve(hardware_file) if hardware_file else None,
+               option="hardware.device")
     say("reading the ladder")
-    frame = read_ladder(study.resolve(study.ladder.path), study.ladder.columns or None)
+    try:
+        frame = read_ladder(study.resolve(study.ladder.path), study.ladder.columns or None)
+    except TableError as exc:
+        # The table readers hint the command line's --col; a study maps its columns in YAML.
+        raise TableError(_COL_HINT.sub(r"map yours in the study's ladder.columns, e.g. "
+                                       r"ladder: {columns: {\1: Header}}", str(exc))) from None
     say("fitting the scaling law")
     view = fit_ladder(study, frame, executor=executor, progress=progress)
     say("gathering safety evidence")

@@ -15,9 +15,23 @@ __all__ = ["Readiness", "Verdict", "decide"]
 
 
 class Readiness(StrEnum):
+    """The verdict. ``exit_status`` is what ``scaleguard assess`` ends with, for scripts."""
+
     READY = "ready"
     CONDITIONAL = "ready with conditions"
     NOT_READY = "not ready"
+
+    @property
+    def exit_status(self) -> int:
+        """0 ready, 1 not ready, 3 ready with conditions (2 is kept for bad input).
+
+        A CI gate that must stop on anything but a clean *ready* tests for non-zero; one that
+        accepts conditions tests for 1 alone.
+        """
+        return _EXIT_STATUS[self]
+
+
+_EXIT_STATUS = {Readiness.READY: 0, Readiness.NOT_READY: 1, Readiness.CONDITIONAL: 3}
 
 
 def _weight(finding: Finding) -> tuple[int, float]:

@@ -4,7 +4,9 @@ A million-point loss curve cannot be drawn point by point in a browser; both met
 shape (LTTB, Steinarsson 2013) or every extreme (min/max) with a few thousand points.
 ``tsdownsample`` (Rust, SIMD; the library behind plotly-resampler) does the work: on 1M points
 its LTTB is ~50x faster than the NumPy loop it replaced, with the same indices where x is
-evenly spaced (tests/monitor/test_monitor_downsample.py keeps that loop as the reference).
+evenly spaced and the buckets hold whole numbers of points; otherwise a bucket edge that falls
+on a whole number may round the other way and move a pick by one point (97%+ of picks agree;
+tests/monitor/test_monitor_downsample.py keeps the old loop as the reference).
 """
 
 from __future__ import annotations

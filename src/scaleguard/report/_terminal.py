@@ -6,7 +6,6 @@ import math
 
 from rich.console import Console, Group
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from scaleguard.limits import Assessment, Readiness, Severity
@@ -28,12 +27,13 @@ def print_summary(assessment: Assessment, console: Console) -> None:
         lines.append(Text(f"cheapest change that lifts it: {ways}"))
     console.print(Panel(Group(*lines), title=f"scaleguard assess — {assessment.name}",
                         expand=False))
-    table = Table(show_header=True, header_style="bold", expand=False)
-    for column in ("", "limit", "need ÷ limit", "finding"):
-        table.add_column(column, overflow="fold", justify="right" if column == "need ÷ limit"
-                         else "left")
-    for f in sorted(v.findings, key=lambda f: -f.severity.rank):
-        pressure = f"{f.pressure:.2g}×" if math.isfinite(f.pressure) else "—"
-        table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), f.title, pressure,
-                      f.message)
-    console.print(table)
+    # The CLI's table helper (readable at any width); imported here, not at the top, because
+    # the library must not need the command line to be importable.
+    from scaleguard.cli._table import Column, print_table
+
+    rows: list[list[str | Text]] = [
+        [Text(f.severity.value, style=_STYLE[f.severity]), Text(f.title),
+         f"{f.pressure:.2g}×" if math.isfinite(f.pressure) else "—", Text(f.message)]
+        for f in sorted(v.findings, key=lambda f: -f.severity.rank)]
+    print_table(console, None, ["", "limit", Column("need ÷ limit", "right"), "finding"], rows,
+                key=2)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from scaleguard.errors import ConfigError, InputError
 from scaleguard.units import format_quantity, parse_quantity
@@ -35,15 +35,18 @@ class _DeviceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    kind: str = "gpu"
-    aliases: list[str] = []
-    memory: str | PositiveFloat
-    memory_bandwidth: PositiveFloat
-    peak_flops: dict[str, PositiveFloat]
-    tdp: PositiveFloat | None = None
-    link_bandwidth: PositiveFloat
-    devices_per_node: PositiveInt = 8
+    # The descriptions are what the docs' hardware-file reference shows (generated from here).
+    name: str = Field(description="the vendor's name, e.g. NVIDIA H100 SXM5 80GB")
+    kind: str = Field("gpu", description="gpu, tpu or cpu")
+    aliases: list[str] = Field([], description="other names --gpu accepts")
+    memory: str | PositiveFloat = Field(description="device memory: 80GiB, or bytes")
+    memory_bandwidth: PositiveFloat = Field(description="bytes/s, e.g. 3.35e12")
+    peak_flops: dict[str, PositiveFloat] = Field(description="dense peak FLOP/s per dtype "
+                                                 "(fp8, bf16, fp16, tf32, fp32)")
+    tdp: PositiveFloat | None = Field(None, description="board power, watts")
+    link_bandwidth: PositiveFloat = Field(description="fast intra-node link of one device, "
+                                          "bytes/s (aggregate, bidirectional)")
+    devices_per_node: PositiveInt = Field(8, description="devices that link joins")
 
 
 @dataclass(frozen=True)

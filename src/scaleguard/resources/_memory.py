@@ -173,6 +173,14 @@ class Layout:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """The layout in words, for people: ``tp 4 × pp 1 × dp 128, ZeRO-3, micro-batch 1,
+        selective recomputation``."""
+        recompute = "no" if self.recompute == "none" else self.recompute
+        experts = f" × ep {self.ep}" if self.ep > 1 else ""
+        return (f"tp {self.tp} × pp {self.pp} × dp {self.dp}{experts}, ZeRO-{self.zero}, "
+                f"micro-batch {self.micro_batch}, {recompute} recomputation")
+
     def __repr__(self) -> str:
         ep = f", ep={self.ep}" if self.ep > 1 else ""
         return (f"Layout(tp={self.tp}, pp={self.pp}, dp={self.dp}{ep}, zero={self.zero}, "

@@ -227,6 +227,13 @@ class ModelShape:
         return {**asdict(self), "params": self.params, "active_params": self.active_params,
                 "head_dim": self.head_dim}
 
+    def describe(self) -> str:
+        """The shape in words, for people: ``llama-3-8b: 8.03B parameters, 32 layers, ...``."""
+        return (f"{self.name}: {format_quantity(self.params, digits=3)} parameters, "
+                f"{self.layers} layers, hidden {self.hidden}, {self.heads} heads "
+                f"({self.kv_heads} key/value), FFN {self.ffn}, vocabulary {self.vocab}, "
+                f"sequence {self.seq}")
+
     def __repr__(self) -> str:
         moe = (f", experts={self.experts} (top-{self.experts_per_token}, "
                f"{format_quantity(self.active_params, digits=3)} active)" if self.is_moe else "")
@@ -360,5 +367,5 @@ def model_from_hf_config(config: str | Path | dict[str, Any], *,
         raise
     except InputError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
         raise ConfigError(f"{source}: a dimension is not an integer ({exc})") from None

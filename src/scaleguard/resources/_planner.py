@@ -127,6 +127,14 @@ class Rejection:
                 "micro_batch": self.micro_batch, "recompute": self.recompute,
                 "reason": self.reason}
 
+    def describe(self) -> str:
+        """The rejected layout (or family) and why, for people: ``tp 16 × pp 1 × dp 32: ...``."""
+        rest = "".join(f", {text}" for value, text in (
+            (self.zero, f"ZeRO-{self.zero}"), (self.micro_batch, f"micro-batch {self.micro_batch}"),
+            (self.recompute, f"{'no' if self.recompute == 'none' else self.recompute} "
+                             "recomputation")) if value is not None)
+        return f"tp {self.tp} × pp {self.pp} × dp {self.dp}{rest}: {self.reason}"
+
     def __repr__(self) -> str:
         rest = "".join(f", {k}={v}" for k, v in (("zero", self.zero),
                                                   ("mb", self.micro_batch),
