@@ -76,6 +76,18 @@ def test_one_standard_error_rule_prefers_the_simpler_law_unless_the_complex_wins
     assert _one_se_choice(one_origin, [_backtest("power", 2, [0.5]), one_origin], "mare") is None
 
 
+def test_a_law_nested_in_an_eligible_one_is_not_preferred_as_the_simpler():
+    # power is saturating with no floor: when nothing beats it consistently it still does not
+    # get the pick from the saturating law it is nested in; it gets it only by lowest error.
+    power = _backtest("power", 2, [0.004, 0.003, 0.060, 0.090])  # nor beats, nor is beaten
+    floor = _backtest("saturating", 3, [0.015, 0.020, 0.036, 0.026])
+    noisy_winner = _backtest("broken", 6, [0.002, 0.040, 0.005, 0.050])
+    assert _one_se_choice(noisy_winner, [power, floor, noisy_winner], "mare") is floor
+    assert _one_se_choice(floor, [power, floor], "mare") is None  # as the lowest, it stands
+    # Without the law it is nested in, power is the simpler law again.
+    assert _one_se_choice(noisy_winner, [power, noisy_winner], "mare") is power
+
+
 def test_guard_flags_a_parameter_on_its_bound():
     x = np.geomspace(10, 1e5, 20)
     rising = pd.DataFrame({"x": x, "y": 2.0 + 0.1 * np.log(x)})  # a falling law: alpha -> 0

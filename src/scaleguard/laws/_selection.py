@@ -21,6 +21,12 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    always qualifies; among equally simple ones, the lower error wins): a complex law must earn
    its parameters at every origin, and a simple law that another law beats throughout does not
    get the prediction just because the most complex one was noisy.
+   "Simpler" respects nesting: a law nested in an eligible one (``power`` in ``saturating``)
+   is never preferred *as the simpler* law, only when it has the lowest error outright. The
+   losses are lopsided: where the data do not support a floor, the saturating fit tends to
+   the power law (E -> 0) and gives up little; where a floor is real but the origins do not
+   resolve the bend it makes, the floor-free law keeps falling and misses by several times
+   more (issue #17's backtest: most of auto's misses were such ``power`` picks).
 
 The same scores weight the ``ensemble`` prediction (inverse mean squared error, Bates & Granger
 1969): the laws that extrapolated better count for more.
@@ -186,9 +192,12 @@ def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: 
     if len(best.origin_mare) < 2:
         return None  # one split cannot show consistency: its lowest error stands
     by_simplicity = sorted(eligible, key=lambda s: (s.n_params, s.geometric_mean(criterion)))
+    forms = {s.form for s in eligible}
     for other in by_simplicity:
         if other.n_params >= best.n_params:
             break
+        if NESTED_IN.get(other.form) in forms:
+            continue  # only the lowest error earns a nested law the pick (module rule 3)
         if not any(beats(rival, other, criterion) for rival in eligible if rival is not other):
             return other
     return None
