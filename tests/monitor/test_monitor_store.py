@@ -5,6 +5,7 @@ import json
 import math
 import shutil
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -199,9 +200,12 @@ def test_any_sequence_of_resent_batches_stores_each_key_once(store_url, sends):
         store.open_run(RunInfo("p", "x", "running", 0.0))
         before = len(store.frame("p"))
         seen: set[int] = set()
+        # A fresh prefix per example: the PostgreSQL database outlives examples, and id() of a
+        # collected list can come back, which made keys of two examples collide.
+        prefix = uuid.uuid4().hex
         for key, size in sends:
             fresh = store.write(Batch("p", np.arange(size), np.zeros(size), ["m"] * size,
-                                      np.ones(size), key=f"{id(sends)}-{key}"))
+                                      np.ones(size), key=f"{prefix}-{key}"))
             assert fresh == (key not in seen)
             seen.add(key)
         sizes = {}
