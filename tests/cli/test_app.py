@@ -98,3 +98,22 @@ def test_arguments_and_flags_read_like_click(capsys):
     out = capsys.readouterr().out
     assert "Usage: scaleguard fit [OPTIONS] FILE" in out
     assert "--form FORM" in out and "--json " in out
+
+
+def test_command_modules_map_names_every_command_and_loads_only_what_is_asked():
+    """`main` imports only the module of the command it runs (issue #18: startup); the map it
+    uses must name exactly the top-level commands the modules register."""
+    import subprocess
+    import sys
+
+    from scaleguard.cli._app import COMMAND_MODULES, command_paths
+
+    top = {path[0] for path in command_paths() if len(path) == 1}
+    assert top == set(COMMAND_MODULES)
+    code = ("import sys; from scaleguard.cli import main; main(['resources', '--help']);"
+            "print(sorted(m for m in sys.modules if m.startswith('scaleguard.cli.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert "scaleguard.cli.resources" in loaded
+    assert "scaleguard.cli.fit" not in loaded and "scaleguard.cli.monitor" not in loaded

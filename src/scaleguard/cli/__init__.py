@@ -1,19 +1,11 @@
 """The ``scaleguard`` command line: one thin layer over the library.
 
-Each command lives in its own module and registers itself on :data:`app` when imported here.
+Each command lives in its own module and registers itself on :data:`app` when imported.
+:func:`main` imports only the module that the command line names (``scaleguard resources
+--help`` does not import ``fit`` or ``monitor``), so every command starts fast; the map from
+command to module is ``scaleguard.cli._app.COMMAND_MODULES``.
 """
 
-from scaleguard.cli._app import app, main, run
+from scaleguard.cli._app import app, load_commands, main, run
 
-# Command modules: importing them registers their commands (one line each, keep sorted).
-from scaleguard.cli import assess as _assess  # noqa: E402,F401  isort: skip
-from scaleguard.cli import demo as _demo  # noqa: E402,F401  isort: skip
-from scaleguard.cli import fit as _fit  # noqa: E402,F401  isort: skip
-from scaleguard.cli import inspect as _inspect  # noqa: E402,F401  isort: skip
-from scaleguard.cli import ladder as _ladder  # noqa: E402,F401  isort: skip
-from scaleguard.cli import monitor as _monitor  # noqa: E402,F401  isort: skip
-from scaleguard.cli import resources as _resources  # noqa: E402,F401  isort: skip
-from scaleguard.cli import safety as _safety  # noqa: E402,F401  isort: skip
-from scaleguard.cli import serve as _serve  # noqa: E402,F401  isort: skip
-
-__all__ = ["app", "main", "run"]
+__all__ = ["app", "load_commands", "main", "run"]

@@ -6,6 +6,7 @@ Command modules (``scaleguard.cli.<name>``) import :data:`app` and register thei
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
 from collections.abc import Iterator, Sequence
@@ -92,6 +93,28 @@ def _readable_help(command: Any) -> None:
             param.metavar = "" if getattr(param, "is_flag", False) else param.name.upper()
 
 
+# Each top-level command and the module that registers it. `main` imports only the module its
+# command line names: importing all nine costs ~45 ms, as much as typer itself (issue #18).
+# tests/cli/test_app.py checks this map against the commands the modules register.
+COMMAND_MODULES: dict[str, str] = {
+    "assess": "assess", "demo": "demo", "fit": "fit", "inspect": "inspect",
+    "ladder": "ladder", "monitor": "monitor", "resources": "resources",
+    "rollout": "safety", "safety": "safety", "serve": "serve", "token": "serve",
+}
+
+
+def load_commands(argv: Sequence[str] | None = None) -> None:
+    """Register the commands ``argv`` needs: its command's module, or every module when it
+    names none (``--help``, ``--version``, a typo that deserves the full list)."""
+    words = [word for word in (argv if argv is not None else sys.argv[1:])
+             if not word.startswith("-")]
+    first = words[0] if words else None
+    names = [COMMAND_MODULES[first]] if first in COMMAND_MODULES \
+        else sorted(set(COMMAND_MODULES.values()))
+    for name in names:
+        importlib.import_module(f"scaleguard.cli.{name}")
+
+
 def build_command() -> Any:
     """The click command behind :data:`app`, with readable help on every command."""
     root = typer.main.get_command(app)
@@ -105,6 +128,7 @@ def command_paths() -> list[list[str]]:
 
     Tests and the startup benchmark walk this to run each command's ``--help``.
     """
+    load_commands([])
     return [path for path, _ in _commands(typer.main.get_command(app), [])]
 
 
@@ -117,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     readers bound up front; this is the net under them. Anything else is a bug and propagates
     with its traceback.
     """
+    load_commands(argv)
     command = build_command()
     try:
         # Standalone mode: click handles --help, usage errors (status 2) and Ctrl-C itself and
