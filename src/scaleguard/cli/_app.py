@@ -1,7 +1,7 @@
 """The typer application, its error handling and the entry point.
 
 Command modules (``scaleguard.cli.<name>``) import :data:`app` and register their commands on it;
-``scaleguard.cli`` imports each of them once.
+:func:`main` imports the one its command line names (:data:`COMMAND_MODULES`), or all of them.
 """
 
 from __future__ import annotations
