@@ -180,6 +180,8 @@ def as_step(raw: object, where: str = "step") -> int:
     scaleguard.errors.InputError: step is 9223372036854775808, expected a whole number \
 from 0 to 2**63 - 1
     """
+    if type(raw) is int and 0 <= raw <= INT64_MAX:  # the common case, on run.log's hot path
+        return raw
     expected = f"{where} is {shown(raw)}, expected a whole number from 0 to 2**63 - 1"
     if isinstance(raw, bool):
         raise InputError(expected)
@@ -216,6 +218,10 @@ def as_finite(raw: object, where: str = "value", *, allow_nonfinite: bool = Fals
     scaleguard.errors.InputError: value is 100000000000000000000000...(401 digits), beyond \
 the float64 range
     """
+    if type(raw) is float:  # the common case, on run.log's hot path
+        if allow_nonfinite or math.isfinite(raw):
+            return raw
+        raise InputError(f"{where} is {shown(raw)}, expected a finite number")
     if isinstance(raw, bool) or not isinstance(raw, int | float | str | np.number):
         raise InputError(f"{where} is {shown(raw)}, expected a number")
     try:

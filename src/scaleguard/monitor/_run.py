@@ -79,6 +79,8 @@ class Run:
         self._events: list[StoredEvent] = []
         self._alerts: list[Alert] = []
         self._unsent: list[Batch] = []  # cut, keyed, not yet acknowledged by the sink
+        # Metric names already found storable, each with its label for a value's error.
+        self._checked_names: dict[str, str] = {}
         self._step = -1
         self.points_logged = 0
         self.alerts_raised: list[Alert] = []
@@ -109,9 +111,8 @@ class Run:
         # Checked here, not at the flush: a point the store cannot hold (a step of 2**63, a
         # value of 10**400) would fail every later flush and take the points after it along.
         step = as_step(step)
-        values = [(_valid_name(name, "log: metric name"),  # all or nothing: no half-logged step
-                   as_finite(raw, f"log: metric {shown(name)}", allow_nonfinite=True))
-                  for name, raw in metrics.items()]
+        values = [(name, as_finite(raw, self._metric_label(name), allow_nonfinite=True))
+                  for name, raw in metrics.items()]  # all or nothing: no half-logged step
         self._step = max(self._step, step)
         now = time.time()
         found: list[Event] = []
@@ -155,6 +156,16 @@ class Run:
             self.alerts_raised.append(alert)
         for sink in self.alert_sinks:
             sink.emit(alert)
+
+    def _metric_label(self, name: object) -> str:
+        """``name``'s label for errors, once ``name`` is known storable.
+
+        A run logs the same few names every step: each is checked once, not on every call."""
+        label = self._checked_names.get(name)  # type: ignore[call-overload]
+        if label is None:
+            label = "log: metric " + shown(_valid_name(name, "log: metric name"))
+            self._checked_names[name] = label  # type: ignore[index]
+        return label
 
     def log_event(self, kind: str, payload: Mapping[str, Any] | None = None, *,
                   step: int | None = None, source: str = "") -> None:
