@@ -26,7 +26,7 @@ from scaleguard.safety._controller import (
     decide,
     initial_state,
 )
-from scaleguard.safety._dbstore import DatabaseRolloutStore
+from scaleguard.safety._dbstore import Absorbed, DatabaseRolloutStore, absorb_windows
 from scaleguard.safety._drift import DriftReport, FeatureDrift, drift_report
 from scaleguard.safety._feasibility import Feasibility, feasibility
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
@@ -54,11 +54,14 @@ from scaleguard.safety._store import (
     RolloutStore,
     audit_record,
 )
+from scaleguard.safety._totals import CellTotals, cell_totals, merge_totals
 
 EXAMPLE_PLAN = Path(__file__).resolve().parent / "examples" / "rollout.yaml"
 
 __all__ = [
+    "Absorbed",
     "CLOCK_SKEW",
+    "CellTotals",
     "EXAMPLE_PLAN",
     "Counts",
     "Decision",
@@ -79,10 +82,12 @@ __all__ = [
     "TailForecast",
     "adjust_p_values",
     "alpha_spent",
+    "absorb_windows",
     "audit_record",
     "bayesian_upper",
     "beta_binomial_interval",
     "beta_binomial_p_value",
+    "cell_totals",
     "check_observations",
     "check_state",
     "clopper_pearson_upper",
@@ -94,6 +99,7 @@ __all__ = [
     "guardrail_gate",
     "initial_state",
     "load_plan",
+    "merge_totals",
     "normal_mixture_halfwidth",
     "normal_mixture_p_value",
     "parse_plan",

@@ -1,7 +1,7 @@
 """Rollouts run by the service: ``/api/v1/rollouts``.
 
 The controller is :func:`scaleguard.safety.decide` (pure); what it needs between requests
-(the plan, the state, the observation rows received, the audit log) is kept by
+(the plan, the state, the observation windows and their cell totals, the audit log) is kept by
 :class:`~scaleguard.safety.DatabaseRolloutStore` in the monitor store (no SQL here), where
 ``scaleguard rollout decide --store`` and ``assess`` find the same rollouts. One request's
 new rows, the new state and its audit record are written in one transaction that holds the
@@ -16,13 +16,12 @@ import time
 import uuid
 from typing import Any
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from scaleguard.errors import ConfigError, InputError
 from scaleguard.io import load_yaml
-from scaleguard.monitor import RolloutChange, RolloutRecord, Store
+from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import require_read, require_write
 from scaleguard.service._json import jsonable
@@ -165,17 +164,11 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import (
-        DatabaseRolloutStore,
-        audit_record,
-        check_observations,
-        decide,
-        screen_observations,
-    )
+    from scaleguard.safety import DatabaseRolloutStore, absorb_windows, audit_record, decide
 
     store = store_of(request)
 
-    def step(record: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
+    def step(record: RolloutRecord, stored: StoredWindows) -> RolloutChange:
         # Runs inside the store's transaction, under the rollout's lock: read, decide, write.
         plan, state = _parsed(record)
         stage_names = {s.name for s in plan.stages}
@@ -186,25 +179,12 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         # A row without a time is dated when it arrives, so that every stored window has one
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
-        if posted:
-            new = pd.DataFrame(posted)
-            new.attrs["source"] = "rows"
-            check_observations(new, plan)  # refuse a malformed row before anything is stored
-        everything = pd.DataFrame(old + posted)
-        everything.attrs["source"] = "rows"
-        if everything.empty:
-            everything = pd.DataFrame(columns=["stage", "arm", "metric"])
-        rows = check_observations(everything, plan)
-        # The same screening as `rollout decide`: stored windows come first, so a retry of
-        # them is a duplicate; only new windows that can be trusted are stored.
-        screened = screen_observations(rows, plan, now, plan.stages[state.stage_index].name,
-                                       state.stage_started)
-        fresh = [posted[i - len(old)] for i in screened.kept if i >= len(old)]
-        decision = decide(plan, state, screened, now, frozenset(body.approve))
+        # The same screening as `rollout decide`, of the new rows against the stored windows
+        # (a retry of one is a duplicate); the decision reads the rollout's cell totals.
+        absorbed = absorb_windows(plan, state, stored, posted, now)
+        decision = decide(plan, state, absorbed.screened, now, frozenset(body.approve))
         record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
-        return RolloutChange(decision.state.as_dict(), jsonable(record_),
-                             decision.state.decisions, now, time.time(), fresh,
-                             result=decision)
+        return absorbed.change(decision, jsonable(record_), now)
 
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:
