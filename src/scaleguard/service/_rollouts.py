@@ -88,12 +88,17 @@ def _parsed(record: RolloutRecord) -> tuple[Any, Any]:
 
 def _summary(rollout_id: str, plan: Any, state: Any, last: dict[str, Any] | None,
              updated_at: float) -> dict[str, Any]:
+    from scaleguard.safety._approvals import awaiting_approval
+
     return {"rollout_id": rollout_id, "plan": plan.name,
             "stage": plan.stages[state.stage_index].name, "stage_index": state.stage_index,
             "stages": [{"name": s.name, "traffic": s.traffic,
                         "manual_approval": s.manual_approval} for s in plan.stages],
             "traffic": state.traffic, "status": state.status, "decisions": state.decisions,
-            "last_action": last["action"] if last else None, "updated_at": updated_at}
+            "last_action": last["action"] if last else None, "updated_at": updated_at,
+            # The stage a person may approve now (POST .../approve), and those approved.
+            "awaiting_approval": awaiting_approval(plan, state, last),
+            "approved": list(state.approved)}
 
 
 def _started_at(plan: Any, started_at: float | None, now: float) -> float:
@@ -213,12 +218,16 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
 
 
 @router.get("/rollouts/{rollout}/decision", dependencies=[Depends(require_read)],
-            summary="The latest decision with its gate evidence (null before the first)")
+            summary="The latest decision with its gate evidence (null before the first); "
+                     "approvals are in the audit log")
 def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
+    from scaleguard.safety._approvals import is_approval
+
     store = store_of(request)
     _load(store, rollout)
-    last = store.rollout_audit(rollout, last=1)
-    return last[-1] if last else None
+    # An approval is never followed by another before the next decision: two entries suffice.
+    decisions = [r for r in store.rollout_audit(rollout, last=2) if not is_approval(r)]
+    return decisions[-1] if decisions else None
 
 
 @router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],
