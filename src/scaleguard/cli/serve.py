@@ -29,6 +29,9 @@ def serve_command(
                                     help="Let anyone who can reach the port read (writes "
                                          "still need a token)."),
     max_body: str = typer.Option("4MiB", "--max-body", help="Largest request body accepted."),
+    client_clock: bool = typer.Option(
+        False, "--client-clock",
+        help="Trust a rollout request's 'now' ahead of this clock (replays, demos)."),
 ) -> None:
     """Run the HTTP API (/api/v1) and the live dashboard over a monitor store.
 
@@ -56,8 +59,8 @@ def serve_command(
         err_console.print("[yellow]warning:[/] --db is deprecated; use --store")
     settings = ServiceSettings(store=where, host=host, port=port, token_file=token_file,
                                token_hashes=tokens.digests, token_names=tokens.names,
-                               open_reads=open_reads,
-                               max_body_bytes=int(limit))
+                               open_reads=open_reads, max_body_bytes=int(limit),
+                               client_clock=client_clock)
     if not settings.is_loopback:
         err_console.print(f"[yellow]warning:[/] listening on {host}, reachable from other "
                           "machines; put TLS in front of it (a reverse proxy) before sending "

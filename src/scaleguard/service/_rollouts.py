@@ -122,6 +122,25 @@ def _started_at(plan: Any, started_at: float | None, now: float) -> float:
     return started_at
 
 
+def _decision_time(now: float | None, client_clock: bool) -> float:
+    """The time a decision is made at: the service's clock, or the client's ``now``.
+
+    A ``now`` behind the service's clock only shortens the time a stage has run (safe); one
+    ahead of it would let a client skip minimum durations, so it is refused unless the service
+    was started to replay recorded time (``client_clock``).
+    """
+    from scaleguard.safety import CLOCK_SKEW
+
+    server = time.time()
+    if now is None:
+        return server
+    if not client_clock and now > server + CLOCK_SKEW:
+        raise InputError(f"now: {now:.0f} is ahead of the service clock ({server:.0f}) by more "
+                         f"than {CLOCK_SKEW:.0f} s; the service decides on its own clock "
+                         "(serve --client-clock replays recorded time)")
+    return now
+
+
 @router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
@@ -187,7 +206,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         unknown = [name for name in body.approve if name not in stage_names]
         if unknown:
             raise InputError(f"approve: {unknown[0]!r} is not a stage of plan {plan.name!r}")
-        now = body.now if body.now is not None else time.time()
+        now = _decision_time(body.now, request.app.state.settings.client_clock)
         # A row without a time is dated when it arrives, so that every stored window has one
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]

@@ -46,6 +46,11 @@ class ServiceSettings:
         When true, reads (GET, the dashboard, ``/metrics``) need no token; writes always do.
     max_body_bytes:
         Larger request bodies are refused with 413 before they are parsed.
+    client_clock:
+        When true, a rollout request's ``now`` may lie any distance ahead of the service's
+        clock (a replay of recorded time, a test). By default the service decides on its own
+        clock: a ``now`` more than ``CLOCK_SKEW`` ahead would let a client skip a stage's
+        minimum duration, so it is refused.
 
     Examples
     --------
@@ -68,6 +73,7 @@ class ServiceSettings:
     token_names: Mapping[bytes, str] = field(default_factory=dict, repr=False)
     open_reads: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    client_clock: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
