@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from scaleguard.errors import ConfigError
 from scaleguard.safety import Scenario, decide, initial_state, parse_plan, simulate
-from scaleguard.safety._oversight import ReviewEvidence, oversight_wall
+from scaleguard.safety._oversight import oversight_wall
 from scaleguard.safety._sequential import beta_binomial_interval
 
 HOUR = 3600.0
@@ -108,8 +107,7 @@ def test_the_simulator_holds_the_same_rollouts_for_oversight_capacity():
 def test_the_oversight_wall_names_the_first_stage_over_capacity_and_the_full_rollout_reviewers():
     plan = plan_with({"review_share": 0.01, "reviewers": 2, "reviews_per_hour": 50,
                       "exposures_per_hour": 100_000})
-    one = np.ones(1)
-    wall = oversight_wall(plan, ReviewEvidence(0 * one, 0 * one, one, one, 0.01 * one))
+    wall = oversight_wall(plan, 0.01, 100_000)
     assert wall.first_over == "broad"
     assert wall.load == pytest.approx((10.0, 300.0, 1000.0))
     assert wall.full_rollout_reviewers == 20

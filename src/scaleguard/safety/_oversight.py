@@ -204,22 +204,32 @@ def _count(value: float) -> int | None:
     return int(value) if math.isfinite(value) else None
 
 
-def oversight_wall(plan: RolloutPlan, evidence: ReviewEvidence, current: int = 0
-                   ) -> OversightWall:
-    """Project the review load of every stage from one look's evidence (one run).
+def oversight_wall(plan: RolloutPlan, flag_upper: float, exposures_per_hour: float,
+                   current: int = 0) -> OversightWall:
+    """Project every stage's review load from one look's flag share (its upper bound) and
+    volume, as ``decide`` reports them (``Decision.oversight``).
 
     ``current``: the rollout's stage; the wall is the first stage from there whose load
     exceeds the capacity.
+
+    >>> from scaleguard.safety import parse_plan
+    >>> plan = parse_plan({"name": "p", "metrics": [{"name": "harm", "guardrail": 0.01}],
+    ...                    "stages": [{"name": "pilot", "traffic": 0.01},
+    ...                               {"name": "all", "traffic": 1.0}],
+    ...                    "oversight": {"review_share": 0.01, "reviewers": 2,
+    ...                                  "reviews_per_hour": 50}})
+    >>> wall = oversight_wall(plan, 0.01, 100_000)
+    >>> wall.first_over, wall.full_rollout_reviewers
+    ('all', 20.0)
     """
     assert plan.oversight is not None
     traffic = np.array([s.traffic for s in plan.stages])
-    spread = ReviewEvidence(*(np.full(traffic.shape, float(np.asarray(v).reshape(-1)[0]))
-                              for v in (evidence.flagged, evidence.flag_exposures,
-                                        evidence.exposures, evidence.elapsed,
-                                        evidence.traffic)))
-    load = review_load(plan.oversight, spread, traffic)
+    seen = ReviewEvidence(*(np.zeros(traffic.shape),) * 5)
+    fixed = plan.oversight.model_copy(update={"review_share": float(flag_upper), "metric": None,
+                                              "exposures_per_hour": float(exposures_per_hour)})
+    load = review_load(fixed, seen, traffic)
     over = [s.name for i, s in enumerate(plan.stages) if i >= current and load.exceeds[i]]
     return OversightWall(plan.name, tuple(s.name for s in plan.stages), tuple(traffic.tolist()),
                          tuple(load.load.tolist()), tuple(load.reviewers_needed.tolist()),
-                         load.capacity, load.reviewers, float(load.flag_upper[0]),
-                         float(load.exposures_per_hour[0]), over[0] if over else None)
+                         load.capacity, load.reviewers, float(flag_upper),
+                         float(exposures_per_hour), over[0] if over else None)
