@@ -215,10 +215,11 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
 @router.get("/rollouts/{rollout}/decision", dependencies=[Depends(require_read)],
             summary="The latest decision with its gate evidence (null before the first)")
 def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
+    from scaleguard.service._verdict import latest_decision
+
     store = store_of(request)
     _load(store, rollout)
-    last = store.rollout_audit(rollout, last=1)
-    return last[-1] if last else None
+    return latest_decision(store, rollout)  # deploy-tool confirmations are not decisions
 
 
 @router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],
