@@ -42,6 +42,14 @@ class ServiceSettings:
         When true, reads (GET, the dashboard, ``/metrics``) need no token; writes always do.
     max_body_bytes:
         Larger request bodies are refused with 413 before they are parsed.
+    scheduler:
+        Decide every running rollout at its plan's ``look_interval`` (not only when
+        observations arrive).
+    prometheus_url:
+        The Prometheus HTTP API that ``source: prometheus`` metrics are read from at each look.
+    webhooks, webhook_format:
+        Receivers of every decision: URLs, each optionally prefixed ``json+`` or ``slack+``;
+        the format of those without a prefix (``json`` or ``slack``).
 
     Examples
     --------
@@ -63,6 +71,10 @@ class ServiceSettings:
     token_hashes: tuple[bytes, ...] = field(default=(), repr=False)
     open_reads: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    scheduler: bool = True
+    prometheus_url: str | None = None
+    webhooks: tuple[str, ...] = ()
+    webhook_format: str = "json"
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -72,6 +84,11 @@ class ServiceSettings:
                               f"got {self.max_body_bytes!r}")
         if not self.host.strip():
             raise ConfigError("host: expected an address such as 127.0.0.1, got an empty string")
+        if self.prometheus_url is not None and \
+                not self.prometheus_url.startswith(("http://", "https://")):
+            raise ConfigError(f"prometheus_url: expected an http(s) URL such as "
+                              f"http://localhost:9090, got {self.prometheus_url!r}")
+        self.webhook_targets()  # refuse a bad URL when the settings are made, not at a decision
         if self.db is not None:
             if self.store and self.store != self.db:
                 raise ConfigError(f"db: is the old name of store; give one, not both "
@@ -82,6 +99,12 @@ class ServiceSettings:
         elif not self.store.strip():
             raise ConfigError("store: expected a DuckDB file, ':memory:' or a postgresql:// URL, "
                               "got blanks")
+
+    def webhook_targets(self) -> list[Any]:
+        """The :class:`~scaleguard.service._webhooks.WebhookTarget` of each webhook URL."""
+        from scaleguard.service._webhooks import parse_webhook
+
+        return [parse_webhook(url, self.webhook_format, "webhooks") for url in self.webhooks]
 
     @property
     def is_loopback(self) -> bool:
