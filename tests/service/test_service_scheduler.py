@@ -161,3 +161,74 @@ def test_look_interval_is_a_duration_and_must_be_positive():
     assert parse_plan({**PLAN, "look_interval": 0.2}).look_interval == 0.2
     with pytest.raises(Exception, match="look_interval"):
         parse_plan({**PLAN, "look_interval": 0})
+
+
+PROM_PLAN = {
+    **PLAN,
+    "metrics": [{"name": "harm", "guardrail": 0.05, "margin": 0.01, "source": "prometheus",
+                 "queries": {"exposures": 'sum(increase(req{v="$arm"}[$window]))',
+                             "events": 'sum(increase(bad{v="$arm"}[$window]))'}}],
+}
+
+
+class _Prometheus:
+    """Stands in for PrometheusClient: 100 requests and 1 harmful answer per second per arm,
+    or an outage."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.asked: list[str] = []
+
+    def query_all(self, queries: Any, at: float) -> list[Any]:
+        from scaleguard.safety._prometheus import Sample
+
+        self.asked.extend(q.promql for q in queries)
+        if self.down:
+            return ["Prometheus at http://p did not answer (ConnectError: refused)"] * len(queries)
+        seconds = float(queries[0].promql.rsplit("[", 1)[1].removesuffix("ms]))")) / 1000
+        return [Sample((100.0 if q.column == "exposures" else 1.0) * seconds, at)
+                for q in queries]
+
+
+def test_prometheus_windows_tile_the_stage_and_an_outage_holds_then_resumes():
+    store = open_store(":memory:")
+    _create(store, "ro", {**PROM_PLAN, "stages": [{"name": "pilot", "traffic": 0.05,
+                                                   "min_duration": 35},
+                                                  {"name": "all", "traffic": 1.0}]})
+    prometheus = _Prometheus()
+    scheduler = LookScheduler(store, prometheus=prometheus)
+    assert scheduler.tick(T0 + 10) == ["ro"]
+    prometheus.down = True
+    assert scheduler.tick(T0 + 20) == ["ro"]
+    prometheus.down = False
+    assert scheduler.tick(T0 + 30) == ["ro"]
+    assert scheduler.tick(T0 + 30.5) == []  # not due
+    audit = store.rollout_audit("ro")
+    assert [a["action"] for a in audit] == ["continue", "hold", "continue"]
+    assert 'sum(increase(req{v="control"}[10000ms])) (metric harm exposures, control)' \
+        in audit[1]["reasons"][0] and "did not answer" in audit[1]["reasons"][0]
+    windows = sorted({r["window"] for r in store.rollout_rows("ro")})
+    # The outage stored nothing; the next window covers it, so no second is lost or doubled.
+    assert windows == [f"prometheus:{T0:.3f}-{T0 + 10:.3f}",
+                       f"prometheus:{T0 + 10:.3f}-{T0 + 30:.3f}"]
+    assert sum(r["exposures"] for r in store.rollout_rows("ro") if r["arm"] == "control") == 3000
+    assert scheduler.tick(T0 + 40) == ["ro"]
+    advanced = store.rollout_audit("ro")[-1]
+    assert (advanced["action"], advanced["stage"]) == ("advance", "all")
+    assert scheduler.tick(T0 + 50) == ["ro"]  # the new stage's first window starts at its start
+    assert f"prometheus:{T0 + 40:.3f}-{T0 + 50:.3f}" in {
+        r["window"] for r in store.rollout_rows("ro") if r["stage"] == "all"}
+
+
+def test_an_unknown_template_variable_is_refused_at_creation_naming_the_field():
+    events = 'sum(increase(bad{v="$arm",zone="$zone"}[$window]))'
+    plan = {**PROM_PLAN, "metrics": [{**PROM_PLAN["metrics"][0],
+                                      "queries": {**PROM_PLAN["metrics"][0]["queries"],
+                                                  "events": events}}]}
+    from .conftest import TOKEN
+
+    with TestClient(create_app(settings_for(scheduler=False))) as client:
+        response = client.post("/api/v1/rollouts", json={"plan": plan},
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 422
+    assert "plan: metrics[0].queries.events: unknown template variable $zone" in response.text

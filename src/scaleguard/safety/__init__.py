@@ -41,6 +41,7 @@ from scaleguard.safety._observations import (
     window_keys,
 )
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
+from scaleguard.safety._prometheus import PrometheusClient, look_queries, window_rows
 from scaleguard.safety._sequential import (
     beta_binomial_interval,
     beta_binomial_p_value,
@@ -69,6 +70,7 @@ __all__ = [
     "FileRolloutStore",
     "GateResult",
     "PolicyOutcome",
+    "PrometheusClient",
     "RateBound",
     "RolloutPlan",
     "RolloutState",
@@ -94,6 +96,7 @@ __all__ = [
     "guardrail_gate",
     "initial_state",
     "load_plan",
+    "look_queries",
     "normal_mixture_halfwidth",
     "normal_mixture_p_value",
     "parse_plan",
@@ -106,4 +109,5 @@ __all__ = [
     "tail_forecast",
     "trials_to_certify",
     "window_keys",
+    "window_rows",
 ]

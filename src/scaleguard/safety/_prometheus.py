@@ -53,7 +53,7 @@ def template_variables(template: str) -> set[str]:
     found: set[str] = set()
     for match in string.Template.pattern.finditer(template):
         if match.group("invalid") is not None:
-            raise ValueError(f"a '$' at character {match.start('invalid') + 1} starts no "
+            raise ValueError(f"a '$' at character {match.start() + 1} starts no "
                              "variable (write $$ for a literal $)")
         name = match.group("named") or match.group("braced")
         if name:
