@@ -185,3 +185,43 @@ def test_a_window_of_a_stage_not_yet_started_is_untrusted_and_not_kept():
         assert decision.action == "hold"
         assert "stage 'wide' has not started (the rollout is at 'pilot')" in decision.reasons[0]
         assert rollout.observations() == []
+
+
+def test_windows_of_a_version_3_store_are_keyed_and_summed_by_the_next_decision(tmp_path):
+    """``store_v3.duckdb.gz`` was written by the release before totals (see
+    tests/monitor/fixtures/make_store_v3.py): 8 windows in ``rollout_rows``, no identities."""
+    import gzip
+    import shutil
+    from pathlib import Path
+
+    from scaleguard.monitor._migrations import SCHEMA_VERSION
+    from scaleguard.safety import RolloutState
+
+    path = tmp_path / "v3.duckdb"
+    fixture = Path(__file__).parents[1] / "monitor" / "fixtures" / "store_v3.duckdb.gz"
+    with gzip.open(fixture) as src, path.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    with open_store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION >= 4
+        rollout = DatabaseRolloutStore(store, "ro-v3")
+        plan = parse_plan(rollout.plan_spec())
+        state = rollout.load_state()
+        assert state is not None and state.decisions == 2
+        old = rollout.observations()
+        assert len(old) == 8 and store.rollout_cells("ro-v3") == []
+        totals = rollout.totals(plan).frame  # read before any decision: summed on the fly
+        assert sorted(totals["exposures"]) == [12_000.0] * 4
+        now = max(w["time"] for w in old) + 600
+
+        def step(record: Any, stored: Any) -> Any:
+            current = RolloutState.from_dict(record.state)
+            retry_and_new = old[:4] + [{**w, "time": now} for w in old[:4]]
+            absorbed = absorb_windows(plan, current, stored, retry_and_new, now)
+            return absorbed.change(decide(plan, current, absorbed.screened, now), None, now)
+
+        decision = rollout.decide_with(step).result
+        assert "4 duplicate windows ignored" in decision.notes[0]
+        assert len(rollout.observations()) == 12  # moved, and the 4 new ones
+        cells = pd.DataFrame(store.rollout_cells("ro-v3"))
+        assert sorted(cells["exposures"]) == [18_000.0] * 4 and set(cells["windows"]) == {3.0}
+        assert rollout.totals(plan).frame["exposures"].sum() == 72_000.0
