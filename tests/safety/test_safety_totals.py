@@ -6,17 +6,20 @@ all trusted windows. The store-backed path (:func:`absorb_windows`, what the ser
 screens only the new rows against the stored windows that share their identities and decides
 from the kept totals. On random streams of requests (retries, conflicting repeats, misdated
 rows, rows of a stage not yet started, rate and mean metrics, segments) both make the same
-decisions and keep the same windows. Means are multiples of 1/8 and variances of 1/4 so that
-every sum is exact in floating point: the comparison is exact, not approximate.
+decisions and keep the same windows, on DuckDB and on PostgreSQL. Means are multiples of 1/8
+and variances of 1/4 so that every sum is exact in floating point: the comparison is exact,
+not approximate.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,34 +126,44 @@ def _reference(state: Any, kept: list[dict[str, Any]], posted: list[dict[str, An
     return decide(PLAN, state, screened, now), kept + fresh
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def shared_store(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Any:
+    """One store per backend for every example (each example is a rollout of its own)."""
+    url = str(tmp_path_factory.mktemp("totals") / "totals.duckdb") \
+        if request.param == "duckdb" else str(request.getfixturevalue("pg_cluster").database())
+    with open_store(url) as store:
+        yield store
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(stream=streams())
-def test_deciding_from_totals_equals_deciding_from_every_window(stream):
-    with open_store(":memory:") as store:
-        rollout = DatabaseRolloutStore(store, "r")
-        state = initial_state(PLAN, T0)
-        rollout.create(PLAN.name, PLAN.model_dump(mode="json"), state, at=T0)
-        kept: list[dict[str, Any]] = []
-        for look, request in enumerate(stream):
-            now = T0 + (look + 1) * LOOK
-            posted = [r if r["stage"] else {**r, "stage": STAGES[state.stage_index]}
-                      for r in request]
-            expected, kept = _reference(state, kept, posted, now)
+def test_deciding_from_totals_equals_deciding_from_every_window(shared_store, stream):
+    store = shared_store
+    rollout = DatabaseRolloutStore(store, uuid.uuid4().hex)
+    state = initial_state(PLAN, T0)
+    rollout.create(PLAN.name, PLAN.model_dump(mode="json"), state, at=T0)
+    kept: list[dict[str, Any]] = []
+    for look, request in enumerate(stream):
+        now = T0 + (look + 1) * LOOK
+        posted = [r if r["stage"] else {**r, "stage": STAGES[state.stage_index]}
+                  for r in request]
+        expected, kept = _reference(state, kept, posted, now)
 
-            def step(record: Any, stored: Any, posted=posted, now=now, state=state) -> Any:
-                absorbed = absorb_windows(PLAN, state, stored, posted, now)
-                return absorbed.change(decide(PLAN, state, absorbed.screened, now), None, now)
+        def step(record: Any, stored: Any, posted=posted, now=now, state=state) -> Any:
+            absorbed = absorb_windows(PLAN, state, stored, posted, now)
+            return absorbed.change(decide(PLAN, state, absorbed.screened, now), None, now)
 
-            decision = rollout.decide_with(step).result
-            assert _comparable(decision) == _comparable(expected)
-            state = decision.state
-        stored = rollout.observations()
-        assert stored == kept
-        # assess reads the same totals: deciding from them is deciding from every window
-        frame = check_observations(pd.DataFrame(kept), PLAN) if kept else pd.DataFrame()
-        at = T0 + (len(stream) + 1) * LOOK
-        assert _comparable(decide(PLAN, state, rollout.totals(PLAN), at)) == \
-            _comparable(decide(PLAN, state, frame if kept else cell_totals(frame, PLAN), at))
+        decision = rollout.decide_with(step).result
+        assert _comparable(decision) == _comparable(expected)
+        state = decision.state
+    stored = rollout.observations()
+    assert stored == kept
+    # assess reads the same totals: deciding from them is deciding from every window
+    frame = check_observations(pd.DataFrame(kept), PLAN) if kept else pd.DataFrame()
+    at = T0 + (len(stream) + 1) * LOOK
+    assert _comparable(decide(PLAN, state, rollout.totals(PLAN), at)) == \
+        _comparable(decide(PLAN, state, frame if kept else cell_totals(frame, PLAN), at))
 
 
 @settings(max_examples=30, deadline=None)
@@ -168,10 +181,10 @@ def test_totals_of_totals_are_the_totals_of_all_windows(stream, cut):
                                   parts.sort_values(keys).reset_index(drop=True))
 
 
-def test_a_window_of_a_stage_not_yet_started_is_untrusted_and_not_kept():
+def test_a_window_of_a_stage_not_yet_started_is_untrusted_and_not_kept(store_url):
     row = {"stage": "wide", "arm": "treatment", "metric": "harm", "region": "us",
            "exposures": 100, "events": 1, "time": T0 + 10}
-    with open_store(":memory:") as store:
+    with open_store(store_url) as store:
         rollout = DatabaseRolloutStore(store, "r")
         state = initial_state(PLAN, T0)
         rollout.create(PLAN.name, PLAN.model_dump(mode="json"), state, at=T0)
