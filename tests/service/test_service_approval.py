@@ -125,6 +125,16 @@ def test_approving_what_does_not_wait_is_409_and_stores_nothing(make_client):
     _refused(client, {"stage": "all"}, 409, "does not ask for its approval")
 
 
+def test_approvals_sent_with_observations_name_who_in_the_decisions_record(make_client):
+    client = make_client(token_names={DIGEST: "alice"})
+    now = _waiting(client)
+    entered = client.post("/api/v1/rollouts/ro/observations", headers=AUTH,
+                          json={"rows": [], "now": now - 2000, "approve": ["wide"]})
+    assert entered.json()["action"] == "advance"
+    record = client.get("/api/v1/rollouts/ro/audit", headers=AUTH).json()[-1]
+    assert record["approve"] == ["wide"] and record["approved_by"] == "alice"
+
+
 def test_approving_a_finished_rollout_is_409(make_client):
     client = make_client()
     now = time.time()
@@ -193,7 +203,8 @@ def test_history_gives_the_ramp_each_gates_confidence_sequence_and_the_srm_check
     assert [(p["action"], p["stage"], p["traffic"]) for p in history["ramp"]] == [
         ("start", "pilot", 0.05), ("hold", "pilot", 0.05), ("advance", "wide", 0.5),
         ("advance", "all", 1.0)]  # wide has no minimum duration: its gates pass at once
-    assert history["ramp"][0]["time"] <= history["ramp"][1]["time"]
+    assert history["ramp"][0]["time"] == audit[0]["state"]["stage_started"] == \
+        pytest.approx(now - 7000)  # the rollout's start, before its first look
     # One series a gate; each look's bounds are those of that decision's evidence.
     decisions = [a for a in audit if a.get("kind") != "approval"]
     keys = {f"{g['metric']}/{g['segment']}/{g['test']}" for a in decisions for g in a["gates"]}

@@ -41,6 +41,19 @@ class ApprovalIn(_Strict):
     note: str | None = Field(default=None, max_length=1_000)
 
 
+def _began(record: RolloutRecord, audit: list[dict[str, Any]]) -> float:
+    """When the first stage began: a first-stage decision's state keeps it; otherwise the
+    earlier of the rollout's creation and its first entry."""
+    first: dict[str, Any] = audit[0] if audit else {}
+    kept = first.get("state")
+    state: dict[str, Any] = kept if isinstance(kept, dict) else {}
+    if state.get("stage_index") == 0 and isinstance(state.get("stage_started"), int | float):
+        return float(state["stage_started"])
+    when = first.get("time")
+    return min(record.created_at, float(when)) if isinstance(when, int | float) else \
+        record.created_at
+
+
 @router.post("/rollouts/{rollout}/approve", status_code=201,
              dependencies=[Depends(require_write)],
              summary="Approve entering the stage a rollout waits for; recorded in its audit log")
@@ -81,10 +94,8 @@ def get_history(rollout: str, request: Request,
     audit = store.rollout_audit(rollout, last=looks)
     start = None
     if len(audit) < looks:  # the whole log: the ramp starts where the rollout did
-        first = plan.stages[0]
-        began = min([record.created_at, *(float(a["time"]) for a in audit[:1]
-                                          if isinstance(a.get("time"), int | float))])
-        start = {"stage": first.name, "traffic": first.traffic, "time": began}
+        start = {"stage": plan.stages[0].name, "traffic": plan.stages[0].traffic,
+                 "time": _began(record, audit)}
     history = rollout_history(audit, start)
     return jsonable({**_summary(rollout, plan, state, audit[-1] if audit else None,
                                 record.updated_at),
