@@ -40,6 +40,7 @@ from scaleguard.safety._observations import (
     screen_observations,
     window_keys,
 )
+from scaleguard.safety._oversight import OversightWall, ReviewLoad, oversight_wall, review_load
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
 from scaleguard.safety._sequential import (
     beta_binomial_interval,
@@ -68,8 +69,10 @@ __all__ = [
     "DatabaseRolloutStore",
     "FileRolloutStore",
     "GateResult",
+    "OversightWall",
     "PolicyOutcome",
     "RateBound",
+    "ReviewLoad",
     "RolloutPlan",
     "RolloutState",
     "RolloutStore",
@@ -96,10 +99,12 @@ __all__ = [
     "load_plan",
     "normal_mixture_halfwidth",
     "normal_mixture_p_value",
+    "oversight_wall",
     "parse_plan",
     "plan_schema",
     "rate_bound",
     "read_observations",
+    "review_load",
     "screen_observations",
     "simulate",
     "spending_boundaries",

@@ -29,6 +29,7 @@ from scaleguard.safety._gates import (
     guardrail_interval,
 )
 from scaleguard.safety._observations import Screened
+from scaleguard.safety._oversight import ReviewEvidence, review_load
 from scaleguard.safety._plan import MetricSpec, RolloutPlan
 from scaleguard.safety._rules import (
     ACTIONS,
@@ -40,6 +41,7 @@ from scaleguard.safety._rules import (
     LATE,
     MISSING,
     NON_CRITICAL,
+    OVER_CAPACITY,
     RAMP,
     ROLL_BACK,
     SRM,
@@ -178,6 +180,8 @@ class Decision:
     time: float
     notes: tuple[str, ...] = ()  # about the data, e.g. duplicate windows ignored
     srm: SRMResult | None = None  # the sample-ratio check's evidence
+    # Projected human-review load of the next traffic share (plans with oversight).
+    oversight: dict[str, Any] | None = None
 
     @property
     def failing(self) -> list[GateResult]:
@@ -187,7 +191,7 @@ class Decision:
         return {"action": self.action, "stage": self.stage, "traffic": self.traffic,
                 "reasons": list(self.reasons), "notes": list(self.notes),
                 "srm": self.srm.as_dict() if self.srm is not None else None,
-                "time": self.time,
+                "oversight": self.oversight, "time": self.time,
                 "failing": [g.key for g in self.failing],
                 "gates": [g.as_dict() for g in self.gates], "state": self.state.as_dict()}
 
@@ -381,10 +385,13 @@ def decide(plan: RolloutPlan, state: RolloutState,
                         stage_min_adjusted_p=float(judged.stage_min_adjusted[0]))
     reasons = _reasons(plan, state, judged, gates, look, screened, late, srm, now)
     code = int(judged.action[0])
+    review = review_evidence(plan, cells, stage.name, float(judged.exposures[0]),
+                             now - state.stage_started, state.traffic)
+    projected = _projected_review(plan, state, review)
 
     def done(action: Action, after: RolloutState, traffic: float) -> Decision:
         return Decision(action, plan.stages[after.stage_index].name, traffic, tuple(reasons),
-                        tuple(gates), after, now, notes, srm)
+                        tuple(gates), after, now, notes, srm, projected)
 
     if code == ROLL_BACK:
         return done("roll_back", replace(new_state, status="rolled_back", traffic=0.0), 0.0)
@@ -393,8 +400,38 @@ def decide(plan: RolloutPlan, state: RolloutState,
     approved = index + 1 >= len(plan.stages) or not plan.stages[index + 1].manual_approval or \
         plan.stages[index + 1].name in approvals or plan.stages[index + 1].name in state.approved
     moved = widen(plan, np.array([True]), one, np.array([state.traffic]),
-                  np.array([state.step]), judged.stage_min_adjusted, np.array([approved]))
+                  np.array([state.step]), judged.stage_min_adjusted, np.array([approved]),
+                  review)
+    if moved.review is not None and int(moved.kind[0]) != COMPLETE:
+        projected = moved.review.at(0)  # the share the rollout would have widened to
     return _widened(plan, new_state, moved, reasons, done, now)
+
+
+def review_evidence(plan: RolloutPlan, cells: _Rows | pd.DataFrame, stage: str,
+                    exposures: float, elapsed: float, traffic: float) -> ReviewEvidence | None:
+    """One look's review evidence: the flag metric's treatment counts in ``stage`` (overall),
+    the stage's treatment exposures, seconds in it and its traffic share."""
+    spec = plan.oversight
+    if spec is None:
+        return None
+    rows = cells if isinstance(cells, _Rows) else _Rows(cells, plan)
+    flagged = flag_exposures = 0.0
+    if spec.metric is not None:
+        mask = rows.select(stage, "treatment", spec.metric, None)
+        if mask is not None:
+            counts = rows.counts(mask, plan.metric(spec.metric))
+            flagged, flag_exposures = float(counts.total), float(counts.n)
+    return ReviewEvidence(*(np.array([v], dtype=float) for v in
+                            (flagged, flag_exposures, exposures, elapsed, traffic)))
+
+
+def _projected_review(plan: RolloutPlan, state: RolloutState,
+                      review: ReviewEvidence | None) -> dict[str, Any] | None:
+    """The review load at the next stage's traffic, whatever this look decides (evidence)."""
+    if plan.oversight is None or review is None:
+        return None
+    nxt = plan.stages[min(state.stage_index + 1, len(plan.stages) - 1)].traffic
+    return review_load(plan.oversight, review, np.array([nxt])).at(0)
 
 
 def _key(plan: RolloutPlan, test: Test) -> str:
@@ -457,6 +494,14 @@ def _widened(plan: RolloutPlan, state: RolloutState, moved: Widening, reasons: l
     kind = int(moved.kind[0])
     stage = plan.stages[state.stage_index]
     traffic, step = float(moved.traffic[0]), float(moved.step[0])
+    if kind == OVER_CAPACITY:
+        assert moved.review is not None
+        ramping = plan.adaptive.enabled and state.traffic < stage.traffic
+        target = stage.name if ramping else plan.stages[state.stage_index + 1].name
+        reasons.append(f"oversight capacity: all gates pass, but widening to stage "
+                       f"{target!r}: {moved.review.describe(0)}; a rollout never outgrows "
+                       "its reviewers")
+        return done("hold", state, state.traffic)
     if kind == RAMP:
         reasons.append(f"all gates pass; ramping {stage.name!r} from {state.traffic:g} to "
                        f"{traffic:g} (step x{state.step:g})")

@@ -164,23 +164,25 @@ def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
 @router.get("/rollouts", dependencies=[Depends(require_read)],
             summary="List rollouts, most recently updated first")
 def list_rollouts(request: Request) -> list[dict[str, Any]]:
+    from scaleguard.service._verdict import latest_entry  # _verdict reads rollouts through us
+
     store = store_of(request)
     out = []
     for record in store.rollouts():
         plan, state = _parsed(record)
-        last = store.rollout_audit(record.rollout_id, last=1)
-        out.append(_summary(record.rollout_id, plan, state, last[-1] if last else None,
-                            record.updated_at))
+        out.append(_summary(record.rollout_id, plan, state,
+                            latest_entry(store, record.rollout_id), record.updated_at))
     return jsonable(out)
 
 
 @router.get("/rollouts/{rollout}", dependencies=[Depends(require_read)],
             summary="One rollout: plan, stage, traffic, state")
 def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
+    from scaleguard.service._verdict import latest_entry
+
     store = store_of(request)
     plan, state, record = _load(store, rollout)
-    last = store.rollout_audit(rollout, last=1)
-    return jsonable({**_summary(rollout, plan, state, last[-1] if last else None,
+    return jsonable({**_summary(rollout, plan, state, latest_entry(store, rollout),
                                 record.updated_at),
                      "state": state.as_dict(),
                      "plan_spec": plan.model_dump(mode="json")})
@@ -242,13 +244,11 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
             summary="The latest decision with its gate evidence (null before the first); "
                      "approvals are in the audit log")
 def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
-    from scaleguard.safety._approvals import is_approval
+    from scaleguard.service._verdict import latest_decision
 
     store = store_of(request)
     _load(store, rollout)
-    # An approval is never followed by another before the next decision: two entries suffice.
-    decisions = [r for r in store.rollout_audit(rollout, last=2) if not is_approval(r)]
-    return decisions[-1] if decisions else None
+    return latest_decision(store, rollout)  # deploy-tool confirmations are not decisions
 
 
 @router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],
