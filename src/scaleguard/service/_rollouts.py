@@ -200,10 +200,12 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
     )
 
     store = store_of(request)
+    hooks: list[Any] = []  # the plan's webhooks, told of the decision once it is stored
 
     def step(record: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
         # Runs inside the store's transaction, under the rollout's lock: read, decide, write.
         plan, state = _parsed(record)
+        hooks[:] = plan.webhooks
         stage_names = {s.name for s in plan.stages}
         unknown = [name for name in body.approve if name not in stage_names]
         if unknown:
@@ -237,6 +239,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:
         raise NotFound(f"rollout {rollout!r}: no such rollout")
+    request.app.state.webhooks.publish(rollout, change.audit, hooks)
     return jsonable(change.result.as_dict())
 
 
