@@ -135,6 +135,28 @@ def test_approvals_sent_with_observations_name_who_in_the_decisions_record(make_
     assert record["approve"] == ["wide"] and record["approved_by"] == "alice"
 
 
+def test_a_deploy_tool_confirmation_after_the_hold_neither_blocks_nor_draws(make_client):
+    from scaleguard.monitor import RolloutChange
+
+    client = make_client()
+    _waiting(client)
+    store = client.app.state.store
+
+    def confirm(record: Any, _rows: Any) -> Any:  # what a Flagger confirmation writes
+        state = {**record.state, "decisions": record.state["decisions"] + 1}
+        entry = {"kind": "flagger", "hook": "confirm-traffic-increase", "stage": "pilot",
+                 "traffic": 0.05, "time": time.time()}
+        return RolloutChange(state, entry, state["decisions"], time.time(), time.time())
+
+    store.update_rollout("ro", confirm)
+    assert client.get("/api/v1/rollouts/ro", headers=AUTH).json()["awaiting_approval"] == "wide"
+    history = client.get("/api/v1/rollouts/ro/history", headers=AUTH).json()
+    assert [p["action"] for p in history["ramp"]] == ["start", "hold"]
+    assert history["awaiting_approval"] == "wide"
+    approved = client.post("/api/v1/rollouts/ro/approve", headers=AUTH, json={"stage": "wide"})
+    assert approved.status_code == 201 and approved.json()["state"]["decisions"] == 3
+
+
 def test_approving_a_finished_rollout_is_409(make_client):
     client = make_client()
     now = time.time()

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
+from scaleguard.errors import StateConflict
 from scaleguard.monitor import RolloutChange, RolloutRecord
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import identity, require_read, require_write
@@ -64,10 +65,15 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
 
     store = store_of(request)
     who = identity(request)
-    # Read outside the lock; the step checks that no entry came in since (the state's count).
+    # Read outside the lock (the audit log cannot be read inside it); the step checks that the
+    # state is still the one these were read with.
+    before = store.rollout(rollout)
     last = latest_entry(store, rollout)
 
     def step(record: RolloutRecord, _rows: list[dict[str, Any]]) -> RolloutChange:
+        if before is None or record.state != before.state:
+            raise StateConflict(f"rollout {rollout!r} changed while approving (a decision came "
+                                "in): look at it again, then approve")
         plan, state = _parsed(record)
         now = time.time()
         approval = approve(plan, state, last, body.stage, who, now,
@@ -98,6 +104,6 @@ def get_history(rollout: str, request: Request,
         start = {"stage": plan.stages[0].name, "traffic": plan.stages[0].traffic,
                  "time": _began(record, audit)}
     history = rollout_history(audit, start)
-    return jsonable({**_summary(rollout, plan, state, audit[-1] if audit else None,
+    return jsonable({**_summary(rollout, plan, state, latest_entry(store, rollout),
                                 record.updated_at),
                      **history.as_dict(), "looks": len(audit), "complete": start is not None})

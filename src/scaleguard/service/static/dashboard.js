@@ -274,7 +274,7 @@ async function drawRollout() {
       el("b", { text: s.name }), pct(s.traffic),
       s.manual_approval ? (r.approved.includes(s.name) ? "approved" : r.awaiting_approval === s.name ? "waiting" : "yes") : ""])));
   if (h.ramp.length) await drawRamp(h.ramp, h.approvals);
-  const decisions = audit.filter((a) => a.kind !== "approval");
+  const decisions = audit.filter((a) => !a.kind);  // not approvals nor deploy-tool confirmations
   const last = decisions.length ? decisions[decisions.length - 1] : null;
   const gates = section("gates", "Gate evidence (latest decision)");
   if (!last || !last.gates.length) {
@@ -290,8 +290,9 @@ async function drawRollout() {
   await drawSRM(h.srm, h.srm_latest);
   section("history", "Audit log").replaceChildren(audit.length ? table("history-table",
     ["#", "time", "action", "stage", "traffic", "by", "reasons"],
-    audit.slice(-AUDIT_ROWS).reverse().map((a) => [String(a.state.decisions), when(a.time), badge(a.action), a.stage,
-      pct(a.traffic), a.approved_by || "controller", a.reasons.join("; ")])) : el("p", { class: "empty", text: "No decision yet." }));
+    audit.slice(-AUDIT_ROWS).reverse().map((a) => [a.state ? String(a.state.decisions) : "", when(a.time),
+      badge(a.action || a.kind || ""), a.stage || "", pct(a.traffic), a.approved_by || (a.kind ? a.kind : "controller"),
+      (a.reasons || []).join("; ") || (a.hook ? `${a.hook} ${a.phase || ""}` : "")])) : el("p", { class: "empty", text: "No decision yet." }));
 }
 
 // The Approve button: shown while a stage waits; built once per waiting stage, so that a
