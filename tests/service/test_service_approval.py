@@ -157,6 +157,19 @@ def test_a_deploy_tool_confirmation_after_the_hold_neither_blocks_nor_draws(make
     assert approved.status_code == 201 and approved.json()["state"]["decisions"] == 3
 
 
+def test_the_scheduler_s_next_look_honours_a_stored_approval(make_client):
+    from scaleguard.service._scheduler import LookScheduler
+
+    client = make_client()
+    _waiting(client)
+    assert client.post("/api/v1/rollouts/ro/approve", headers=AUTH,
+                       json={"stage": "wide"}).status_code == 201
+    # The plan's look interval (1 h by default) after the approval: a look is due.
+    assert LookScheduler(client.app.state.store).tick(time.time() + 3601) == ["ro"]
+    last = client.get("/api/v1/rollouts/ro/decision", headers=AUTH).json()
+    assert last["action"] == "advance" and last["stage"] == "wide"
+
+
 def test_approving_a_finished_rollout_is_409(make_client):
     client = make_client()
     now = time.time()
