@@ -48,7 +48,7 @@ def awaiting_approval(plan: RolloutPlan, state: RolloutState,
     >>> state = initial_state(plan, 0.0)
     >>> awaiting_approval(plan, state, None) is None
     True
-    >>> held = {"action": "hold", "state": {"decisions": 0},
+    >>> held = {"action": "hold", "state": state.as_dict(),
     ...         "reasons": ["all gates pass; entering stage 'all' awaits manual approval"]}
     >>> awaiting_approval(plan, state, held)
     'all'
