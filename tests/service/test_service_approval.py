@@ -234,6 +234,7 @@ def test_history_gives_the_ramp_each_gates_confidence_sequence_and_the_srm_check
     history = client.get("/api/v1/rollouts/ro/history", headers=AUTH).json()
     audit = client.get("/api/v1/rollouts/ro/audit", headers=AUTH).json()
     assert history["complete"] and history["looks"] == len(audit) == 4
+    assert history["entries"] == audit  # the newest entries (all four here), whole
     # The ramp: the start, then the traffic after each decision (the approval moves none).
     assert [(p["action"], p["stage"], p["traffic"]) for p in history["ramp"]] == [
         ("start", "pilot", 0.05), ("hold", "pilot", 0.05), ("advance", "wide", 0.5),

@@ -27,10 +27,11 @@ from scaleguard.service._runs import store_of
 from scaleguard.service._schemas import _Strict
 from scaleguard.service._verdict import latest_entry
 
-__all__ = ["ApprovalIn", "DEFAULT_LOOKS", "router"]
+__all__ = ["ApprovalIn", "DEFAULT_LOOKS", "ENTRIES", "router"]
 
 DEFAULT_LOOKS = 1_000  # audit entries a history answer reads; at a look a minute, 16 hours
 _MAX_LOOKS = 20_000  # a bound on one answer: 20,000 looks of a few gates is a few megabytes
+ENTRIES = 200  # newest audit entries given whole (the page's audit table), oldest first
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 
@@ -89,7 +90,8 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
 
 @router.get("/rollouts/{rollout}/history", dependencies=[Depends(require_read)],
             summary="What the rollout page draws: traffic ramp, each gate's confidence "
-                    "sequence against its limit, SRM checks, approvals")
+                    "sequence against its limit, SRM checks, approvals, the newest audit "
+                    "entries")
 def get_history(rollout: str, request: Request,
                 looks: int = Query(DEFAULT_LOOKS, ge=1, le=_MAX_LOOKS,
                                    description="newest audit entries to read")
@@ -106,4 +108,5 @@ def get_history(rollout: str, request: Request,
     history = rollout_history(audit, start)
     return jsonable({**_summary(rollout, plan, state, latest_entry(store, rollout),
                                 record.updated_at),
-                     **history.as_dict(), "looks": len(audit), "complete": start is not None})
+                     **history.as_dict(), "looks": len(audit), "complete": start is not None,
+                     "entries": audit[-ENTRIES:]})
