@@ -23,7 +23,7 @@ from scaleguard.errors import ConfigError, InputError
 from scaleguard.io import load_yaml
 from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._errors import NotFound
-from scaleguard.service._guards import require_read, require_write
+from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
 from scaleguard.service._schemas import RUN_ID_PATTERN, JsonObject, _Strict
@@ -212,6 +212,8 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         absorbed = absorb_windows(plan, state, stored, posted, now)
         decision = decide(plan, state, absorbed.screened, now, frozenset(body.approve))
         record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
+        if body.approve:  # approvals given with the rows: the audit log still names who
+            record_ = {**record_, "approve": list(body.approve), "approved_by": identity(request)}
         return absorbed.change(decision, jsonable(record_), now)
 
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
