@@ -9,6 +9,7 @@ scenarios to show its false rollback rate and detection power beside today's bas
 
 from pathlib import Path
 
+from scaleguard.safety._assignment import Assignment, unit_bucket
 from scaleguard.safety._bounds import (
     RateBound,
     TailForecast,
@@ -18,6 +19,7 @@ from scaleguard.safety._bounds import (
     tail_forecast,
     trials_to_certify,
 )
+from scaleguard.safety._client import AsyncRolloutClient, RolloutClient
 from scaleguard.safety._controller import (
     Decision,
     GateResult,
@@ -60,6 +62,8 @@ EXAMPLE_PLAN = Path(__file__).resolve().parent / "examples" / "rollout.yaml"
 __all__ = [
     "CLOCK_SKEW",
     "EXAMPLE_PLAN",
+    "Assignment",
+    "AsyncRolloutClient",
     "Counts",
     "Decision",
     "DriftReport",
@@ -70,6 +74,7 @@ __all__ = [
     "GateResult",
     "PolicyOutcome",
     "RateBound",
+    "RolloutClient",
     "RolloutPlan",
     "RolloutState",
     "RolloutStore",
@@ -105,5 +110,6 @@ __all__ = [
     "spending_boundaries",
     "tail_forecast",
     "trials_to_certify",
+    "unit_bucket",
     "window_keys",
 ]

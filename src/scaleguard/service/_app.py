@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scaleguard._version import __version__
 from scaleguard.monitor import Store, open_store
+from scaleguard.service._assignment import router as assignment_router
 from scaleguard.service._committer import GroupCommitter
 from scaleguard.service._dashboard import router as dashboard_router
 from scaleguard.service._errors import install_error_handlers
@@ -109,5 +110,6 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
 
     app.include_router(runs_router)
     app.include_router(rollouts_router)
+    app.include_router(assignment_router)
     app.include_router(dashboard_router)
     return app

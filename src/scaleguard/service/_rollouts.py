@@ -121,9 +121,10 @@ def _started_at(plan: Any, started_at: float | None, now: float) -> float:
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
     from scaleguard.safety import DatabaseRolloutStore, feasibility, initial_state
+    from scaleguard.service._assignment import with_salt
 
     store = store_of(request)
-    plan, raw = _plan_of(body)
+    plan, raw = with_salt(*_plan_of(body))  # the sticky hash's salt, kept with the plan
     rollout_id = body.rollout_id or f"{re.sub(r'[^A-Za-z0-9._-]', '-', plan.name)[:40]}-" \
                                     f"{uuid.uuid4().hex[:8]}"
     now = time.time()
