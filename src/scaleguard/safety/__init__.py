@@ -42,7 +42,9 @@ from scaleguard.safety._observations import (
     screen_observations,
     window_keys,
 )
+from scaleguard.safety._oversight import OversightWall, ReviewLoad, oversight_wall, review_load
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
+from scaleguard.safety._prometheus import PrometheusClient, look_queries, window_rows
 from scaleguard.safety._sequential import (
     beta_binomial_interval,
     beta_binomial_p_value,
@@ -72,9 +74,12 @@ __all__ = [
     "DatabaseRolloutStore",
     "FileRolloutStore",
     "GateResult",
+    "OversightWall",
     "PolicyOutcome",
+    "PrometheusClient",
     "RateBound",
     "RolloutClient",
+    "ReviewLoad",
     "RolloutPlan",
     "RolloutState",
     "RolloutStore",
@@ -99,12 +104,15 @@ __all__ = [
     "guardrail_gate",
     "initial_state",
     "load_plan",
+    "look_queries",
     "normal_mixture_halfwidth",
     "normal_mixture_p_value",
+    "oversight_wall",
     "parse_plan",
     "plan_schema",
     "rate_bound",
     "read_observations",
+    "review_load",
     "screen_observations",
     "simulate",
     "spending_boundaries",
@@ -112,4 +120,5 @@ __all__ = [
     "trials_to_certify",
     "unit_bucket",
     "window_keys",
+    "window_rows",
 ]

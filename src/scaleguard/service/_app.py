@@ -17,17 +17,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scaleguard._version import __version__
 from scaleguard.monitor import Store, open_store
+from scaleguard.safety._prometheus import PrometheusClient
+from scaleguard.service._approval import router as approval_router
+from scaleguard.service._argo import router as argo_router
 from scaleguard.service._assignment import router as assignment_router
 from scaleguard.service._committer import GroupCommitter
 from scaleguard.service._dashboard import router as dashboard_router
 from scaleguard.service._errors import install_error_handlers
+from scaleguard.service._flagger import router as flagger_router
 from scaleguard.service._guards import require_read
 from scaleguard.service._json import SafeJSONResponse
 from scaleguard.service._limits import BodySizeLimit
 from scaleguard.service._metrics import ServiceMetrics
 from scaleguard.service._rollouts import router as rollouts_router
 from scaleguard.service._runs import router as runs_router
+from scaleguard.service._scheduler import LookScheduler
 from scaleguard.service._settings import ServiceSettings
+from scaleguard.service._webhooks import WebhookDispatcher
 
 __all__ = ["create_app"]
 
@@ -57,7 +63,13 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.scheduler:
+            app.state.scheduler.start()
         yield
+        app.state.scheduler.stop()  # no look starts on a store that is closing
+        app.state.webhooks.close()
+        if app.state.scheduler.prometheus is not None:
+            app.state.scheduler.prometheus.close()
         app.state.committer.close()  # commits what is queued before the store closes
         if owned:
             served.close()
@@ -79,6 +91,10 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
     app.state.started_at = time.time()
     app.state.committer = GroupCommitter(store)
     app.state.metrics.watch_committer(app.state.committer)
+    app.state.webhooks = WebhookDispatcher(settings.webhook_targets())
+    app.state.scheduler = LookScheduler(
+        store, prometheus=PrometheusClient(settings.prometheus_url)
+        if settings.prometheus_url else None, publish=app.state.webhooks.publish)
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -111,5 +127,8 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
     app.include_router(runs_router)
     app.include_router(rollouts_router)
     app.include_router(assignment_router)
+    app.include_router(approval_router)
     app.include_router(dashboard_router)
+    app.include_router(argo_router)
+    app.include_router(flagger_router)
     return app

@@ -77,10 +77,12 @@ def assignment_of(rollout_id: str, plan: Any, state: Any,
             summary="What an application needs to assign units: status, stage, traffic, "
                     "segments admitted, salt (ETag; If-None-Match answers 304)")
 def get_assignment(rollout: str, request: Request) -> Response:
+    from scaleguard.service._verdict import latest_decision
+
     store = store_of(request)
     plan, state, _ = _load(store, rollout)
-    last = store.rollout_audit(rollout, last=1)
-    body = json.dumps(assignment_of(rollout, plan, state, last[-1] if last else None).as_dict(),
+    last = latest_decision(store, rollout)  # approvals in the audit log are not decisions
+    body = json.dumps(assignment_of(rollout, plan, state, last).as_dict(),
                       separators=(",", ":"), sort_keys=True).encode()
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
