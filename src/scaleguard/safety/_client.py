@@ -159,7 +159,35 @@ class _Core:
             return True
 
 
-class RolloutClient:
+class _Face:
+    """The settings and read-only views both clients share (see :class:`RolloutClient`)."""
+
+    def __init__(self, url: str, *, rollout: str, token: str | None = None,
+                 ttl: float | None = None, deadline: float = DEFAULT_DEADLINE_S,
+                 flush_interval: float = DEFAULT_FLUSH_S, timeout: float = DEFAULT_TIMEOUT_S,
+                 transport: Any = None) -> None:
+        self._core = _Core(url, rollout, token, ttl, deadline, flush_interval)
+        self._timeout = timeout
+        self._open(transport)
+
+    def _open(self, transport: Any) -> None:
+        raise NotImplementedError
+
+    @property
+    def assignment(self) -> Assignment | None:
+        """The state served from (None: control for everyone)."""
+        return self._core.current()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts: recorded, outside the experiment, dropped, posts, retries, rejected rows."""
+        return dict(self._core.stats)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._core.url!r}, rollout={self._core.rollout!r})"
+
+
+class RolloutClient(_Face):
     """Assign units to a rollout and record their outcomes, from any thread.
 
     Parameters
@@ -190,21 +218,17 @@ class RolloutClient:
     >>> client.close()
     """
 
-    def __init__(self, url: str, *, rollout: str, token: str | None = None,
-                 ttl: float | None = None, deadline: float = DEFAULT_DEADLINE_S,
-                 flush_interval: float = DEFAULT_FLUSH_S, timeout: float = DEFAULT_TIMEOUT_S,
-                 transport: Any = None) -> None:
+    def _open(self, transport: Any) -> None:
         import httpx
 
-        self._core = _Core(url, rollout, token, ttl, deadline, flush_interval)
-        self._http = httpx.Client(base_url=self._core.url, timeout=timeout,
+        self._http = httpx.Client(base_url=self._core.url, timeout=self._timeout,
                                   transport=transport, headers=self._core.headers)
-        self._timeout = timeout
         self._first = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._send = threading.Lock()  # one flush at a time: windows leave in order
-        self._thread = threading.Thread(target=self._loop, name=f"scaleguard-{rollout}",
+        self._thread = threading.Thread(target=self._loop,
+                                        name=f"scaleguard-{self._core.rollout}",
                                         daemon=True)
         self._thread.start()
 
@@ -258,16 +282,6 @@ class RolloutClient:
         except InputError as exc:
             log.error("%s", exc)
 
-    @property
-    def assignment(self) -> Assignment | None:
-        """The state served from (None: control for everyone)."""
-        return self._core.current()
-
-    @property
-    def stats(self) -> dict[str, int]:
-        """Counts: recorded, outside the experiment, dropped, posts, retries, rejected rows."""
-        return dict(self._core.stats)
-
     def close(self) -> None:
         """Stop the background thread, flush what was recorded, close the connections."""
         self._stop.set()
@@ -310,11 +324,8 @@ class RolloutClient:
                 flush_at = time.monotonic() + self._core.flush_interval
             self._wake.wait(max(0.0, min(refresh_at, flush_at) - time.monotonic()))
 
-    def __repr__(self) -> str:
-        return f"RolloutClient({self._core.url!r}, rollout={self._core.rollout!r})"
 
-
-class AsyncRolloutClient:
+class AsyncRolloutClient(_Face):
     """:class:`RolloutClient` for asyncio applications (httpx.AsyncClient, a background task).
 
     ``assign`` and ``record`` are plain calls (they never wait: no ``await``); ``flush``,
@@ -322,14 +333,10 @@ class AsyncRolloutClient:
     state once, and starts the task that refreshes it and flushes the windows.
     """
 
-    def __init__(self, url: str, *, rollout: str, token: str | None = None,
-                 ttl: float | None = None, deadline: float = DEFAULT_DEADLINE_S,
-                 flush_interval: float = DEFAULT_FLUSH_S, timeout: float = DEFAULT_TIMEOUT_S,
-                 transport: Any = None) -> None:
+    def _open(self, transport: Any) -> None:
         import httpx
 
-        self._core = _Core(url, rollout, token, ttl, deadline, flush_interval)
-        self._http = httpx.AsyncClient(base_url=self._core.url, timeout=timeout,
+        self._http = httpx.AsyncClient(base_url=self._core.url, timeout=self._timeout,
                                        transport=transport, headers=self._core.headers)
         self._task: asyncio.Task[None] | None = None
         self._send = asyncio.Lock()
@@ -374,14 +381,6 @@ class AsyncRolloutClient:
                     return False
                 self._wake.set()
         return True
-
-    @property
-    def assignment(self) -> Assignment | None:
-        return self._core.current()
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._core.stats)
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -428,6 +427,3 @@ class AsyncRolloutClient:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"AsyncRolloutClient({self._core.url!r}, rollout={self._core.rollout!r})"
