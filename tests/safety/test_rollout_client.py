@@ -332,9 +332,11 @@ def test_the_async_client_assigns_and_records(service, rollout):
     assert service.get(f"{rollout}/decision") is not None
 
 
-def test_the_client_side_imports_no_fastapi():
+def test_the_client_side_imports_neither_fastapi_nor_pandas():
     code = ("import sys; from scaleguard.safety import RolloutClient, AsyncRolloutClient;"
-            "print(sorted({'fastapi', 'starlette', 'uvicorn'} & set(sys.modules)))")
+            "RolloutClient('http://127.0.0.1:9', rollout='r', deadline=0.1, timeout=0.1).close();"
+            "heavy = {'fastapi', 'starlette', 'uvicorn', 'pandas', 'scipy', 'pydantic'};"
+            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
