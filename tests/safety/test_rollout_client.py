@@ -340,3 +340,54 @@ def test_the_client_side_imports_neither_fastapi_nor_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
+
+
+# -- the client's windows and the service's checks agree; hostile answers are refused ---------
+@settings(max_examples=40, deadline=None)
+@given(calls=st.lists(st.tuples(st.integers(0, 5000), st.sampled_from(["harm", "latency",
+                                                                        "score"]),
+                                st.floats(-50, 50), st.sampled_from(["us", "eu", "mars"])),
+                      max_size=200),
+       traffic=st.sampled_from([0.1, 0.5, 1.0]))
+def test_recorded_windows_pass_the_services_observation_checks(calls, traffic):
+    import pandas as pd
+
+    from scaleguard.safety import check_observations, parse_plan
+
+    plan = parse_plan(PLAN)
+    state = Assignment("r", "live", "pilot", 0, traffic, "salt-0123456789",
+                       segments={"region": ("us", "eu")}, admitted={"region": ("us",)},
+                       metrics=(MetricInfo("harm", "rate"),
+                                MetricInfo("latency", "quantile", 2.0),
+                                MetricInfo("score", "mean")))
+    recorder = WindowRecorder("c")
+    counted = 0
+    for unit, metric, value, region in calls:
+        info = state.metric(metric)
+        value = float(value > 0) if info.kind == "rate" else value
+        arm = state.observed_arm(unit_bucket(state.salt, unit), {"region": region})
+        if arm is not None:
+            recorder.add(state.stage, arm, info, check_value(info, value), (region,))
+            counted += 1
+    rows = recorder.cut(("region",), now=1000.0)
+    if rows:
+        checked = check_observations(pd.DataFrame(rows), plan)  # refuses a bad row: raises
+        assert len(checked) == len(rows)
+        assert sum(r.get("exposures", 0) + r.get("n", 0) for r in rows) == counted
+        assert set(checked["region"]) <= {"us"}  # only admitted, known segments are counted
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=12), inner, max_size=6), max_leaves=30))
+def test_any_answer_is_an_assignment_or_one_input_error(data):
+    good = assignment(0.1).as_dict()
+    for candidate in (data, {**good, "traffic": data}, {**good, "metrics": data},
+                      {**good, "segments": data}, {**good, "version": data}):
+        try:
+            parsed = Assignment.from_dict(candidate, "svc")
+        except InputError as exc:
+            assert str(exc).startswith("svc: ") and "\n" not in str(exc)
+        else:
+            assert 0.0 <= parsed.traffic <= 1.0
