@@ -92,13 +92,15 @@ class _Core:
     def record(self, unit_id: Any, metric: str, value: Any, segments: dict[str, Any]) -> None:
         assignment = self.current()
         if assignment is None:
-            self.stats["dropped"] += 1  # no trusted state: the unit's arm is not known
+            with self.lock:
+                self.stats["dropped"] += 1  # no trusted state: the unit's arm is not known
             return
         info = assignment.metric(metric)
         number = check_value(info, value)
         arm = assignment.observed_arm(unit_bucket(assignment.salt, unit_id), segments)
         if arm is None:
-            self.stats["outside"] += 1
+            with self.lock:
+                self.stats["outside"] += 1
             return
         values = tuple(str(segments[d]) for d in assignment.segments)
         with self.lock:
