@@ -393,3 +393,15 @@ def test_any_answer_is_an_assignment_or_one_input_error(data):
             assert str(exc).startswith("svc: ") and "\n" not in str(exc)
         else:
             assert 0.0 <= parsed.traffic <= 1.0
+
+
+def test_a_metric_read_from_prometheus_is_not_recorded_twice(service):
+    promql = 'sum(increase(requests_total{version="$arm",region="$region"}[$window]))'
+    plan = {**PLAN, "metrics": [*PLAN["metrics"], {
+        "name": "errors", "guardrail": 0.1, "source": "prometheus",
+        "queries": {"exposures": promql, "events": promql.replace("requests", "errors")}}]}
+    service.create(plan, "with-prometheus")
+    with RolloutClient(service.url, rollout="with-prometheus", token=TOKEN) as client:
+        client.record("u1", "harm", 0, region="us")  # posted metrics are recorded as before
+        with pytest.raises(InputError, match="'errors' is read from prometheus"):
+            client.record("u1", "errors", 1, region="us")

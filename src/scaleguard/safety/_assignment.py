@@ -64,6 +64,7 @@ class MetricInfo:
     name: str
     kind: MetricKind
     guardrail: float | None = None  # a quantile metric's event: a value above it
+    source: str = "observations"  # "prometheus": the service reads it; record() refuses it
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ class Assignment:
                           for d, v in dict(data.get("admitted") or {}).items()},
                 metrics=tuple(MetricInfo(str(m["name"]), _kind(m["kind"]),
                                          None if m.get("guardrail") is None
-                                         else float(m["guardrail"]))
+                                         else float(m["guardrail"]),
+                                         str(m.get("source", "observations")))
                               for m in data.get("metrics") or ()),
                 treatment_share=share, ttl_s=ttl, version=int(data.get("version", 0)))
         except InputError:

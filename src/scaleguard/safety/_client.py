@@ -96,6 +96,9 @@ class _Core:
                 self.stats["dropped"] += 1  # no trusted state: the unit's arm is not known
             return
         info = assignment.metric(metric)
+        if info.source != "observations":
+            raise InputError(f"metric: {metric!r} is read from {info.source} by the service; "
+                             "recording it too would count it twice")
         number = check_value(info, value)
         arm = assignment.observed_arm(unit_bucket(assignment.salt, unit_id), segments)
         if arm is None:

@@ -67,8 +67,8 @@ def assignment_of(rollout_id: str, plan: Any, state: Any,
         salt=plan.assignment.salt or rollout_id,
         segments={d: tuple(v) for d, v in plan.segments.items()},
         admitted={d: tuple(v) for d, v in (stage.segments or {}).items()},
-        metrics=tuple(MetricInfo(m.name, m.kind, m.guardrail if m.kind == "quantile" else None)
-                      for m in plan.metrics),
+        metrics=tuple(MetricInfo(m.name, m.kind, m.guardrail if m.kind == "quantile" else None,
+                                 m.source) for m in plan.metrics),
         treatment_share=plan.srm.treatment_share, ttl_s=plan.assignment.ttl,
         version=state.decisions)
 
