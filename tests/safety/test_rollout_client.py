@@ -328,7 +328,12 @@ def test_the_async_client_assigns_and_records(service, rollout):
             assert await client.flush()
             return client.stats
 
-    stats = asyncio.run(main())
+    # In a thread of its own: another test of the session may leave this thread's loop running.
+    out: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: out.update(stats=asyncio.run(main())))
+    worker.start()
+    worker.join(timeout=60)
+    stats = out["stats"]
     rows = stored_rows(service, rollout)
     assert sum(r["exposures"] for r in rows) == stats["recorded"] > 0
     assert service.get(f"{rollout}/decision") is not None
