@@ -1,5 +1,6 @@
 """One controller: the simulator's always-valid policy decides exactly what `decide` decides on
-the same observations, look by look, over random plans and random observation streams.
+the same observations, look by look, over random plans and random observation streams
+(human oversight capacity included: both hold the same traffic increases).
 
 Every false-rollback and power figure `rollout simulate` publishes rests on this agreement."""
 
@@ -148,6 +149,19 @@ def plans(draw):
             "adaptive": {"enabled": method == "msprt" and draw(st.booleans())},
             "srm": {"enabled": draw(st.booleans())},
             "simulation": {"exposures_per_look": per_look, "look_interval": "1h"}}
+    if draw(st.booleans()):
+        # Human review capacity: a fixed review share or a flag metric's measured rate, the
+        # volume given or estimated; capacities from far below to far above the load.
+        rates = [m["name"] for m in metrics if m["kind"] == "rate"]
+        oversight: dict = {"reviewers": draw(st.sampled_from([1, 4])),
+                           "reviews_per_hour": draw(st.sampled_from([5, 40, 400]))}
+        if rates and draw(st.booleans()):
+            oversight["metric"] = rates[0]
+        else:
+            oversight["review_share"] = draw(st.sampled_from([0.01, 0.1]))
+        if draw(st.booleans()):
+            oversight["exposures_per_hour"] = per_look
+        plan["oversight"] = oversight
     return parse_plan(plan)
 
 

@@ -31,7 +31,13 @@ from scaleguard.limits._layouts import (
     shape_for_params,
 )
 from scaleguard.limits._resource_checks import memory_wall, resource_wall
-from scaleguard.limits._safety_checks import GateState, OpenAlert, open_alerts, safety_gates
+from scaleguard.limits._safety_checks import (
+    GateState,
+    OpenAlert,
+    open_alerts,
+    oversight_capacity,
+    safety_gates,
+)
 from scaleguard.limits._scaling_checks import (
     EPOCHS_NEGLIGIBLE,
     data_wall,
@@ -322,6 +328,8 @@ def assess(study: Study, ladder: pd.DataFrame, view: LawView, evidence: Evidence
 
     if evidence.rollout is not None:
         findings.append(safety_gates(evidence.gates))
+        if evidence.rollout.get("oversight_wall") is not None:
+            findings.append(oversight_capacity(evidence.rollout["oversight_wall"]))
     else:
         notes.append("safety gates not checked: the study names no rollout plan")
     if evidence.monitored:

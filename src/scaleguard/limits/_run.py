@@ -165,7 +165,20 @@ def _decided(plan: Any, state: Any, rows: Any, summary: dict[str, Any]
     summary.update(stage=plan.stages[state.stage_index].name, action=decision.action,
                    next_stage=decision.stage, traffic=decision.traffic,
                    reasons="; ".join(decision.reasons))
+    if decision.oversight is not None:
+        summary["oversight_wall"] = _oversight_wall(plan, decision.oversight,
+                                                    state.stage_index)
     return gates, summary
+
+
+def _oversight_wall(plan: Any, projected: dict[str, Any], stage: int) -> dict[str, Any]:
+    """Every stage's review load from the controller's projection (unknowns fail safe)."""
+    from scaleguard.safety import oversight_wall
+
+    upper = projected["flag_upper"]
+    volume = projected["exposures_per_hour"]
+    return oversight_wall(plan, 1.0 if upper is None else upper,
+                          math.inf if volume is None else volume, stage).as_dict()
 
 
 def _store_of(study: Study, store: str) -> str | Path:

@@ -7,13 +7,14 @@ The inputs are small records that the assessment builds from ``scaleguard.safety
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from scaleguard.limits._findings import Change, Finding, Severity
 
-__all__ = ["GateState", "OpenAlert", "safety_gates", "open_alerts", "BLOCKING_ALERT_SEVERITIES"]
+__all__ = ["GateState", "OpenAlert", "safety_gates", "open_alerts", "oversight_capacity",
+           "BLOCKING_ALERT_SEVERITIES"]
 
 # Alert severities that stop a scaling step until someone resolves them: scaleguard.monitor's
 # "critical" (its detectors' NaN, divergence and fast-burn alerts); "info" and "warning" alerts
@@ -117,3 +118,52 @@ def open_alerts(alerts: Sequence[OpenAlert]) -> Finding:
     return Finding("open_alerts", "monitoring alerts", Severity.WARN,
                    f"{_count(len(alerts), 'alert')} open: {shown}{more}", 1.0, numbers, source,
                    (Change("open alerts", None, "review the open alerts"),))
+
+
+def oversight_capacity(wall: Mapping[str, Any]) -> Finding:
+    """The oversight wall: the first stage whose projected review load exceeds the reviewers.
+
+    ``wall`` is ``scaleguard.safety``'s ``OversightWall.as_dict()``: each stage's projected
+    reviews per hour, the capacity, and the reviewers the full rollout needs.
+
+    Examples
+    --------
+    >>> stages = [{"stage": "pilot", "traffic": 0.01, "load_per_hour": 10.0,
+    ...            "reviewers_needed": 1, "exceeds": False},
+    ...           {"stage": "all", "traffic": 1.0, "load_per_hour": 1000.0,
+    ...            "reviewers_needed": 20, "exceeds": True}]
+    >>> f = oversight_capacity({"plan": "p", "capacity_per_hour": 100.0, "reviewers": 2,
+    ...                         "first_over": "all", "full_rollout_reviewers": 20,
+    ...                         "stages": stages})
+    >>> f.severity.value, f.cheapest_change.describe()
+    ('block', '10× more reviewers (staff 20 reviewers for the full rollout)')
+    """
+    capacity, reviewers = float(wall["capacity_per_hour"]), int(wall["reviewers"])
+    stages = list(wall["stages"])
+    full = wall["full_rollout_reviewers"]
+    full_text = "an unbounded number of" if full is None else f"{full}"
+    worst = max((float("inf") if s["load_per_hour"] is None else s["load_per_hour"])
+                for s in stages)
+    numbers = {"capacity_per_hour": capacity, "reviewers": float(reviewers),
+               "full_rollout_reviewers": math.inf if full is None else float(full),
+               "full_rollout_load_per_hour": math.inf if stages[-1]["load_per_hour"] is None
+               else float(stages[-1]["load_per_hour"])}
+    pressure = worst / capacity if capacity > 0 else math.inf
+    source = ("projected review load = flag share (upper confidence bound) x exposures/h x "
+              "traffic, against reviewers x reviews per reviewer-hour (scaleguard.safety "
+              "oversight)")
+    over = wall["first_over"]
+    if over is None:
+        return Finding("oversight_wall", "oversight wall", Severity.OK,
+                       f"{reviewers} reviewers ({capacity:g} reviews/h) cover every remaining "
+                       f"stage; the full rollout needs {full_text} reviewers", pressure,
+                       numbers, source)
+    stage = next(s for s in stages if s["stage"] == over)
+    load = "an unbounded" if stage["load_per_hour"] is None else f"{stage['load_per_hour']:.3g}"
+    factor = None if full is None or reviewers == 0 else float(full) / reviewers
+    return Finding("oversight_wall", "oversight wall", Severity.BLOCK,
+                   f"stage {over!r} (traffic {stage['traffic']:g}) needs {load} reviews/h, over "
+                   f"the capacity {capacity:g} reviews/h of {reviewers} reviewers; the full "
+                   f"rollout needs {full_text} reviewers", pressure, numbers, source,
+                   (Change("reviewers", factor, f"staff {full_text} reviewers for the full "
+                                                "rollout"),))

@@ -126,10 +126,32 @@ def _rollout(a: Assessment) -> str:
     colours = {"pass": SEVERITY_COLOURS[Severity.OK], "fail": SEVERITY_COLOURS[Severity.BLOCK]}
     head = ""
     if a.rollout:
-        head = "<p>" + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in a.rollout.items()) + "</p>"
+        head = "<p>" + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in a.rollout.items()
+                                 if k != "oversight_wall") + "</p>"
     rows = [[_badge(g.state, colours.get(g.state, SEVERITY_COLOURS[Severity.WARN])),
              _e(g.name), _e(g.detail)] for g in a.gates]
-    return head + _table(["state", "gate", "evidence"], rows)
+    return head + _table(["state", "gate", "evidence"], rows) + _oversight(a)
+
+
+def _oversight(a: Assessment) -> str:
+    """Each stage's projected human-review load against the reviewers (the oversight wall)."""
+    wall = (a.rollout or {}).get("oversight_wall")
+    if not wall:
+        return ""
+
+    def shown(value: float | None, digits: str = ".3g") -> str:
+        return "unbounded" if value is None else format(value, digits)
+
+    rows = [[_badge("over" if s["exceeds"] else "fits",
+                    SEVERITY_COLOURS[Severity.BLOCK if s["exceeds"] else Severity.OK]),
+             _e(s["stage"]), f"{s['traffic']:g}", _e(shown(s["load_per_hour"])),
+             _e(shown(s["reviewers_needed"], "d"))] for s in wall["stages"]]
+    return (f"<h3>Oversight wall</h3><p>{wall['reviewers']} reviewers, "
+            f"{wall['capacity_per_hour']:g} reviews/h; flag share upper bound "
+            f"{_e(shown(wall['flag_upper']))} of {_e(shown(wall['exposures_per_hour']))} "
+            "exposures/h at full traffic</p>"
+            + _table(["", "stage", "traffic", "reviews/h", "reviewers needed"], rows,
+                     numeric=[2, 3, 4]))
 
 
 def _alerts(a: Assessment) -> str:

@@ -40,6 +40,7 @@ from scaleguard.safety._observations import (
     screen_observations,
     window_keys,
 )
+from scaleguard.safety._oversight import OversightWall, ReviewLoad, oversight_wall, review_load
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
 from scaleguard.safety._prometheus import PrometheusClient, look_queries, window_rows
 from scaleguard.safety._sequential import (
@@ -69,9 +70,11 @@ __all__ = [
     "DatabaseRolloutStore",
     "FileRolloutStore",
     "GateResult",
+    "OversightWall",
     "PolicyOutcome",
     "PrometheusClient",
     "RateBound",
+    "ReviewLoad",
     "RolloutPlan",
     "RolloutState",
     "RolloutStore",
@@ -99,10 +102,12 @@ __all__ = [
     "look_queries",
     "normal_mixture_halfwidth",
     "normal_mixture_p_value",
+    "oversight_wall",
     "parse_plan",
     "plan_schema",
     "rate_bound",
     "read_observations",
+    "review_load",
     "screen_observations",
     "simulate",
     "spending_boundaries",

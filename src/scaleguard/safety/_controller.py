@@ -29,6 +29,7 @@ from scaleguard.safety._gates import (
     guardrail_interval,
 )
 from scaleguard.safety._observations import Screened
+from scaleguard.safety._oversight import ReviewEvidence, review_load
 from scaleguard.safety._plan import MetricSpec, RolloutPlan
 from scaleguard.safety._rules import (
     ACTIONS,
@@ -40,6 +41,7 @@ from scaleguard.safety._rules import (
     LATE,
     MISSING,
     NON_CRITICAL,
+    OVER_CAPACITY,
     RAMP,
     ROLL_BACK,
     SRM,
@@ -68,8 +70,11 @@ OVERALL = "overall"  # the segment name of a gate over all traffic
 class RolloutState:
     """Where a rollout stands; JSON-ready, so that it survives a restart.
 
-    ``min_p`` holds each gate's running-minimum always-valid p-value in the current stage, and
-    ``fractions`` the information fractions of past looks (group-sequential plans).
+    ``min_p`` holds each gate's running-minimum always-valid p-value in the current stage,
+    ``fractions`` the information fractions of past looks (group-sequential plans), and
+    ``approved`` the stages a person has approved entering (who and when is in the audit log);
+    every decision honours them. ``decisions`` counts the audit log's entries: the controller's
+    decisions and people's approvals.
     """
 
     plan: str
@@ -82,10 +87,12 @@ class RolloutState:
     fractions: tuple[float, ...] = ()
     stage_min_adjusted_p: float = 1.0
     decisions: int = 0
+    approved: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["fractions"] = list(self.fractions)
+        out["approved"] = list(self.approved)
         return out
 
     @classmethod
@@ -93,7 +100,7 @@ class RolloutState:
         """Read a stored state through a validated model: a bad field is named, never guessed."""
         model = validate_config(_StateModel, data, source)
         return cls(**{**model.model_dump(), "fractions": tuple(model.fractions),
-                      "min_p": dict(model.min_p)})
+                      "min_p": dict(model.min_p), "approved": tuple(model.approved)})
 
 
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -115,6 +122,10 @@ class _StateModel(BaseModel):
         default_factory=list)
     stage_min_adjusted_p: Probability = 1.0
     decisions: int = Field(0, ge=0)
+    # One name per stage a person approved: a plan has a handful of stages; bounded so that a
+    # corrupt stored state is refused rather than read without end.
+    approved: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=1_000)
 
 
 def initial_state(plan: RolloutPlan, now: float) -> RolloutState:
@@ -169,6 +180,8 @@ class Decision:
     time: float
     notes: tuple[str, ...] = ()  # about the data, e.g. duplicate windows ignored
     srm: SRMResult | None = None  # the sample-ratio check's evidence
+    # Projected human-review load of the next traffic share (plans with oversight).
+    oversight: dict[str, Any] | None = None
 
     @property
     def failing(self) -> list[GateResult]:
@@ -178,7 +191,7 @@ class Decision:
         return {"action": self.action, "stage": self.stage, "traffic": self.traffic,
                 "reasons": list(self.reasons), "notes": list(self.notes),
                 "srm": self.srm.as_dict() if self.srm is not None else None,
-                "time": self.time,
+                "oversight": self.oversight, "time": self.time,
                 "failing": [g.key for g in self.failing],
                 "gates": [g.as_dict() for g in self.gates], "state": self.state.as_dict()}
 
@@ -372,20 +385,53 @@ def decide(plan: RolloutPlan, state: RolloutState,
                         stage_min_adjusted_p=float(judged.stage_min_adjusted[0]))
     reasons = _reasons(plan, state, judged, gates, look, screened, late, srm, now)
     code = int(judged.action[0])
+    review = review_evidence(plan, cells, stage.name, float(judged.exposures[0]),
+                             now - state.stage_started, state.traffic)
+    projected = _projected_review(plan, state, review)
 
     def done(action: Action, after: RolloutState, traffic: float) -> Decision:
         return Decision(action, plan.stages[after.stage_index].name, traffic, tuple(reasons),
-                        tuple(gates), after, now, notes, srm)
+                        tuple(gates), after, now, notes, srm, projected)
 
     if code == ROLL_BACK:
         return done("roll_back", replace(new_state, status="rolled_back", traffic=0.0), 0.0)
     if code in (HOLD, CONTINUE):
         return done(ACTIONS[code], new_state, state.traffic)  # type: ignore[arg-type]
     approved = index + 1 >= len(plan.stages) or not plan.stages[index + 1].manual_approval or \
-        plan.stages[index + 1].name in approvals
+        plan.stages[index + 1].name in approvals or plan.stages[index + 1].name in state.approved
     moved = widen(plan, np.array([True]), one, np.array([state.traffic]),
-                  np.array([state.step]), judged.stage_min_adjusted, np.array([approved]))
+                  np.array([state.step]), judged.stage_min_adjusted, np.array([approved]),
+                  review)
+    if moved.review is not None and int(moved.kind[0]) != COMPLETE:
+        projected = moved.review.at(0)  # the share the rollout would have widened to
     return _widened(plan, new_state, moved, reasons, done, now)
+
+
+def review_evidence(plan: RolloutPlan, cells: _Rows | pd.DataFrame, stage: str,
+                    exposures: float, elapsed: float, traffic: float) -> ReviewEvidence | None:
+    """One look's review evidence: the flag metric's treatment counts in ``stage`` (overall),
+    the stage's treatment exposures, seconds in it and its traffic share."""
+    spec = plan.oversight
+    if spec is None:
+        return None
+    rows = cells if isinstance(cells, _Rows) else _Rows(cells, plan)
+    flagged = flag_exposures = 0.0
+    if spec.metric is not None:
+        mask = rows.select(stage, "treatment", spec.metric, None)
+        if mask is not None:
+            counts = rows.counts(mask, plan.metric(spec.metric))
+            flagged, flag_exposures = float(counts.total), float(counts.n)
+    return ReviewEvidence(*(np.array([v], dtype=float) for v in
+                            (flagged, flag_exposures, exposures, elapsed, traffic)))
+
+
+def _projected_review(plan: RolloutPlan, state: RolloutState,
+                      review: ReviewEvidence | None) -> dict[str, Any] | None:
+    """The review load at the next stage's traffic, whatever this look decides (evidence)."""
+    if plan.oversight is None or review is None:
+        return None
+    nxt = plan.stages[min(state.stage_index + 1, len(plan.stages) - 1)].traffic
+    return review_load(plan.oversight, review, np.array([nxt])).at(0)
 
 
 def _key(plan: RolloutPlan, test: Test) -> str:
@@ -448,6 +494,14 @@ def _widened(plan: RolloutPlan, state: RolloutState, moved: Widening, reasons: l
     kind = int(moved.kind[0])
     stage = plan.stages[state.stage_index]
     traffic, step = float(moved.traffic[0]), float(moved.step[0])
+    if kind == OVER_CAPACITY:
+        assert moved.review is not None
+        ramping = plan.adaptive.enabled and state.traffic < stage.traffic
+        target = stage.name if ramping else plan.stages[state.stage_index + 1].name
+        reasons.append(f"oversight capacity: all gates pass, but widening to stage "
+                       f"{target!r}: {moved.review.describe(0)}; a rollout never outgrows "
+                       "its reviewers")
+        return done("hold", state, state.traffic)
     if kind == RAMP:
         reasons.append(f"all gates pass; ramping {stage.name!r} from {state.traffic:g} to "
                        f"{traffic:g} (step x{state.step:g})")
@@ -462,7 +516,7 @@ def _widened(plan: RolloutPlan, state: RolloutState, moved: Widening, reasons: l
         return done("advance", replace(state, status="complete", step=step), stage.traffic)
     nxt = plan.stages[state.stage_index + 1]
     if kind == AWAITING:
-        reasons.append(f"all gates pass; entering stage {nxt.name!r} awaits manual approval")
+        reasons.append(awaiting_approval_reason(nxt.name))
         return done("hold", state, state.traffic)
     reasons.append(f"all gates pass at {stage.name!r} ({PASS_MEANING}); advancing to "
                    f"{nxt.name!r} at traffic {traffic:g}")
@@ -470,6 +524,12 @@ def _widened(plan: RolloutPlan, state: RolloutState, moved: Widening, reasons: l
                     stage_started=now, step=step,
                     min_p={}, fractions=(), stage_min_adjusted_p=1.0)
     return done("advance", after, traffic)
+
+
+def awaiting_approval_reason(stage: str) -> str:
+    """The reason a decision gives when every gate passed and entering ``stage`` waits for a
+    person's approval (what the service's approval endpoint looks for)."""
+    return f"all gates pass; entering stage {stage!r} awaits manual approval"
 
 
 def check_state(plan: RolloutPlan, state: RolloutState, source: str = "state") -> None:

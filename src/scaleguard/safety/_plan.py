@@ -32,6 +32,7 @@ __all__ = [
     "ErrorControl",
     "DEFAULT_LOOK_INTERVAL",
     "MetricSpec",
+    "OversightSpec",
     "PrometheusSpec",
     "RolloutPlan",
     "SRMSpec",
@@ -191,6 +192,39 @@ class SimulationSpec(_Model):
     segment_weights: dict[str, dict[str, float]] | None = None
 
 
+OVERSIGHT_CONFIDENCE = 0.95  # the usual one-sided level of a rate's upper bound
+
+
+class OversightSpec(_Model):
+    """Human review as a capacity that must keep pace with the rollout.
+
+    Review load (reviews per hour) = the share of the new system's exposures that goes to a
+    person x its exposures per hour at full traffic x the traffic share. The share is either
+    fixed (``review_share``: e.g. 2% sampled for review) or measured (``metric``: a rate metric
+    whose events are the outputs flagged for review, taken at the upper end of its always-valid
+    confidence sequence). Capacity = ``reviewers`` x ``reviews_per_hour``. Before every traffic
+    increase the controller projects the load at the new share and holds ("oversight capacity")
+    when it exceeds the capacity.
+    """
+
+    review_share: float | None = Field(
+        None, gt=0, le=1, allow_inf_nan=False,
+        description="fixed share of the new system's exposures routed to human review")
+    metric: str | None = Field(
+        None, min_length=1,
+        description="a rate metric of the plan whose events are the outputs flagged for "
+                    "review; its observed treatment rate in the current stage is bounded "
+                    "above (always-valid beta-binomial confidence sequence at confidence)")
+    reviewers: int = Field(ge=0, description="people reviewing flagged outputs")
+    reviews_per_hour: float = Field(gt=0, allow_inf_nan=False,
+                                    description="reviews one reviewer completes per hour")
+    exposures_per_hour: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="the new system's exposures per hour at full traffic (1.0); absent: "
+                    "estimated at each look as the stage's treatment exposures per hour "
+                    "divided by its traffic share")
+    confidence: float = Field(OVERSIGHT_CONFIDENCE, gt=0, lt=1,
+                              description="level of the flag rate's upper bound")
 class PrometheusSpec(_Model):
     """How the service reads ``source: prometheus`` metrics from the Prometheus HTTP API."""
 
@@ -230,6 +264,9 @@ class RolloutPlan(_Model):
     srm: SRMSpec = Field(default_factory=SRMSpec)
     adaptive: AdaptiveSpec = Field(default_factory=AdaptiveSpec)
     simulation: SimulationSpec = Field(default_factory=SimulationSpec)
+    oversight: OversightSpec | None = Field(
+        None, description="human review capacity: hold before a traffic increase whose "
+                          "projected review load exceeds it")
     look_interval: Annotated[Duration, Field(gt=0)] = Field(
         DEFAULT_LOOK_INTERVAL, description="how often the service decides a running rollout "
                                            "even when no observation arrives (seconds, or "
@@ -319,12 +356,31 @@ def _check(plan: RolloutPlan) -> list[tuple[str, str]]:
         if i == 0 and any(m.compare_to == "previous_stage" for m in gated):
             problems.append((f"{where}.metrics", "the first stage has no previous stage to "
                                                  "compare with"))
+    problems += _check_oversight(plan, names)
     if plan.adaptive.min_step > plan.adaptive.max_step:
         problems.append(("adaptive.min_step", "is above max_step"))
     from scaleguard.safety._prometheus import template_problems
 
     problems.extend(template_problems(plan))
     return problems
+
+
+def _check_oversight(plan: RolloutPlan, names: list[str]) -> list[tuple[str, str]]:
+    spec = plan.oversight
+    if spec is None:
+        return []
+    if (spec.review_share is None) == (spec.metric is None):
+        return [("oversight", "give exactly one of review_share (a fixed share of exposures "
+                              "reviewed) or metric (a rate metric counting flagged outputs)")]
+    if spec.metric is not None:
+        if spec.metric not in names:
+            return [("oversight.metric", f"unknown metric {spec.metric!r}; the plan's metrics "
+                                         f"are {', '.join(names)}")]
+        if plan.metric(spec.metric).kind != "rate":
+            return [("oversight.metric", f"metric {spec.metric!r} is a "
+                                         f"{plan.metric(spec.metric).kind}; flagged outputs "
+                                         "are counted by a rate metric")]
+    return []
 
 
 def parse_plan(data: Mapping[str, Any], source: str = "plan") -> RolloutPlan:

@@ -17,11 +17,12 @@ from typing import Literal
 import numpy as np
 
 from scaleguard.safety._multiplicity import adjust_p_values
+from scaleguard.safety._oversight import ReviewEvidence, ReviewLoad, review_load
 from scaleguard.safety._plan import RolloutPlan
 from scaleguard.safety._spending import SpendingName, spending_boundaries
 
-__all__ = ["ACTIONS", "HOLD_REASONS", "Judgement", "Test", "Widening", "judge", "plan_tests",
-           "stage_active", "widen"]
+__all__ = ["ACTIONS", "HOLD_REASONS", "OVERSIGHT", "OVER_CAPACITY", "Judgement", "Test",
+           "Widening", "judge", "plan_tests", "stage_active", "widen"]
 
 Kind = Literal["guardrail", "comparison"]
 # Action codes (index into ACTIONS).
@@ -29,8 +30,9 @@ ACTIONS = ("continue", "advance", "hold", "roll_back")
 CONTINUE, ADVANCE, HOLD, ROLL_BACK = range(4)
 # Why a run holds (index into HOLD_REASONS; 0: it does not).
 HOLD_REASONS = ("", "non-critical gate failed", "untrusted data", "missing data", "late data",
-                "sample ratio mismatch", "inconclusive at max_duration", "awaiting approval")
-NON_CRITICAL, UNTRUSTED, MISSING, LATE, SRM, INCONCLUSIVE, APPROVAL = range(1, 8)
+                "sample ratio mismatch", "inconclusive at max_duration", "awaiting approval",
+                "oversight capacity")
+NON_CRITICAL, UNTRUSTED, MISSING, LATE, SRM, INCONCLUSIVE, APPROVAL, OVERSIGHT = range(1, 9)
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,9 @@ def _adjust(p: np.ndarray, active: np.ndarray, correction: str) -> np.ndarray:
 
 
 # What widening did (index into WIDENINGS).
-WIDENINGS = ("none", "ramp", "next stage", "complete", "awaiting approval")
-NOT_WIDENED, RAMP, NEXT_STAGE, COMPLETE, AWAITING = range(5)
+WIDENINGS = ("none", "ramp", "next stage", "complete", "awaiting approval",
+             "oversight capacity")
+NOT_WIDENED, RAMP, NEXT_STAGE, COMPLETE, AWAITING, OVER_CAPACITY = range(6)
 
 
 @dataclass(frozen=True)
@@ -226,13 +229,19 @@ class Widening:
     traffic: np.ndarray
     step: np.ndarray
     close_call: np.ndarray  # (runs,) bool: the stage's smallest adjusted p was a close call
+    review: ReviewLoad | None = None  # projected review load of the widened traffic
 
 
 def widen(plan: RolloutPlan, ready: np.ndarray, stage: np.ndarray, traffic: np.ndarray,
-          step: np.ndarray, stage_min_adjusted: np.ndarray, approved: np.ndarray) -> Widening:
+          step: np.ndarray, stage_min_adjusted: np.ndarray, approved: np.ndarray,
+          review: ReviewEvidence | None = None) -> Widening:
     """Every gate passed (``ready``): ramp traffic (adaptive), enter the next stage, or finish.
 
-    ``approved``: the next stage's manual approval is given (or not needed).
+    ``approved``: the next stage's manual approval is given (or not needed). ``review``: what
+    the look saw of the review load (plans with ``oversight``; absent: nothing seen, so no
+    traffic increase fits). A traffic increase whose projected review load exceeds the
+    reviewers' capacity does not happen (``OVER_CAPACITY``, checked before the approval: a
+    person's approval adds no reviewers).
     """
     adaptive = plan.adaptive
     planned = np.array([s.traffic for s in plan.stages])
@@ -258,5 +267,19 @@ def widen(plan: RolloutPlan, ready: np.ndarray, stage: np.ndarray, traffic: np.n
     entered = np.minimum(planned[nxt], traffic * new_step) if adaptive.enabled else planned[nxt]
     new_traffic = np.where(move, entered, new_traffic)
     new_traffic = np.where(onward & last, planned[stage], new_traffic)
-    return Widening(kind, np.where(move, nxt, stage), new_traffic,
-                    np.where(awaiting, step, new_step), close)
+    new_stage = np.where(move, nxt, stage)
+    new_step = np.where(awaiting, step, new_step)
+    load = None
+    if plan.oversight is not None:
+        increase = ramp | (onward & ~last)
+        target = np.where(ramp, new_traffic, planned[nxt])
+        if review is None:
+            empty = np.zeros(stage.shape)
+            review = ReviewEvidence(empty, empty, empty, empty, traffic)
+        load = review_load(plan.oversight, review, target, increase)
+        held = increase & load.exceeds
+        kind = np.where(held, OVER_CAPACITY, kind)
+        new_stage = np.where(held, stage, new_stage)
+        new_traffic = np.where(held, traffic, new_traffic)
+        new_step = np.where(held, step, new_step)
+    return Widening(kind, new_stage, new_traffic, new_step, close, load)

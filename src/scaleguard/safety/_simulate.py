@@ -23,6 +23,7 @@ from scipy import stats
 from scaleguard.compute import Executor, Progress, get_executor
 from scaleguard.errors import InputError
 from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
+from scaleguard.safety._oversight import ReviewEvidence
 from scaleguard.safety._plan import AdaptiveSpec, MetricSpec, RolloutPlan
 from scaleguard.safety._rules import (
     ADVANCE,
@@ -33,6 +34,8 @@ from scaleguard.safety._rules import (
     MISSING,
     NEXT_STAGE,
     NON_CRITICAL,
+    OVER_CAPACITY,
+    OVERSIGHT,
     ROLL_BACK,
     Test,
     judge,
@@ -420,7 +423,10 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
         for s in range(n_stages)])
     max_total = int(model.looks_max.sum())
     results: dict[str, np.ndarray] = {}
-    as_planned = plan.model_copy(update={"adaptive": AdaptiveSpec()})
+    # The baselines are other judges: they neither ramp nor know the reviewers.
+    as_planned = plan.model_copy(update={"adaptive": AdaptiveSpec(), "oversight": None})
+    flag_metric = [m.name for m in plan.metrics].index(plan.oversight.metric) \
+        if plan.oversight is not None and plan.oversight.metric is not None else None
     # Each policy sees the same draws: one generator state per chunk, replayed per policy.
     state = rng.bit_generator.state
     for policy in chunk.policies:
@@ -510,18 +516,30 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
             if not own:
                 held_for = np.where(live & (action == HOLD), NON_CRITICAL, held_for)
             action = np.where(live, action, -1)
-            if chunk.trace and own:
-                trace_draws.append(drawn)
-                trace_actions.append(action.copy())
-                trace_stage.append(stage.copy())
             # A stage without max_duration that never concludes: the simulation stops it.
             stalled = (action == CONTINUE) & (looks >= model.looks_max[stage])
             held_for = np.where(stalled, STALLED, held_for)
             status = np.where(action == ROLL_BACK, 1, status)
             status = np.where((action == HOLD) | stalled, 2, status)
             ready = action == ADVANCE
+            review = None
+            if own and plan.oversight is not None:
+                flagged = cum["ts"][:, flag_metric].sum(axis=1) if flag_metric is not None \
+                    else np.zeros(runs)
+                flag_n = cum["tn"][:, flag_metric].sum(axis=1) if flag_metric is not None \
+                    else np.zeros(runs)
+                review = ReviewEvidence(flagged, flag_n, judged.exposures, elapsed, traffic)
             moved = widen(plan if own else as_planned, ready, stage, traffic, step_now,
-                          stage_min_adjusted, np.ones(runs, dtype=bool))
+                          stage_min_adjusted, np.ones(runs, dtype=bool), review)
+            # A traffic increase the reviewers cannot absorb holds (the controller's rule).
+            over = moved.kind == OVER_CAPACITY
+            status = np.where(over, 2, status)
+            held_for = np.where(over, OVERSIGHT, held_for)
+            action = np.where(over, HOLD, action)
+            if chunk.trace and own:
+                trace_draws.append(drawn)
+                trace_actions.append(action.copy())
+                trace_stage.append(stage.copy())
             status = np.where(moved.kind == COMPLETE, 3, status)
             end_look = np.where(live & (status != 0), look + 1, end_look)
             move = moved.kind == NEXT_STAGE
