@@ -191,13 +191,8 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import (
-        DatabaseRolloutStore,
-        audit_record,
-        check_observations,
-        decide,
-        screen_observations,
-    )
+    from scaleguard.safety import DatabaseRolloutStore, check_observations
+    from scaleguard.service._scheduler import decide_rows
 
     store = store_of(request)
     hooks: list[Any] = []  # the plan's webhooks, told of the decision once it is stored
@@ -218,19 +213,12 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
             new = pd.DataFrame(posted)
             new.attrs["source"] = "rows"
             check_observations(new, plan)  # refuse a malformed row before anything is stored
-        everything = pd.DataFrame(old + posted)
-        everything.attrs["source"] = "rows"
-        if everything.empty:
-            everything = pd.DataFrame(columns=["stage", "arm", "metric"])
-        rows = check_observations(everything, plan)
-        # The same screening as `rollout decide`: stored windows come first, so a retry of
-        # them is a duplicate; only new windows that can be trusted are stored.
-        screened = screen_observations(rows, plan, now, plan.stages[state.stage_index].name,
-                                       state.stage_started)
-        fresh = [posted[i - len(old)] for i in screened.kept if i >= len(old)]
-        decision = decide(plan, state, screened, now, frozenset(body.approve))
-        record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
-        return RolloutChange(decision.state.as_dict(), jsonable(record_),
+        # The same screening as `rollout decide` and the scheduler's looks: stored windows
+        # come first, so a retry of them is a duplicate; only trusted new windows are stored.
+        decision, record_, fresh = decide_rows(plan, state, old, posted, now,
+                                               f"service request at {time.time():.3f}",
+                                               approvals=frozenset(body.approve))
+        return RolloutChange(decision.state.as_dict(), record_,
                              decision.state.decisions, now, time.time(), fresh,
                              result=decision)
 
