@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,9 +26,10 @@ if shutil.which("prometheus") is None:
                 "loop test needs a real Prometheus server", allow_module_level=True)
 
 from scaleguard.service import ServiceSettings, create_app  # noqa: E402
-from scaleguard.service._background import BackgroundServer, free_port  # noqa: E402
+from scaleguard.service._background import BackgroundServer  # noqa: E402
 
-SCRAPE = "500ms"
+from .servers import Prometheus, model_server  # noqa: E402
+
 SESSION = 100  # requests per call of a synthetic user
 CLIENT_TTL = 0.2  # s an application serves its cached rollout state
 TOKEN = "e2e-token-0123456789abcdef"
@@ -63,48 +61,6 @@ def _plan(name: str, treatment: str, stages: list[dict[str, Any]]) -> dict[str, 
 
 RAMP = [{"name": "one-percent", "traffic": 0.01}, {"name": "fifth", "traffic": 0.2},
         {"name": "everyone", "traffic": 1.0}]
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:g} s")
-
-
-class Prometheus:
-    """Debian's prometheus on a free loopback port with its data in ``folder``; stop and
-    start again on the same port and data, as an operator restarting it would."""
-
-    def __init__(self, folder: Path, target: str) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = folder / "prometheus.yml"
-        self.config.write_text(
-            f"global:\n  scrape_interval: {SCRAPE}\n  evaluation_interval: 1s\n"
-            f"scrape_configs:\n  - job_name: model\n    static_configs:\n"
-            f"      - targets: ['{target}']\n")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["prometheus", f"--config.file={self.config}",
-             f"--storage.tsdb.path={self.folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_http(self.url + "/-/ready")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-            self.process = None
 
 
 class StandInClient:
@@ -228,21 +184,16 @@ class Loop:
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
     folder = tmp_path_factory.mktemp("e2e")
-    model = subprocess.Popen([sys.executable, str(Path(__file__).with_name("model_server.py"))],
-                             stdout=subprocess.PIPE)
-    try:
-        assert model.stdout is not None
-        model_url = f"http://127.0.0.1:{int(model.stdout.readline())}"
+    with model_server() as model_url:
         prometheus = Prometheus(folder, model_url.removeprefix("http://"))
         prometheus.start()
         settings = ServiceSettings(store=":memory:", prometheus_url=prometheus.url,
                                    token_hashes=(hashlib.sha256(TOKEN.encode()).digest(),))
-        with BackgroundServer(create_app(settings)) as service:
-            yield Loop(service, prometheus, model_url)
-        prometheus.stop()
-    finally:
-        model.terminate()
-        model.wait(timeout=10)
+        try:
+            with BackgroundServer(create_app(settings)) as service:
+                yield Loop(service, prometheus, model_url)
+        finally:
+            prometheus.stop()
 
 
 def test_a_good_version_reaches_everyone_and_a_bad_one_is_rolled_back(loop):
