@@ -192,6 +192,7 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
     from scaleguard.safety import DatabaseRolloutStore, check_observations
+    from scaleguard.safety._prometheus import refuse_posted_rows
     from scaleguard.service._scheduler import decide_rows
 
     store = store_of(request)
@@ -209,6 +210,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         # A row without a time is dated when it arrives, so that every stored window has one
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
+        refuse_posted_rows(plan, posted)
         if posted:
             new = pd.DataFrame(posted)
             new.attrs["source"] = "rows"
