@@ -149,6 +149,11 @@ def test_the_app_runs_the_scheduler_in_its_lifespan():
         while len(store.rollout_audit("ro")) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(store.rollout_audit("ro")) >= 3
+        from .conftest import TOKEN
+
+        exposed = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+        assert 'scaleguard_scheduled_looks_total{outcome="decided"}' in exposed
+        assert 'scaleguard_webhook_notifications_total{outcome="dropped"} 0.0' in exposed
     with TestClient(create_app(settings_for(scheduler=False))) as client:
         store = client.app.state.store  # type: ignore[attr-defined]
         _create(store, "ro", plan, at=time.time())
