@@ -139,10 +139,10 @@ class LookScheduler:
     def _look(self, record: RolloutRecord, now: float) -> tuple[bool, float | None]:
         from scaleguard.safety import DatabaseRolloutStore, RolloutState, parse_plan
 
+        if record.state.get("status", "running") != "running":
+            return False, None  # finished: skipped before any parsing, at every tick
         plan = parse_plan(record.plan, f"rollout {record.rollout_id} plan")
         state = RolloutState.from_dict(record.state, f"rollout {record.rollout_id} state")
-        if state.status != "running":
-            return False, None
         if now - record.updated_at < plan.look_interval:
             return False, plan.look_interval
         observed, problems, source = self._observe(record, plan, state, now)
