@@ -31,7 +31,7 @@ from scaleguard.service._limits import BodySizeLimit
 from scaleguard.service._metrics import ServiceMetrics
 from scaleguard.service._rollouts import router as rollouts_router
 from scaleguard.service._runs import router as runs_router
-from scaleguard.service._scheduler import LookScheduler
+from scaleguard.service._scheduler import LookScheduler, LoopCollector
 from scaleguard.service._settings import ServiceSettings
 from scaleguard.service._webhooks import WebhookDispatcher
 
@@ -95,6 +95,7 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
     app.state.scheduler = LookScheduler(
         store, prometheus=PrometheusClient(settings.prometheus_url)
         if settings.prometheus_url else None, publish=app.state.webhooks.publish)
+    app.state.metrics.registry.register(LoopCollector(app.state.scheduler, app.state.webhooks))
     install_error_handlers(app)
 
     @app.middleware("http")

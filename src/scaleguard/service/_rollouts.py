@@ -192,13 +192,9 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import (
-        DatabaseRolloutStore,
-        audit_record,
-        check_observations,
-        decide,
-        screen_observations,
-    )
+    from scaleguard.safety import DatabaseRolloutStore, check_observations
+    from scaleguard.safety._prometheus import refuse_posted_rows
+    from scaleguard.service._scheduler import decide_rows
 
     store = store_of(request)
     hooks: list[Any] = []  # the plan's webhooks, told of the decision once it is stored
@@ -215,25 +211,19 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         # A row without a time is dated when it arrives, so that every stored window has one
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
+        refuse_posted_rows(plan, posted)
         if posted:
             new = pd.DataFrame(posted)
             new.attrs["source"] = "rows"
             check_observations(new, plan)  # refuse a malformed row before anything is stored
-        everything = pd.DataFrame(old + posted)
-        everything.attrs["source"] = "rows"
-        if everything.empty:
-            everything = pd.DataFrame(columns=["stage", "arm", "metric"])
-        rows = check_observations(everything, plan)
-        # The same screening as `rollout decide`: stored windows come first, so a retry of
-        # them is a duplicate; only new windows that can be trusted are stored.
-        screened = screen_observations(rows, plan, now, plan.stages[state.stage_index].name,
-                                       state.stage_started)
-        fresh = [posted[i - len(old)] for i in screened.kept if i >= len(old)]
-        decision = decide(plan, state, screened, now, frozenset(body.approve))
-        record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
+        # The same screening as `rollout decide` and the scheduler's looks: stored windows
+        # come first, so a retry of them is a duplicate; only trusted new windows are stored.
+        decision, record_, fresh = decide_rows(plan, state, old, posted, now,
+                                               f"service request at {time.time():.3f}",
+                                               approvals=frozenset(body.approve))
         if body.approve:  # approvals given with the rows: the audit log still names who
             record_ = {**record_, "approve": list(body.approve), "approved_by": identity(request)}
-        return RolloutChange(decision.state.as_dict(), jsonable(record_),
+        return RolloutChange(decision.state.as_dict(), record_,
                              decision.state.decisions, now, time.time(), fresh,
                              result=decision)
 
