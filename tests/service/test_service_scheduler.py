@@ -41,10 +41,17 @@ def _create(store: Any, rollout_id: str, plan: dict[str, Any] = PLAN, at: float 
 
 
 def _store_rows(store: Any, rollout_id: str, rows: list[dict[str, Any]]) -> None:
+    """Keep ``rows`` as the rollout's windows (identities, cell totals), deciding nothing."""
     from scaleguard.monitor import RolloutChange
+    from scaleguard.safety import RolloutState, absorb_windows
 
-    store.update_rollout(rollout_id, lambda record, _: RolloutChange(
-        record.state, None, 0, record.updated_at, record.updated_at, rows))
+    def keep(record: Any, stored: Any) -> RolloutChange:
+        kept = absorb_windows(parse_plan(record.plan), RolloutState.from_dict(record.state),
+                              stored, rows, record.updated_at + 1)
+        return RolloutChange(record.state, None, 0, record.updated_at, record.updated_at,
+                             kept.rows, kept.keys, kept.cells)
+
+    store.update_rollout(rollout_id, keep)
 
 
 def _actions(store: Any, rollout_id: str) -> list[str]:

@@ -32,7 +32,7 @@ if typing.TYPE_CHECKING:
         decide,
         initial_state,
     )
-    from scaleguard.safety._dbstore import DatabaseRolloutStore
+    from scaleguard.safety._dbstore import Absorbed, DatabaseRolloutStore, absorb_windows
     from scaleguard.safety._drift import DriftReport, FeatureDrift, drift_report
     from scaleguard.safety._feasibility import Feasibility, feasibility
     from scaleguard.safety._gates import Counts, comparison_gate, guardrail_gate
@@ -62,11 +62,14 @@ if typing.TYPE_CHECKING:
         RolloutStore,
         audit_record,
     )
+    from scaleguard.safety._totals import CellTotals, cell_totals, merge_totals
 
 EXAMPLE_PLAN = Path(__file__).resolve().parent / "examples" / "rollout.yaml"
 
 __all__ = [
+    "Absorbed",
     "CLOCK_SKEW",
+    "CellTotals",
     "EXAMPLE_PLAN",
     "Assignment",
     "AsyncRolloutClient",
@@ -93,10 +96,12 @@ __all__ = [
     "TailForecast",
     "adjust_p_values",
     "alpha_spent",
+    "absorb_windows",
     "audit_record",
     "bayesian_upper",
     "beta_binomial_interval",
     "beta_binomial_p_value",
+    "cell_totals",
     "check_observations",
     "check_state",
     "clopper_pearson_upper",
@@ -109,6 +114,7 @@ __all__ = [
     "initial_state",
     "load_plan",
     "look_queries",
+    "merge_totals",
     "normal_mixture_halfwidth",
     "normal_mixture_p_value",
     "oversight_wall",
@@ -148,6 +154,7 @@ _MODULES = (
     "_simulate",
     "_spending",
     "_store",
+    "_totals",
 )
 
 

@@ -1,7 +1,7 @@
 """Rollouts run by the service: ``/api/v1/rollouts``.
 
 The controller is :func:`scaleguard.safety.decide` (pure); what it needs between requests
-(the plan, the state, the observation rows received, the audit log) is kept by
+(the plan, the state, the observation windows and their cell totals, the audit log) is kept by
 :class:`~scaleguard.safety.DatabaseRolloutStore` in the monitor store (no SQL here), where
 ``scaleguard rollout decide --store`` and ``assess`` find the same rollouts. One request's
 new rows, the new state and its audit record are written in one transaction that holds the
@@ -16,13 +16,12 @@ import time
 import uuid
 from typing import Any
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from scaleguard.errors import ConfigError, InputError
 from scaleguard.io import load_yaml
-from scaleguard.monitor import RolloutChange, RolloutRecord, Store
+from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
@@ -192,14 +191,14 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import DatabaseRolloutStore, check_observations
+    from scaleguard.safety import DatabaseRolloutStore
     from scaleguard.safety._prometheus import refuse_posted_rows
     from scaleguard.service._scheduler import decide_rows
 
     store = store_of(request)
     hooks: list[Any] = []  # the plan's webhooks, told of the decision once it is stored
 
-    def step(record: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
+    def step(record: RolloutRecord, stored: StoredWindows) -> RolloutChange:
         # Runs inside the store's transaction, under the rollout's lock: read, decide, write.
         plan, state = _parsed(record)
         hooks[:] = plan.webhooks
@@ -212,20 +211,15 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
         refuse_posted_rows(plan, posted)
-        if posted:
-            new = pd.DataFrame(posted)
-            new.attrs["source"] = "rows"
-            check_observations(new, plan)  # refuse a malformed row before anything is stored
-        # The same screening as `rollout decide` and the scheduler's looks: stored windows
-        # come first, so a retry of them is a duplicate; only trusted new windows are stored.
-        decision, record_, fresh = decide_rows(plan, state, old, posted, now,
-                                               f"service request at {time.time():.3f}",
-                                               approvals=frozenset(body.approve))
+        # The same check and screening as `rollout decide` and the scheduler's looks: new rows
+        # against the stored windows (a retry of one is a duplicate); the decision reads the
+        # rollout's cell totals.
+        decision, record_, absorbed = decide_rows(plan, state, stored, posted, now,
+                                                  f"service request at {time.time():.3f}",
+                                                  approvals=frozenset(body.approve))
         if body.approve:  # approvals given with the rows: the audit log still names who
             record_ = {**record_, "approve": list(body.approve), "approved_by": identity(request)}
-        return RolloutChange(decision.state.as_dict(), record_,
-                             decision.state.decisions, now, time.time(), fresh,
-                             result=decision)
+        return absorbed.change(decision, record_, now)
 
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:

@@ -21,11 +21,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-import pandas as pd
-
-from scaleguard.monitor import RolloutChange, RolloutRecord, Store
+from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._json import jsonable
 
 __all__ = ["LoopCollector", "LookScheduler", "decide_rows"]
@@ -42,31 +41,24 @@ class _Superseded(Exception):
     """The rollout changed between the start of a look and its lock: someone else decided."""
 
 
-def decide_rows(plan: Any, state: Any, old: Sequence[dict[str, Any]],
-                new: Sequence[dict[str, Any]], now: float, source: str,
-                problems: Sequence[str] = (), approvals: frozenset[str] = frozenset()
-                ) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
-    """Decide on the stored windows ``old`` and the new rows ``new`` (checked, screened).
+def decide_rows(plan: Any, state: Any, stored: StoredWindows, new: Sequence[dict[str, Any]],
+                now: float, source: str, problems: Sequence[str] = (),
+                approvals: frozenset[str] = frozenset()) -> tuple[Any, dict[str, Any], Any]:
+    """Decide on the rollout's stored totals and the new rows ``new`` (checked, screened
+    against the ``stored`` windows, :func:`~scaleguard.safety.absorb_windows`).
 
-    Returns the decision, its audit record and the new rows that can be trusted (to store).
-    ``problems`` are extra reasons not to trust this look (a failed query): they hold.
+    Returns the decision, its audit record and what to store (an
+    :class:`~scaleguard.safety.Absorbed`). ``problems`` are extra reasons not to trust this
+    look (a failed query): they hold.
     """
-    from dataclasses import replace
+    from scaleguard.safety import absorb_windows, audit_record, decide
 
-    from scaleguard.safety import audit_record, check_observations, decide, screen_observations
-
-    everything = pd.DataFrame([*old, *new])
-    everything.attrs["source"] = "rows"
-    if everything.empty:
-        everything = pd.DataFrame(columns=["stage", "arm", "metric"])
-    rows = check_observations(everything, plan)
-    screened = screen_observations(rows, plan, now, plan.stages[state.stage_index].name,
-                                   state.stage_started)
+    absorbed = absorb_windows(plan, state, stored, list(new), now)
+    screened = absorbed.screened
     if problems:
         screened = replace(screened, problems=(*screened.problems, *problems))
-    fresh = [new[i - len(old)] for i in screened.kept if i >= len(old)]
     decision = decide(plan, state, screened, now, approvals)
-    return decision, jsonable(audit_record(plan.name, decision, source)), fresh
+    return decision, jsonable(audit_record(plan.name, decision, source)), absorbed
 
 
 class LookScheduler:
@@ -148,13 +140,12 @@ class LookScheduler:
         observed, problems, source = self._observe(record, plan, state, now)
         seen = record.updated_at
 
-        def step(current: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
+        def step(current: RolloutRecord, stored: StoredWindows) -> RolloutChange:
             if current.updated_at != seen:
                 raise _Superseded
-            decision, audit, fresh = decide_rows(plan, state, old, observed, now, source,
-                                                 problems)
-            return RolloutChange(decision.state.as_dict(), audit, decision.state.decisions,
-                                 now, now, fresh, result=audit)
+            decision, audit, absorbed = decide_rows(plan, state, stored, observed, now, source,
+                                                    problems)
+            return replace(absorbed.change(decision, audit, now, now), result=audit)
 
         try:
             change = DatabaseRolloutStore(self.store, record.rollout_id).decide_with(step)
