@@ -14,6 +14,7 @@ __all__ = [
     "TableError",
     "ConfigError",
     "FitError",
+    "StateConflict",
 ]
 
 
@@ -43,3 +44,8 @@ class ConfigError(InputError):
 
 class FitError(ScaleguardError):
     """A fit cannot be made from the data given (too few points, no spread in scale, ...)."""
+
+
+class StateConflict(ScaleguardError):
+    """A well-formed request that what it acts on does not allow now (approving a stage that is
+    not waiting for approval, or twice): the service answers 409 and stores nothing."""

@@ -204,7 +204,9 @@ def test_devices_with_a_hardware_file(tmp_path, capsys):
     (["train", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
       "--throughput", "1M"], "--throughput: 1M tokens/s per device implies MFU"),
     (["serve", "--model", "llama-3-70b", "--gpu", "h100", "--rate", "1", "--prompt", "100k",
-      "--output", "10", "--batch", "64"], "batch: 64 sequences of 100010 tokens do not fit"),
+      "--output", "10", "--batch", "64"], "--batch: 64 sequences of 100010 tokens do not fit"),
+    (["serve", "--model", "llama-3-70b", "--gpu", "h100", "--rate", "1", "--prompt", "4M",
+      "--output", "10"], "--prompt, --output: one sequence of 4000010 tokens does not fit"),
     (["plan", "--model", "llama-3-8b", "--gpu", "h100", "--gpus", "8",
       "--global-batch", "0"], "--global-batch: expected a positive"),
 ])

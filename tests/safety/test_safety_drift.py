@@ -56,3 +56,14 @@ def test_bad_inputs_name_the_feature():
         drift_report(ref, cur, alpha=1.0)
     with pytest.raises(InputError, match="share no feature"):
         drift_report(ref[["score"]], cur[["length"]])
+
+
+@pytest.mark.filterwarnings("error")  # an overflow in the kernel would be a RuntimeWarning
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_mmd_is_scale_free_and_finite_at_the_edges_of_float64(scale):
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=120), rng.normal(0.5, 1.0, size=120)
+    small = mmd_test(x, y, permutations=199)
+    scaled = mmd_test(x * scale, y * scale, permutations=199)
+    assert np.isfinite(scaled[0])
+    assert scaled == pytest.approx(small, rel=1e-9)

@@ -23,7 +23,9 @@ TOKEN = "test-token-0123456789abcdef"
 
 def settings_for(**overrides: Any) -> ServiceSettings:
     """Settings over an in-memory store accepting :data:`TOKEN` (overridable)."""
-    base: dict[str, Any] = {"store": ":memory:",
+    # client_clock: the rollout tests replay hours of simulated time through ``now``; the
+    # default (refusing a ``now`` ahead of the service clock) has its own test.
+    base: dict[str, Any] = {"store": ":memory:", "client_clock": True,
                             "token_hashes": (hashlib.sha256(TOKEN.encode()).digest(),)}
     return ServiceSettings(**{**base, **overrides})
 

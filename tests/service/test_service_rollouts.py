@@ -249,3 +249,21 @@ def test_assess_reads_a_rollout_the_service_decided(tmp_path, settings, auth):
                                   monitoring=MonitoringSpec(store=path), base_dir=tmp_path)
     with pytest.raises(ConfigError, match="no rollout 'nope'"):
         rollout_evidence(wrong.rollout, wrong)
+
+
+def test_the_service_decides_on_its_own_clock_by_default(make_client, auth):
+    # A client's `now` hours ahead would skip the pilot's minimum duration: refused, and the
+    # rollout is untouched; a `now` behind the service clock is accepted (it only shortens the
+    # time the stage has run).
+    own_clock = make_client(client_clock=False)
+    create(own_clock, auth, rollout_id="ro-clock")
+    url = "/api/v1/rollouts/ro-clock/observations"
+    ahead = own_clock.post(url, json={"rows": rows("pilot", CLEAN), "now": time.time() + 2 * HOUR},
+                           headers=auth)
+    assert ahead.status_code == 422
+    assert ahead.json()["error"].startswith("now: ")
+    assert "ahead of the service clock" in ahead.json()["error"]
+    assert own_clock.get("/api/v1/rollouts/ro-clock", headers=auth).json()["decisions"] == 0
+    behind = own_clock.post(url, json={"rows": rows("pilot", CLEAN), "now": time.time() - 60},
+                            headers=auth).json()
+    assert behind["action"] == "continue" and behind["stage"] == "pilot"

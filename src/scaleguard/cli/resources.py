@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -484,6 +486,20 @@ def energy_command(
     _print_rows("energy, carbon and cost", rows)
 
 
+@contextmanager
+def _named_as_options(options: dict[str, str]) -> Iterator[None]:
+    """Re-raise the library's refusals, which name its parameters (``batch: ...``), naming the
+    command-line options the user typed instead (``--batch: ...``)."""
+    try:
+        yield
+    except InputError as error:
+        text = str(error)
+        for name, flag in options.items():
+            if text.startswith(f"{name}: "):
+                raise type(error)(flag + text[len(name):]) from error
+        raise
+
+
 @resources_app.command("serve")
 def serve_command(
     gpu: str = GPU_OPTION,
@@ -542,11 +558,13 @@ def serve_command(
     if attention not in ATTENTION:
         raise InputError(f"--attention: expected one of {', '.join(ATTENTION)}, "
                          f"got {attention!r}")
-    plan = plan_serving(
-        shape, device, rate=rate, prompt=int(_positive(prompt, "--prompt", integer=True)),
-        output=int(_positive(output, "--output", integer=True)),
-        max_latency=None if latency is None else _positive(latency, "--latency", "duration"),
-        tp=tp, batch=batch, efficiency=efficiency, attention=attention)
+    prompt_tokens = int(_positive(prompt, "--prompt", integer=True))
+    output_tokens = int(_positive(output, "--output", integer=True))
+    max_latency = None if latency is None else _positive(latency, "--latency", "duration")
+    with _named_as_options({"batch": "--batch", "prompt, output": "--prompt, --output"}):
+        plan = plan_serving(shape, device, rate=rate, prompt=prompt_tokens, output=output_tokens,
+                            max_latency=max_latency, tp=tp, batch=batch, efficiency=efficiency,
+                            attention=attention)
     if as_json:
         print_json(plan.as_dict())
     elif not plan.feasible:

@@ -29,6 +29,9 @@ def serve_command(
                                     help="Let anyone who can reach the port read (writes "
                                          "still need a token)."),
     max_body: str = typer.Option("4MiB", "--max-body", help="Largest request body accepted."),
+    client_clock: bool = typer.Option(
+        False, "--client-clock",
+        help="Trust a rollout request's 'now' ahead of this clock (replays, demos)."),
 ) -> None:
     """Run the HTTP API (/api/v1) and the live dashboard over a monitor store.
 
@@ -37,8 +40,8 @@ def serve_command(
     try:
         import uvicorn
 
-        from scaleguard.service import ServiceSettings, create_app, load_tokens, new_token
-        from scaleguard.service._auth import hash_token
+        from scaleguard.service import ServiceSettings, create_app, new_token
+        from scaleguard.service._auth import TokenFile, hash_token, read_token_file
     except ImportError as exc:
         raise InputError(f"serve: the service needs the 'serve' extra ({exc.name} is missing); "
                          "pip install 'scaleguard[serve]'") from None
@@ -47,16 +50,17 @@ def serve_command(
         raise InputError(f"--max-body: expected a positive whole number of bytes, got {max_body!r}")
     made_token = None
     if token_file is not None:
-        digests = load_tokens(token_file)
+        tokens = read_token_file(token_file)
     else:
         made_token = new_token()
-        digests = (bytes.fromhex(hash_token(made_token).removeprefix("sha256:")),)
+        tokens = TokenFile((bytes.fromhex(hash_token(made_token).removeprefix("sha256:")),))
     where = chosen_store(store, old_flag="--db", old_value=db)
     if db is not None:
         err_console.print("[yellow]warning:[/] --db is deprecated; use --store")
     settings = ServiceSettings(store=where, host=host, port=port, token_file=token_file,
-                               token_hashes=digests, open_reads=open_reads,
-                               max_body_bytes=int(limit))
+                               token_hashes=tokens.digests, token_names=tokens.names,
+                               open_reads=open_reads, max_body_bytes=int(limit),
+                               client_clock=client_clock)
     if not settings.is_loopback:
         err_console.print(f"[yellow]warning:[/] listening on {host}, reachable from other "
                           "machines; put TLS in front of it (a reverse proxy) before sending "
@@ -73,14 +77,17 @@ def serve_command(
 @app.command("token")
 def token_command(
     file: Path = typer.Argument(..., help="Token file to add the new token's hash to."),
+    name: str | None = typer.Option(None, "--name", help="Who holds the token: the audit log "
+                                                         "names them as a stage's approver."),
 ) -> None:
     """Make a new bearer token, append its SHA-256 hash to FILE, and print the token once."""
-    from scaleguard.service._auth import hash_token, new_token
+    from scaleguard.service._auth import hash_token, new_token, token_line
 
     token = new_token()
+    line = token_line(hash_token(token), name)
     try:
         with file.open("a", encoding="utf-8") as handle:
-            handle.write(hash_token(token) + "\n")
+            handle.write(line + "\n")
     except OSError as exc:
         raise InputError(f"{file}: cannot write the token file ({exc.strerror})") from None
     file.chmod(0o600)

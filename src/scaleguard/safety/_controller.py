@@ -70,8 +70,11 @@ OVERALL = "overall"  # the segment name of a gate over all traffic
 class RolloutState:
     """Where a rollout stands; JSON-ready, so that it survives a restart.
 
-    ``min_p`` holds each gate's running-minimum always-valid p-value in the current stage, and
-    ``fractions`` the information fractions of past looks (group-sequential plans).
+    ``min_p`` holds each gate's running-minimum always-valid p-value in the current stage,
+    ``fractions`` the information fractions of past looks (group-sequential plans), and
+    ``approved`` the stages a person has approved entering (who and when is in the audit log);
+    every decision honours them. ``decisions`` counts the audit log's entries: the controller's
+    decisions and people's approvals.
     """
 
     plan: str
@@ -84,10 +87,12 @@ class RolloutState:
     fractions: tuple[float, ...] = ()
     stage_min_adjusted_p: float = 1.0
     decisions: int = 0
+    approved: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["fractions"] = list(self.fractions)
+        out["approved"] = list(self.approved)
         return out
 
     @classmethod
@@ -95,7 +100,7 @@ class RolloutState:
         """Read a stored state through a validated model: a bad field is named, never guessed."""
         model = validate_config(_StateModel, data, source)
         return cls(**{**model.model_dump(), "fractions": tuple(model.fractions),
-                      "min_p": dict(model.min_p)})
+                      "min_p": dict(model.min_p), "approved": tuple(model.approved)})
 
 
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -117,6 +122,10 @@ class _StateModel(BaseModel):
         default_factory=list)
     stage_min_adjusted_p: Probability = 1.0
     decisions: int = Field(0, ge=0)
+    # One name per stage a person approved: a plan has a handful of stages; bounded so that a
+    # corrupt stored state is refused rather than read without end.
+    approved: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=1_000)
 
 
 def initial_state(plan: RolloutPlan, now: float) -> RolloutState:
@@ -389,7 +398,7 @@ def decide(plan: RolloutPlan, state: RolloutState,
     if code in (HOLD, CONTINUE):
         return done(ACTIONS[code], new_state, state.traffic)  # type: ignore[arg-type]
     approved = index + 1 >= len(plan.stages) or not plan.stages[index + 1].manual_approval or \
-        plan.stages[index + 1].name in approvals
+        plan.stages[index + 1].name in approvals or plan.stages[index + 1].name in state.approved
     moved = widen(plan, np.array([True]), one, np.array([state.traffic]),
                   np.array([state.step]), judged.stage_min_adjusted, np.array([approved]),
                   review)
@@ -507,7 +516,7 @@ def _widened(plan: RolloutPlan, state: RolloutState, moved: Widening, reasons: l
         return done("advance", replace(state, status="complete", step=step), stage.traffic)
     nxt = plan.stages[state.stage_index + 1]
     if kind == AWAITING:
-        reasons.append(f"all gates pass; entering stage {nxt.name!r} awaits manual approval")
+        reasons.append(awaiting_approval_reason(nxt.name))
         return done("hold", state, state.traffic)
     reasons.append(f"all gates pass at {stage.name!r} ({PASS_MEANING}); advancing to "
                    f"{nxt.name!r} at traffic {traffic:g}")
@@ -515,6 +524,12 @@ def _widened(plan: RolloutPlan, state: RolloutState, moved: Widening, reasons: l
                     stage_started=now, step=step,
                     min_p={}, fractions=(), stage_min_adjusted_p=1.0)
     return done("advance", after, traffic)
+
+
+def awaiting_approval_reason(stage: str) -> str:
+    """The reason a decision gives when every gate passed and entering ``stage`` waits for a
+    person's approval (what the service's approval endpoint looks for)."""
+    return f"all gates pass; entering stage {stage!r} awaits manual approval"
 
 
 def check_state(plan: RolloutPlan, state: RolloutState, source: str = "state") -> None:

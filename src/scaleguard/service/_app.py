@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scaleguard._version import __version__
 from scaleguard.monitor import Store, open_store
+from scaleguard.service._approval import router as approval_router
 from scaleguard.service._argo import router as argo_router
 from scaleguard.service._committer import GroupCommitter
 from scaleguard.service._dashboard import router as dashboard_router
@@ -111,6 +112,7 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
 
     app.include_router(runs_router)
     app.include_router(rollouts_router)
+    app.include_router(approval_router)
     app.include_router(dashboard_router)
     app.include_router(argo_router)
     app.include_router(flagger_router)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scaleguard.errors import ScaleguardError
+from scaleguard.errors import ScaleguardError, StateConflict
 
 __all__ = ["NotFound", "install_error_handlers", "validation_message"]
 
@@ -43,8 +43,9 @@ def validation_message(errors: list[dict]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map validation and input errors to 422 (unknown names to 404), exhausted stack or memory
-    to 422/413, and anything else to a bare 500.
+    """Map validation and input errors to 422 (unknown names to 404, a request the target's
+    state does not allow now to 409), exhausted stack or memory to 422/413, and anything else
+    to a bare 500.
 
     422 for every refusal of what a client sent (a schema field, a rollout row, a plan): the
     same status whether pydantic or scaleguard's own checks found the problem, so clients and
@@ -60,6 +61,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _missing(request: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse(status_code=404, content={"error": str(exc)})
+
+    @app.exception_handler(StateConflict)
+    async def _conflict(request: Request, exc: StateConflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"error": str(exc)})
 
     @app.exception_handler(ScaleguardError)
     async def _bad_input(request: Request, exc: ScaleguardError) -> JSONResponse:

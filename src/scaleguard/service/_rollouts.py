@@ -88,12 +88,17 @@ def _parsed(record: RolloutRecord) -> tuple[Any, Any]:
 
 def _summary(rollout_id: str, plan: Any, state: Any, last: dict[str, Any] | None,
              updated_at: float) -> dict[str, Any]:
+    from scaleguard.safety._approvals import awaiting_approval
+
     return {"rollout_id": rollout_id, "plan": plan.name,
             "stage": plan.stages[state.stage_index].name, "stage_index": state.stage_index,
             "stages": [{"name": s.name, "traffic": s.traffic,
                         "manual_approval": s.manual_approval} for s in plan.stages],
             "traffic": state.traffic, "status": state.status, "decisions": state.decisions,
-            "last_action": last["action"] if last else None, "updated_at": updated_at}
+            "last_action": last["action"] if last else None, "updated_at": updated_at,
+            # The stage a person may approve now (POST .../approve), and those approved.
+            "awaiting_approval": awaiting_approval(plan, state, last),
+            "approved": list(state.approved)}
 
 
 def _started_at(plan: Any, started_at: float | None, now: float) -> float:
@@ -115,6 +120,25 @@ def _started_at(plan: Any, started_at: float | None, now: float) -> float:
                          f"more than the plan's data.max_age {plan.data.max_age:.0f} s: the "
                          "service cannot vouch for time it did not observe")
     return started_at
+
+
+def _decision_time(now: float | None, client_clock: bool) -> float:
+    """The time a decision is made at: the service's clock, or the client's ``now``.
+
+    A ``now`` behind the service's clock only shortens the time a stage has run (safe); one
+    ahead of it would let a client skip minimum durations, so it is refused unless the service
+    was started to replay recorded time (``client_clock``).
+    """
+    from scaleguard.safety import CLOCK_SKEW
+
+    server = time.time()
+    if now is None:
+        return server
+    if not client_clock and now > server + CLOCK_SKEW:
+        raise InputError(f"now: {now:.0f} is ahead of the service clock ({server:.0f}) by more "
+                         f"than {CLOCK_SKEW:.0f} s; the service decides on its own clock "
+                         "(serve --client-clock replays recorded time)")
+    return now
 
 
 @router.post("/rollouts", status_code=201, dependencies=[Depends(require_write)],
@@ -182,7 +206,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         unknown = [name for name in body.approve if name not in stage_names]
         if unknown:
             raise InputError(f"approve: {unknown[0]!r} is not a stage of plan {plan.name!r}")
-        now = body.now if body.now is not None else time.time()
+        now = _decision_time(body.now, request.app.state.settings.client_clock)
         # A row without a time is dated when it arrives, so that every stored window has one
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
@@ -213,13 +237,15 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
 
 
 @router.get("/rollouts/{rollout}/decision", dependencies=[Depends(require_read)],
-            summary="The latest decision with its gate evidence (null before the first)")
+            summary="The latest decision with its gate evidence (null before the first); "
+                     "approvals are in the audit log")
 def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
     from scaleguard.service._verdict import latest_decision
 
     store = store_of(request)
     _load(store, rollout)
-    return latest_decision(store, rollout)  # deploy-tool confirmations are not decisions
+    # Approvals and deploy-tool confirmations are audit entries too, not decisions.
+    return latest_decision(store, rollout)
 
 
 @router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,18 @@ class ServiceSettings:
         ``scaleguard serve`` makes one token for this process and prints it once.
     token_hashes:
         SHA-256 digests of the accepted tokens, already loaded (the app never sees plain tokens).
+    token_names:
+        Names of some of those digests (who approved, in the audit log); the others are named
+        by their digest's first hex digits.
     open_reads:
         When true, reads (GET, the dashboard, ``/metrics``) need no token; writes always do.
     max_body_bytes:
         Larger request bodies are refused with 413 before they are parsed.
+    client_clock:
+        When true, a rollout request's ``now`` may lie any distance ahead of the service's
+        clock (a replay of recorded time, a test). By default the service decides on its own
+        clock: a ``now`` more than ``CLOCK_SKEW`` ahead would let a client skip a stage's
+        minimum duration, so it is refused.
 
     Examples
     --------
@@ -61,8 +70,10 @@ class ServiceSettings:
     port: int = DEFAULT_PORT
     token_file: Path | None = None
     token_hashes: tuple[bytes, ...] = field(default=(), repr=False)
+    token_names: Mapping[bytes, str] = field(default_factory=dict, repr=False)
     open_reads: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    client_clock: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -98,4 +109,5 @@ class ServiceSettings:
         out = asdict(self)
         out["token_file"] = None if self.token_file is None else str(self.token_file)
         out["token_hashes"] = len(self.token_hashes)
+        out["token_names"] = sorted(self.token_names.values())
         return out

@@ -256,16 +256,26 @@ async function drawRollouts() {
     ])));
 }
 
+const ACTION_COLOUR = { start: "#2b6cb0", advance: "#2f855a", continue: "#718096", hold: "#dd6b20",
+                        roll_back: "#c53030", approve: "#6b46c1" };
+const GATE_CHARTS = 24;   // confidence-sequence charts drawn; every gate stays in the table
+const AUDIT_ROWS = 200;   // newest audit entries in the table; the API has them all
+
 async function drawRollout() {
-  const [r, audit] = await Promise.all([api(`/rollouts/${encodeURIComponent(KEY)}`),
-                                         api(`/rollouts/${encodeURIComponent(KEY)}/audit`)]);
+  const id = encodeURIComponent(KEY);
+  const [r, h, audit] = await Promise.all([api(`/rollouts/${id}`), api(`/rollouts/${id}/history`),
+                                           api(`/rollouts/${id}/audit`)]);
   main().querySelector("h1").textContent = "Rollout " + r.rollout_id;
   section("rollout-meta", "").replaceChildren(el("div", { class: "meta" }, badge(r.status),
     ` plan ${r.plan} · stage ${r.stage} · traffic ${pct(r.traffic)} · ${r.decisions} decisions`));
+  drawApproval(r, h.approvals);
   section("stages", "Stages").replaceChildren(table("stages-table", ["", "stage", "traffic", "manual approval"],
     r.stages.map((s, i) => [i < r.stage_index ? "✓" : i === r.stage_index ? "▶" : "",
-      el("b", { text: s.name }), pct(s.traffic), s.manual_approval ? "yes" : ""])));
-  const last = audit.length ? audit[audit.length - 1] : null;
+      el("b", { text: s.name }), pct(s.traffic),
+      s.manual_approval ? (r.approved.includes(s.name) ? "approved" : r.awaiting_approval === s.name ? "waiting" : "yes") : ""])));
+  if (h.ramp.length) await drawRamp(h.ramp, h.approvals);
+  const decisions = audit.filter((a) => a.kind !== "approval");
+  const last = decisions.length ? decisions[decisions.length - 1] : null;
   const gates = section("gates", "Gate evidence (latest decision)");
   if (!last || !last.gates.length) {
     gates.replaceChildren(el("p", { class: "empty", text: last ? "No gate evaluated yet." : "No decision yet." }));
@@ -276,25 +286,153 @@ async function drawRollout() {
         num(g.estimate), `[${num(g.lower)}, ${num(g.upper)}]`, num(g.limit), num(g.p_value), num(g.adjusted_p),
         count(g.treatment_exposures) + (g.comparator_exposures !== null ? " vs " + count(g.comparator_exposures) : "")])));
   }
-  if (audit.length) {
-    let chart = document.getElementById("traffic-chart");
-    if (!chart) {
-      chart = el("div", { id: "traffic-chart", class: "chart" });
-      section("traffic", "Traffic over decisions").append(chart);
+  await drawSequences(h.gates, r.plan_spec);
+  await drawSRM(h.srm, h.srm_latest);
+  section("history", "Audit log").replaceChildren(audit.length ? table("history-table",
+    ["#", "time", "action", "stage", "traffic", "by", "reasons"],
+    audit.slice(-AUDIT_ROWS).reverse().map((a) => [String(a.state.decisions), when(a.time), badge(a.action), a.stage,
+      pct(a.traffic), a.approved_by || "controller", a.reasons.join("; ")])) : el("p", { class: "empty", text: "No decision yet." }));
+}
+
+// The Approve button: shown while a stage waits; built once per waiting stage, so that a
+// note being typed survives the page's polling.
+function drawApproval(r, approvals) {
+  const box = section("approval", "Approval");
+  const waiting = r.awaiting_approval;
+  if (box.dataset.stage !== (waiting || "") || !box.childElementCount) {
+    box.dataset.stage = waiting || "";
+    const parts = [];
+    if (waiting) {
+      const note = el("input", { id: "approve-note", type: "text", maxlength: "1000", placeholder: "note (optional): why",
+                                 size: "50" });
+      const button = el("button", { id: "approve-button", type: "button", text: `Approve entering ${waiting}` });
+      button.addEventListener("click", () => approveStage(r.rollout_id, waiting, note.value, button));
+      parts.push(el("p", { class: "waiting", text: `Every gate at ${r.stage} passes; entering stage ${waiting} waits for a person's approval.` }),
+                 el("div", { class: "approve" }, note, " ", button));
+    } else {
+      parts.push(el("p", { class: "empty", text: "No stage waits for approval." }));
     }
-    const colour = { advance: "#2f855a", continue: "#718096", hold: "#dd6b20", roll_back: "#c53030" };
-    await Plotly.react(chart, [{
-      x: audit.map((a) => new Date(a.time * 1000)), y: audit.map((a) => a.traffic),
-      text: audit.map((a) => `${a.action} at ${a.stage}: ${a.reasons.join("; ")}`), hoverinfo: "text",
-      mode: "lines+markers", line: { shape: "hv", color: "#2b6cb0" },
-      marker: { size: 9, color: audit.map((a) => colour[a.action] || "#2b6cb0") } }],
-      { margin: { l: 55, r: 15, t: 15, b: 40 }, yaxis: { title: { text: "traffic share" }, rangemode: "tozero" },
-        showlegend: false, uirevision: "traffic" }, { responsive: true, displaylogo: false });
+    parts.push(el("div", { id: "approvals" }));
+    box.replaceChildren(...parts);
   }
-  section("history", "Decision history").replaceChildren(audit.length ? table("history-table",
-    ["#", "time", "action", "stage", "traffic", "reasons"],
-    audit.slice().reverse().map((a) => [String(a.state.decisions), when(a.time), badge(a.action), a.stage,
-      pct(a.traffic), a.reasons.join("; ")])) : el("p", { class: "empty", text: "No decision yet." }));
+  document.getElementById("approvals").replaceChildren(approvals.length ? table("approvals-table",
+    ["stage", "approved by", "time", "note"],
+    approvals.map((a) => [el("b", { text: a.stage }), a.approved_by, when(a.time), a.note || ""])) : "");
+}
+
+async function approveStage(rolloutId, stage, note, button) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) {  // approving is a write: it always needs a token, even with open reads
+    document.getElementById("login").hidden = false;
+    setStatus("approving needs a write token", true);
+    return;
+  }
+  button.disabled = true;
+  try {
+    const response = await fetch(`/api/v1/rollouts/${encodeURIComponent(rolloutId)}/approve`, {
+      method: "POST", headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
+      body: JSON.stringify(note ? { stage, note } : { stage }) });
+    let answer = {};
+    try { answer = await response.json(); } catch (e) { /* not JSON */ }
+    if (response.status === 401) { document.getElementById("login").hidden = false; throw new Error("a write token is needed"); }
+    if (!response.ok) throw new Error(answer.error || response.statusText);
+    setStatus(`approved entering ${answer.stage} as ${answer.approved_by}`);
+    await PAGES[PAGE]();
+  } catch (err) {
+    setStatus("approval refused: " + err.message, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function chartBox(id, sectionId, title) {
+  let node = document.getElementById(id);
+  if (!node) {
+    node = el("div", { id, class: "chart" });
+    const box = section(sectionId, title);
+    box.classList.add("charts");
+    box.append(node);
+  }
+  return node;
+}
+
+const PLOT_CONFIG = { responsive: true, displaylogo: false };
+
+async function drawRamp(ramp, approvals) {
+  const chart = chartBox("traffic-chart", "traffic", "Traffic ramp");
+  const at = (t) => { let y = ramp[0].traffic; for (const p of ramp) if (p.time <= t) y = p.traffic; return y; };
+  await Plotly.react(chart, [{
+    x: ramp.map((p) => new Date(p.time * 1000)), y: ramp.map((p) => p.traffic), name: "traffic",
+    text: ramp.map((p) => `#${p.seq} ${p.action} at ${p.stage}: ${pct(p.traffic)}`), hoverinfo: "text",
+    mode: "lines+markers", line: { shape: "hv", color: "#2b6cb0" },
+    marker: { size: 9, color: ramp.map((p) => ACTION_COLOUR[p.action] || "#2b6cb0") } }, {
+    x: approvals.map((a) => new Date(a.time * 1000)), y: approvals.map((a) => at(a.time)), name: "approvals",
+    text: approvals.map((a) => `${a.approved_by} approved entering ${a.stage}`), hoverinfo: "text",
+    mode: "markers", marker: { size: 13, symbol: "star", color: ACTION_COLOUR.approve } }],
+    { margin: { l: 55, r: 15, t: 15, b: 40 }, showlegend: false, uirevision: "traffic",
+      yaxis: { title: { text: "traffic share" }, rangemode: "tozero", tickformat: ".0%" } }, PLOT_CONFIG);
+}
+
+// What a gate's numbers are: comparisons are treatment − control against the margin,
+// guardrails treatment − guardrail against 0 (the guardrail itself); > 0 is worse.
+function gateMeaning(series, spec) {
+  const metric = (spec.metrics || []).find((m) => m.name === series.metric) || {};
+  return series.test === "comparison"
+    ? { axis: "treatment − control", line: `margin ${num(metric.margin)}` }
+    : { axis: `treatment − guardrail ${num(metric.guardrail)}`, line: "guardrail" };
+}
+
+async function drawSequences(gates, spec) {
+  const box = section("sequences", "Confidence sequences (harm direction: above the line is worse)");
+  if (!gates.length) { box.replaceChildren(el("p", { class: "empty", text: "No gate evaluated yet." })); return; }
+  box.classList.add("charts");
+  const shown = gates.slice(0, GATE_CHARTS);
+  const ids = shown.map((g, i) => "gate-chart-" + i);
+  // Rebuild the boxes only when the set of gates changes (a new stage gates other segments).
+  const signature = shown.map((g) => g.key).join("|");
+  if (box.dataset.gates !== signature) {
+    box.dataset.gates = signature;
+    box.replaceChildren(...ids.map((id, i) => el("div", { id, class: "chart gate-chart", "data-gate": shown[i].key })));
+    if (gates.length > shown.length) box.append(el("p", { class: "empty", text: `${gates.length - shown.length} more gates: see the table` }));
+  }
+  await Promise.all(shown.map((g, i) => {
+    const x = g.time.map((t) => new Date(t * 1000));
+    const meaning = gateMeaning(g, spec);
+    const last = g.verdict[g.verdict.length - 1];
+    return Plotly.react(document.getElementById(ids[i]), [
+      { x, y: g.upper, mode: "lines", name: "upper bound", line: { width: 1, color: "#2b6cb0" } },
+      { x, y: g.lower, mode: "lines", name: "lower bound", fill: "tonexty", fillcolor: "rgba(43,108,176,0.18)",
+        line: { width: 1, color: "#2b6cb0" } },
+      { x, y: g.estimate, mode: "markers", name: "estimate", marker: { size: 6, color: "#1a202c" } },
+      { x, y: g.limit, mode: "lines", name: meaning.line, line: { dash: "dash", width: 2, color: "#c53030" } }],
+      { title: { text: `${g.metric} · ${g.segment} · ${g.test}: ${last}`, font: { size: 13 } },
+        margin: { l: 60, r: 15, t: 35, b: 35 }, showlegend: false, uirevision: g.key,
+        yaxis: { title: { text: meaning.axis, font: { size: 11 } }, zeroline: false } }, PLOT_CONFIG);
+  }));
+}
+
+async function drawSRM(looks, latest) {
+  const box = section("srm", "Sample-ratio check");
+  if (!latest) { box.replaceChildren(el("p", { class: "empty", text: "No SRM check yet (the plan may turn it off)." })); return; }
+  const threshold = latest.alpha / Math.max(1, latest.checks.length);
+  let summary = document.getElementById("srm-summary");
+  if (!summary) {
+    summary = el("div", { id: "srm-summary" });
+    box.replaceChildren(summary, el("div", { id: "srm-chart", class: "chart" }));
+  }
+  summary.replaceChildren(el("p", {}, badge(latest.mismatch ? "mismatch" : "ok", latest.mismatch ? "critical" : "ok"),
+      latest.mismatch ? ` the split is broken in ${latest.failing.join(", ")}: every gate is invalid, the rollout holds`
+                      : ` the observed split matches the plan (always-valid p above ${num(threshold)})`),
+    table("srm-table", ["metric", "segment", "treatment", "control", "planned share", "observed share", "p"],
+      latest.checks.map((c) => [c.metric, c.segment, count(c.treatment), count(c.control), num(c.expected_share),
+        num(c.observed_share), el("td", { class: c.p_value <= threshold ? "srm-fail" : "", text: num(c.p_value) })])));
+  const x = looks.map((s) => new Date(s.time * 1000));
+  await Plotly.react(document.getElementById("srm-chart"), [
+    { x, y: looks.map((s) => s.min_p), mode: "lines+markers", name: "smallest p",
+      marker: { color: looks.map((s) => (s.mismatch ? "#c53030" : "#2f855a")) }, line: { color: "#718096" } },
+    { x, y: looks.map(() => threshold), mode: "lines", name: "threshold", line: { dash: "dash", color: "#c53030" } }],
+    { margin: { l: 60, r: 15, t: 15, b: 35 }, showlegend: false, uirevision: "srm",
+      yaxis: { title: { text: "smallest SRM p-value" }, type: "log" } }, PLOT_CONFIG);
 }
 
 // ---- refresh loop -------------------------------------------------------------------------
