@@ -32,6 +32,18 @@ def serve_command(
     client_clock: bool = typer.Option(
         False, "--client-clock",
         help="Trust a rollout request's 'now' ahead of this clock (replays, demos)."),
+    prometheus: str | None = typer.Option(
+        None, "--prometheus", metavar="URL",
+        help="Prometheus HTTP API that 'source: prometheus' plan metrics are read from."),
+    webhook: list[str] = typer.Option(
+        [], "--webhook", metavar="URL",
+        help="Post every decision here (repeatable); slack+https://... posts Slack text."),
+    webhook_format: str = typer.Option("json", "--webhook-format",
+                                       help="Format of --webhook URLs without a prefix: "
+                                            "json (the decision record) or slack."),
+    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler",
+                                   help="Decide running rollouts at their plan's "
+                                        "look_interval, not only when observations arrive."),
 ) -> None:
     """Run the HTTP API (/api/v1) and the live dashboard over a monitor store.
 
@@ -60,7 +72,9 @@ def serve_command(
     settings = ServiceSettings(store=where, host=host, port=port, token_file=token_file,
                                token_hashes=tokens.digests, token_names=tokens.names,
                                open_reads=open_reads, max_body_bytes=int(limit),
-                               client_clock=client_clock)
+                               client_clock=client_clock, scheduler=scheduler,
+                               prometheus_url=prometheus, webhooks=tuple(webhook),
+                               webhook_format=webhook_format)
     if not settings.is_loopback:
         err_console.print(f"[yellow]warning:[/] listening on {host}, reachable from other "
                           "machines; put TLS in front of it (a reverse proxy) before sending "

@@ -42,6 +42,7 @@ from scaleguard.safety._observations import (
 )
 from scaleguard.safety._oversight import OversightWall, ReviewLoad, oversight_wall, review_load
 from scaleguard.safety._plan import RolloutPlan, load_plan, parse_plan, plan_schema
+from scaleguard.safety._prometheus import PrometheusClient, look_queries, window_rows
 from scaleguard.safety._sequential import (
     beta_binomial_interval,
     beta_binomial_p_value,
@@ -71,6 +72,7 @@ __all__ = [
     "GateResult",
     "OversightWall",
     "PolicyOutcome",
+    "PrometheusClient",
     "RateBound",
     "ReviewLoad",
     "RolloutPlan",
@@ -97,6 +99,7 @@ __all__ = [
     "guardrail_gate",
     "initial_state",
     "load_plan",
+    "look_queries",
     "normal_mixture_halfwidth",
     "normal_mixture_p_value",
     "oversight_wall",
@@ -111,4 +114,5 @@ __all__ = [
     "tail_forecast",
     "trials_to_certify",
     "window_keys",
+    "window_rows",
 ]

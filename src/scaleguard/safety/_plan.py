@@ -30,12 +30,15 @@ __all__ = [
     "AdaptiveSpec",
     "DataSpec",
     "ErrorControl",
+    "DEFAULT_LOOK_INTERVAL",
     "MetricSpec",
     "OversightSpec",
+    "PrometheusSpec",
     "RolloutPlan",
     "SRMSpec",
     "SimulationSpec",
     "StageSpec",
+    "WebhookSpec",
     "load_plan",
     "parse_plan",
     "plan_schema",
@@ -43,6 +46,10 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.05  # the conventional 5% false-rollback budget for the whole rollout
 DEFAULT_MAX_DATA_AGE = 7200.0  # s; observations older than two hours count as late (fail-safe)
+DEFAULT_LOOK_INTERVAL = 60.0  # s; Flagger's default analysis interval (1m)
+# A Prometheus answer evaluated this long before the look is stale: twice Prometheus's default
+# 1m scrape interval, so one missed scrape is tolerated and a frozen or cached answer is not.
+DEFAULT_PROMETHEUS_STALENESS = 120.0
 
 
 def _quantity(dimension: str) -> BeforeValidator:
@@ -106,6 +113,15 @@ class MetricSpec(_Model):
                                    description="expected control value (simulator)")
     sd: float | None = Field(None, gt=0, allow_inf_nan=False,
                              description="per-exposure sd of a mean (simulator)")
+    source: Literal["observations", "prometheus"] = Field(
+        "observations", description="where the service gets this metric's windows: posted "
+                                    "observation rows, or PromQL queries at each look")
+    queries: dict[str, str] | None = Field(
+        None, description="PromQL templates of a prometheus metric, one per column: exposures "
+                          "and events (rate, quantile) or n, mean and var (mean). Variables: "
+                          "$arm, $window, $stage and one per segment dimension, e.g. "
+                          "sum(increase(requests_total{version=\"$arm\",region=\"$region\"}"
+                          "[$window]))")
 
 
 class StageSpec(_Model):
@@ -209,6 +225,29 @@ class OversightSpec(_Model):
                     "divided by its traffic share")
     confidence: float = Field(OVERSIGHT_CONFIDENCE, gt=0, lt=1,
                               description="level of the flag rate's upper bound")
+class PrometheusSpec(_Model):
+    """How the service reads ``source: prometheus`` metrics from the Prometheus HTTP API."""
+
+    arms: dict[Literal["control", "treatment"], str] = Field(
+        default_factory=dict, description="the label value each arm has in Prometheus "
+                                          "(what $arm becomes), e.g. {control: v1, treatment: "
+                                          "v2}; absent: the arm's own name")
+    staleness: Annotated[Duration, Field(
+        gt=0, description="an answer evaluated longer than this before the look is stale "
+                          "and holds")] = DEFAULT_PROMETHEUS_STALENESS
+
+    def arm_label(self, arm: str) -> str:
+        return self.arms.get(arm, arm)  # type: ignore[call-overload]
+
+
+class WebhookSpec(_Model):
+    """Where the service posts each decision of this rollout (besides ``serve --webhook``)."""
+
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2000,
+                     description="http(s) URL receiving a POST per decision")
+    format: Literal["json", "slack"] = Field(
+        "json", description="json: the decision record; slack: {\"text\": ...} for a Slack "
+                            "(or Mattermost, Teams workflow) incoming webhook")
 
 
 class RolloutPlan(_Model):
@@ -228,6 +267,12 @@ class RolloutPlan(_Model):
     oversight: OversightSpec | None = Field(
         None, description="human review capacity: hold before a traffic increase whose "
                           "projected review load exceeds it")
+    look_interval: Annotated[Duration, Field(gt=0)] = Field(
+        DEFAULT_LOOK_INTERVAL, description="how often the service decides a running rollout "
+                                           "even when no observation arrives (seconds, or "
+                                           "'1m'; sub-second values for tests)")
+    prometheus: PrometheusSpec = Field(default_factory=PrometheusSpec)
+    webhooks: list[WebhookSpec] = Field(default_factory=list, max_length=20)
 
     def metric(self, name: str) -> MetricSpec:
         return next(m for m in self.metrics if m.name == name)
@@ -314,6 +359,9 @@ def _check(plan: RolloutPlan) -> list[tuple[str, str]]:
     problems += _check_oversight(plan, names)
     if plan.adaptive.min_step > plan.adaptive.max_step:
         problems.append(("adaptive.min_step", "is above max_step"))
+    from scaleguard.safety._prometheus import template_problems
+
+    problems.extend(template_problems(plan))
     return problems
 
 

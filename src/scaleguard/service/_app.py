@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scaleguard._version import __version__
 from scaleguard.monitor import Store, open_store
+from scaleguard.safety._prometheus import PrometheusClient
 from scaleguard.service._approval import router as approval_router
 from scaleguard.service._argo import router as argo_router
 from scaleguard.service._committer import GroupCommitter
@@ -29,7 +30,9 @@ from scaleguard.service._limits import BodySizeLimit
 from scaleguard.service._metrics import ServiceMetrics
 from scaleguard.service._rollouts import router as rollouts_router
 from scaleguard.service._runs import router as runs_router
+from scaleguard.service._scheduler import LookScheduler
 from scaleguard.service._settings import ServiceSettings
+from scaleguard.service._webhooks import WebhookDispatcher
 
 __all__ = ["create_app"]
 
@@ -59,7 +62,13 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.scheduler:
+            app.state.scheduler.start()
         yield
+        app.state.scheduler.stop()  # no look starts on a store that is closing
+        app.state.webhooks.close()
+        if app.state.scheduler.prometheus is not None:
+            app.state.scheduler.prometheus.close()
         app.state.committer.close()  # commits what is queued before the store closes
         if owned:
             served.close()
@@ -81,6 +90,10 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
     app.state.started_at = time.time()
     app.state.committer = GroupCommitter(store)
     app.state.metrics.watch_committer(app.state.committer)
+    app.state.webhooks = WebhookDispatcher(settings.webhook_targets())
+    app.state.scheduler = LookScheduler(
+        store, prometheus=PrometheusClient(settings.prometheus_url)
+        if settings.prometheus_url else None, publish=app.state.webhooks.publish)
     install_error_handlers(app)
 
     @app.middleware("http")

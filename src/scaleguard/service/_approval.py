@@ -24,6 +24,7 @@ from scaleguard.service._json import jsonable
 from scaleguard.service._rollouts import _load, _parsed, _summary
 from scaleguard.service._runs import store_of
 from scaleguard.service._schemas import _Strict
+from scaleguard.service._verdict import latest_entry
 
 __all__ = ["ApprovalIn", "DEFAULT_LOOKS", "router"]
 
@@ -51,12 +52,12 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
     store = store_of(request)
     who = identity(request)
     # Read outside the lock; the step checks that no entry came in since (the state's count).
-    last = store.rollout_audit(rollout, last=1)
+    last = latest_entry(store, rollout)
 
     def step(record: RolloutRecord, _rows: list[dict[str, Any]]) -> RolloutChange:
         plan, state = _parsed(record)
         now = time.time()
-        approval = approve(plan, state, last[-1] if last else None, body.stage, who, now,
+        approval = approve(plan, state, last, body.stage, who, now,
                            body.note)
         return RolloutChange(approval.state.as_dict(), jsonable(approval.as_dict()),
                              approval.state.decisions, now, now, result=approval)

@@ -164,23 +164,25 @@ def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
 @router.get("/rollouts", dependencies=[Depends(require_read)],
             summary="List rollouts, most recently updated first")
 def list_rollouts(request: Request) -> list[dict[str, Any]]:
+    from scaleguard.service._verdict import latest_entry  # _verdict reads rollouts through us
+
     store = store_of(request)
     out = []
     for record in store.rollouts():
         plan, state = _parsed(record)
-        last = store.rollout_audit(record.rollout_id, last=1)
-        out.append(_summary(record.rollout_id, plan, state, last[-1] if last else None,
-                            record.updated_at))
+        out.append(_summary(record.rollout_id, plan, state,
+                            latest_entry(store, record.rollout_id), record.updated_at))
     return jsonable(out)
 
 
 @router.get("/rollouts/{rollout}", dependencies=[Depends(require_read)],
             summary="One rollout: plan, stage, traffic, state")
 def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
+    from scaleguard.service._verdict import latest_entry
+
     store = store_of(request)
     plan, state, record = _load(store, rollout)
-    last = store.rollout_audit(rollout, last=1)
-    return jsonable({**_summary(rollout, plan, state, last[-1] if last else None,
+    return jsonable({**_summary(rollout, plan, state, latest_entry(store, rollout),
                                 record.updated_at),
                      "state": state.as_dict(),
                      "plan_spec": plan.model_dump(mode="json")})
@@ -198,10 +200,12 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
     )
 
     store = store_of(request)
+    hooks: list[Any] = []  # the plan's webhooks, told of the decision once it is stored
 
     def step(record: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
         # Runs inside the store's transaction, under the rollout's lock: read, decide, write.
         plan, state = _parsed(record)
+        hooks[:] = plan.webhooks
         stage_names = {s.name for s in plan.stages}
         unknown = [name for name in body.approve if name not in stage_names]
         if unknown:
@@ -233,6 +237,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:
         raise NotFound(f"rollout {rollout!r}: no such rollout")
+    request.app.state.webhooks.publish(rollout, change.audit, hooks)
     return jsonable(change.result.as_dict())
 
 
@@ -244,8 +249,7 @@ def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
 
     store = store_of(request)
     _load(store, rollout)
-    # Approvals and deploy-tool confirmations are audit entries too, not decisions.
-    return latest_decision(store, rollout)
+    return latest_decision(store, rollout)  # deploy-tool confirmations are not decisions
 
 
 @router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],

@@ -51,6 +51,14 @@ class ServiceSettings:
         clock (a replay of recorded time, a test). By default the service decides on its own
         clock: a ``now`` more than ``CLOCK_SKEW`` ahead would let a client skip a stage's
         minimum duration, so it is refused.
+    scheduler:
+        Decide every running rollout at its plan's ``look_interval`` (not only when
+        observations arrive).
+    prometheus_url:
+        The Prometheus HTTP API that ``source: prometheus`` metrics are read from at each look.
+    webhooks, webhook_format:
+        Receivers of every decision: URLs, each optionally prefixed ``json+`` or ``slack+``;
+        the format of those without a prefix (``json`` or ``slack``).
 
     Examples
     --------
@@ -74,6 +82,10 @@ class ServiceSettings:
     open_reads: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     client_clock: bool = False
+    scheduler: bool = True
+    prometheus_url: str | None = None
+    webhooks: tuple[str, ...] = ()
+    webhook_format: str = "json"
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -83,6 +95,11 @@ class ServiceSettings:
                               f"got {self.max_body_bytes!r}")
         if not self.host.strip():
             raise ConfigError("host: expected an address such as 127.0.0.1, got an empty string")
+        if self.prometheus_url is not None and \
+                not self.prometheus_url.startswith(("http://", "https://")):
+            raise ConfigError(f"prometheus_url: expected an http(s) URL such as "
+                              f"http://localhost:9090, got {self.prometheus_url!r}")
+        self.webhook_targets()  # refuse a bad URL when the settings are made, not at a decision
         if self.db is not None:
             if self.store and self.store != self.db:
                 raise ConfigError(f"db: is the old name of store; give one, not both "
@@ -93,6 +110,12 @@ class ServiceSettings:
         elif not self.store.strip():
             raise ConfigError("store: expected a DuckDB file, ':memory:' or a postgresql:// URL, "
                               "got blanks")
+
+    def webhook_targets(self) -> list[Any]:
+        """The :class:`~scaleguard.service._webhooks.WebhookTarget` of each webhook URL."""
+        from scaleguard.service._webhooks import parse_webhook
+
+        return [parse_webhook(url, self.webhook_format, "webhooks") for url in self.webhooks]
 
     @property
     def is_loopback(self) -> bool:

@@ -23,7 +23,7 @@ from scaleguard.errors import InputError
 from scaleguard.monitor import Store
 from scaleguard.service._rollouts import _load as load_rollout
 
-__all__ = ["AUDIT_SCAN", "VERDICTS", "Verdict", "latest_decision", "read_verdict",
+__all__ = ["AUDIT_SCAN", "VERDICTS", "Verdict", "latest_decision", "latest_entry", "read_verdict",
            "verdict_of"]
 
 VerdictName = Literal["pass", "continue", "inconclusive", "fail"]
@@ -63,6 +63,17 @@ class Verdict:
         for name in ("reasons", "failing", "gates"):
             out[name] = list(out[name])
         return out
+
+
+def latest_entry(store: Store, rollout_id: str) -> dict[str, Any] | None:
+    """The newest audit entry that changed the rollout's course: a controller decision or a
+    person's approval (deploy-tool confirmations only record that a tool asked)."""
+    from scaleguard.safety._approvals import is_approval
+
+    for record in reversed(store.rollout_audit(rollout_id, last=AUDIT_SCAN)):
+        if "kind" not in record or is_approval(record):
+            return record
+    return None
 
 
 def latest_decision(store: Store, rollout_id: str) -> dict[str, Any] | None:
