@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -61,10 +63,14 @@ def test_refusals_say_why():
         approve(PLAN, held, last, "wide", "  ", START)
     with pytest.raises(InputError, match="note: 1001 characters"):
         approve(PLAN, held, last, "wide", "alice", START, "x" * 1001)
-    # A decision since the one read (another look, another replica) makes the read stale.
+    # A decision since the one read (another look, another replica) makes the read stale;
+    # an entry that only adds to the count (a deploy tool's confirmation) does not.
     with pytest.raises(StateConflict):
-        approve(PLAN, held.__class__(**{**held.__dict__, "decisions": held.decisions + 1}),
+        approve(PLAN, replace(held, min_p={**held.min_p, "harm/overall/guardrail": 0.5}),
                 last, "wide", "alice", START)
+    counted = replace(held, decisions=held.decisions + 1)
+    assert approve(PLAN, counted, last, "wide", "alice", START).state.decisions == \
+        held.decisions + 2
     rolled, last = _look(state, _rows(12_000), START + 4000)
     assert rolled.status == "rolled_back"
     with pytest.raises(StateConflict, match="rolled back"):

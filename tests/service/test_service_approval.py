@@ -125,6 +125,51 @@ def test_approving_what_does_not_wait_is_409_and_stores_nothing(make_client):
     _refused(client, {"stage": "all"}, 409, "does not ask for its approval")
 
 
+def test_approvals_sent_with_observations_name_who_in_the_decisions_record(make_client):
+    client = make_client(token_names={DIGEST: "alice"})
+    now = _waiting(client)
+    entered = client.post("/api/v1/rollouts/ro/observations", headers=AUTH,
+                          json={"rows": [], "now": now - 2000, "approve": ["wide"]})
+    assert entered.json()["action"] == "advance"
+    record = client.get("/api/v1/rollouts/ro/audit", headers=AUTH).json()[-1]
+    assert record["approve"] == ["wide"] and record["approved_by"] == "alice"
+
+
+def test_a_deploy_tool_confirmation_after_the_hold_neither_blocks_nor_draws(make_client):
+    from scaleguard.monitor import RolloutChange
+
+    client = make_client()
+    _waiting(client)
+    store = client.app.state.store
+
+    def confirm(record: Any, _rows: Any) -> Any:  # what a Flagger confirmation writes
+        state = {**record.state, "decisions": record.state["decisions"] + 1}
+        entry = {"kind": "flagger", "hook": "confirm-traffic-increase", "stage": "pilot",
+                 "traffic": 0.05, "time": time.time()}
+        return RolloutChange(state, entry, state["decisions"], time.time(), time.time())
+
+    store.update_rollout("ro", confirm)
+    assert client.get("/api/v1/rollouts/ro", headers=AUTH).json()["awaiting_approval"] == "wide"
+    history = client.get("/api/v1/rollouts/ro/history", headers=AUTH).json()
+    assert [p["action"] for p in history["ramp"]] == ["start", "hold"]
+    assert history["awaiting_approval"] == "wide"
+    approved = client.post("/api/v1/rollouts/ro/approve", headers=AUTH, json={"stage": "wide"})
+    assert approved.status_code == 201 and approved.json()["state"]["decisions"] == 3
+
+
+def test_the_scheduler_s_next_look_honours_a_stored_approval(make_client):
+    from scaleguard.service._scheduler import LookScheduler
+
+    client = make_client()
+    _waiting(client)
+    assert client.post("/api/v1/rollouts/ro/approve", headers=AUTH,
+                       json={"stage": "wide"}).status_code == 201
+    # The plan's look interval (1 h by default) after the approval: a look is due.
+    assert LookScheduler(client.app.state.store).tick(time.time() + 3601) == ["ro"]
+    last = client.get("/api/v1/rollouts/ro/decision", headers=AUTH).json()
+    assert last["action"] == "advance" and last["stage"] == "wide"
+
+
 def test_approving_a_finished_rollout_is_409(make_client):
     client = make_client()
     now = time.time()
@@ -189,11 +234,13 @@ def test_history_gives_the_ramp_each_gates_confidence_sequence_and_the_srm_check
     history = client.get("/api/v1/rollouts/ro/history", headers=AUTH).json()
     audit = client.get("/api/v1/rollouts/ro/audit", headers=AUTH).json()
     assert history["complete"] and history["looks"] == len(audit) == 4
+    assert history["entries"] == audit  # the newest entries (all four here), whole
     # The ramp: the start, then the traffic after each decision (the approval moves none).
     assert [(p["action"], p["stage"], p["traffic"]) for p in history["ramp"]] == [
         ("start", "pilot", 0.05), ("hold", "pilot", 0.05), ("advance", "wide", 0.5),
         ("advance", "all", 1.0)]  # wide has no minimum duration: its gates pass at once
-    assert history["ramp"][0]["time"] <= history["ramp"][1]["time"]
+    assert history["ramp"][0]["time"] == audit[0]["state"]["stage_started"] == \
+        pytest.approx(now - 7000)  # the rollout's start, before its first look
     # One series a gate; each look's bounds are those of that decision's evidence.
     decisions = [a for a in audit if a.get("kind") != "approval"]
     keys = {f"{g['metric']}/{g['segment']}/{g['test']}" for a in decisions for g in a["gates"]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,12 +48,27 @@ def _waiting_rollout(client: httpx.Client) -> float:
     return now
 
 
+def _confirmed_by_a_deploy_tool(store: Any) -> None:
+    """An audit entry of another kind (what a Flagger confirmation writes): the page shows it
+    in the audit log and draws nothing of it."""
+    from scaleguard.monitor import RolloutChange
+
+    def confirm(record: Any, _rows: Any) -> RolloutChange:
+        state = {**record.state, "decisions": record.state["decisions"] + 1}
+        entry = {"kind": "flagger", "hook": "confirm-traffic-increase", "phase": "Progressing",
+                 "stage": "pilot", "traffic": 0.05, "time": time.time()}
+        return RolloutChange(state, entry, state["decisions"], time.time(), time.time())
+
+    store.update_rollout("ro-approve", confirm)
+
+
 def test_rollout_page_draws_ramp_sequences_srm_and_approves(chromium, settings):
     digest = hashlib.sha256(TOKEN.encode()).digest()
     app = create_app(settings(open_reads=True, token_names={digest: "release-owner"}))
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH,
                                                        timeout=SLOW) as client:
         now = _waiting_rollout(client)
+        _confirmed_by_a_deploy_tool(app.state.store)
         gates = len(client.get("/api/v1/rollouts/ro-approve/history").json()["gates"])
         page = chromium.new_page(viewport={"width": 1300, "height": 900})
         problems: list[str] = []
@@ -78,13 +94,14 @@ def test_rollout_page_draws_ramp_sequences_srm_and_approves(chromium, settings):
         assert "ok" in page.locator("#srm-summary").inner_text()
         assert page.locator("#srm-table tbody tr").count() == 3  # overall, us, eu
         assert page.locator("#srm-chart .scatterlayer .trace").count() == 2
-        assert "awaits manual approval" in page.locator("#history-table").inner_text()
+        logged = page.locator("#history-table").inner_text()
+        assert "awaits manual approval" in logged and "confirm-traffic-increase" in logged
 
         # Reads are open, so no token is in the page yet: Approve asks for one first.
         page.fill("#approve-note", "pilot harm reviewed")
         page.click("#approve-button")
         page.wait_for_selector("#login:not([hidden])", timeout=WAIT_MS)
-        assert client.get("/api/v1/rollouts/ro-approve/audit").json()[-1]["action"] == "hold"
+        assert client.get("/api/v1/rollouts/ro-approve").json()["approved"] == []
         page.fill("#token", TOKEN)
         page.click("#login-form button")
         page.click("#approve-button")

@@ -37,7 +37,7 @@ def serve_command(
         help="Prometheus HTTP API that 'source: prometheus' plan metrics are read from."),
     webhook: list[str] = typer.Option(
         [], "--webhook", metavar="URL",
-        help="Post every decision here (repeatable); slack+https://... posts Slack text."),
+        help="Post every decision here (repeatable); a slack+https:// URL gets Slack text."),
     webhook_format: str = typer.Option("json", "--webhook-format",
                                        help="Format of --webhook URLs without a prefix: "
                                             "json (the decision record) or slack."),

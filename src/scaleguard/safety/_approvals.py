@@ -36,7 +36,8 @@ def awaiting_approval(plan: RolloutPlan, state: RolloutState,
 
     A stage waits when the rollout runs, the stage comes next and needs approval, nobody has
     approved it, and the latest audit record (``last``) is the decision that left ``state`` as
-    it is and held because every gate passed and only the approval was missing.
+    it is (up to the entry count) and held because every gate passed and only the approval
+    was missing.
 
     Examples
     --------
@@ -47,7 +48,7 @@ def awaiting_approval(plan: RolloutPlan, state: RolloutState,
     >>> state = initial_state(plan, 0.0)
     >>> awaiting_approval(plan, state, None) is None
     True
-    >>> held = {"action": "hold", "state": {"decisions": 0},
+    >>> held = {"action": "hold", "state": state.as_dict(),
     ...         "reasons": ["all gates pass; entering stage 'all' awaits manual approval"]}
     >>> awaiting_approval(plan, state, held)
     'all'
@@ -58,10 +59,12 @@ def awaiting_approval(plan: RolloutPlan, state: RolloutState,
     if not nxt.manual_approval or nxt.name in state.approved or last is None or \
             is_approval(last) or last.get("action") != "hold":
         return None
-    # The record must be the one that left this state: a decision since (or in flight) that
-    # found new data may no longer pass every gate.
+    # The record must be the one that left this state: a decision since that found new data
+    # may no longer pass every gate. Entries that do not change the rollout's course (a deploy
+    # tool's confirmation) only add to the entry count, so the count is not compared.
     decided = last.get("state")
-    if not isinstance(decided, Mapping) or decided.get("decisions") != state.decisions:
+    if not isinstance(decided, Mapping) or \
+            {**decided, "decisions": 0} != {**state.as_dict(), "decisions": 0}:
         return None
     reasons = last.get("reasons")
     if not isinstance(reasons, list) or awaiting_approval_reason(nxt.name) not in reasons:

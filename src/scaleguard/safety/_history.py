@@ -119,6 +119,8 @@ def rollout_history(audit: Sequence[Mapping[str, Any]],
             continue
         seq, when, stage = _seq(record, number), _number(record.get("time")), \
             str(record.get("stage", ""))
+        if "kind" in record and not is_approval(record):
+            continue  # a deploy tool's confirmation: the audit log shows it; it moves nothing
         if is_approval(record):  # changes no traffic: a row of its own, not a ramp point
             approvals.append({"seq": seq, "time": when, "stage": stage,
                               "approved_by": record.get("approved_by"),

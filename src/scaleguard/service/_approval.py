@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
+from scaleguard.errors import StateConflict
 from scaleguard.monitor import RolloutChange, RolloutRecord
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import identity, require_read, require_write
@@ -26,10 +27,11 @@ from scaleguard.service._runs import store_of
 from scaleguard.service._schemas import _Strict
 from scaleguard.service._verdict import latest_entry
 
-__all__ = ["ApprovalIn", "DEFAULT_LOOKS", "router"]
+__all__ = ["ApprovalIn", "DEFAULT_LOOKS", "ENTRIES", "router"]
 
 DEFAULT_LOOKS = 1_000  # audit entries a history answer reads; at a look a minute, 16 hours
 _MAX_LOOKS = 20_000  # a bound on one answer: 20,000 looks of a few gates is a few megabytes
+ENTRIES = 200  # newest audit entries given whole (the page's audit table), oldest first
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 
@@ -42,6 +44,19 @@ class ApprovalIn(_Strict):
     note: str | None = Field(default=None, max_length=1_000)
 
 
+def _began(record: RolloutRecord, audit: list[dict[str, Any]]) -> float:
+    """When the first stage began: a first-stage decision's state keeps it; otherwise the
+    earlier of the rollout's creation and its first entry."""
+    first: dict[str, Any] = audit[0] if audit else {}
+    kept = first.get("state")
+    state: dict[str, Any] = kept if isinstance(kept, dict) else {}
+    if state.get("stage_index") == 0 and isinstance(state.get("stage_started"), int | float):
+        return float(state["stage_started"])
+    when = first.get("time")
+    return min(record.created_at, float(when)) if isinstance(when, int | float) else \
+        record.created_at
+
+
 @router.post("/rollouts/{rollout}/approve", status_code=201,
              dependencies=[Depends(require_write)],
              summary="Approve entering the stage a rollout waits for; recorded in its audit log")
@@ -51,10 +66,15 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
 
     store = store_of(request)
     who = identity(request)
-    # Read outside the lock; the step checks that no entry came in since (the state's count).
+    # Read outside the lock (the audit log cannot be read inside it); the step checks that the
+    # state is still the one these were read with.
+    before = store.rollout(rollout)
     last = latest_entry(store, rollout)
 
     def step(record: RolloutRecord, _rows: list[dict[str, Any]]) -> RolloutChange:
+        if before is None or record.state != before.state:
+            raise StateConflict(f"rollout {rollout!r} changed while approving (a decision came "
+                                "in): look at it again, then approve")
         plan, state = _parsed(record)
         now = time.time()
         approval = approve(plan, state, last, body.stage, who, now,
@@ -70,7 +90,8 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
 
 @router.get("/rollouts/{rollout}/history", dependencies=[Depends(require_read)],
             summary="What the rollout page draws: traffic ramp, each gate's confidence "
-                    "sequence against its limit, SRM checks, approvals")
+                    "sequence against its limit, SRM checks, approvals, the newest audit "
+                    "entries")
 def get_history(rollout: str, request: Request,
                 looks: int = Query(DEFAULT_LOOKS, ge=1, le=_MAX_LOOKS,
                                    description="newest audit entries to read")
@@ -82,11 +103,10 @@ def get_history(rollout: str, request: Request,
     audit = store.rollout_audit(rollout, last=looks)
     start = None
     if len(audit) < looks:  # the whole log: the ramp starts where the rollout did
-        first = plan.stages[0]
-        began = min([record.created_at, *(float(a["time"]) for a in audit[:1]
-                                          if isinstance(a.get("time"), int | float))])
-        start = {"stage": first.name, "traffic": first.traffic, "time": began}
+        start = {"stage": plan.stages[0].name, "traffic": plan.stages[0].traffic,
+                 "time": _began(record, audit)}
     history = rollout_history(audit, start)
-    return jsonable({**_summary(rollout, plan, state, audit[-1] if audit else None,
+    return jsonable({**_summary(rollout, plan, state, latest_entry(store, rollout),
                                 record.updated_at),
-                     **history.as_dict(), "looks": len(audit), "complete": start is not None})
+                     **history.as_dict(), "looks": len(audit), "complete": start is not None,
+                     "entries": audit[-ENTRIES:]})

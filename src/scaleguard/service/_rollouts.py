@@ -24,7 +24,7 @@ from scaleguard.errors import ConfigError, InputError
 from scaleguard.io import load_yaml
 from scaleguard.monitor import RolloutChange, RolloutRecord, Store
 from scaleguard.service._errors import NotFound
-from scaleguard.service._guards import require_read, require_write
+from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
 from scaleguard.service._schemas import RUN_ID_PATTERN, JsonObject, _Strict
@@ -230,6 +230,8 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         fresh = [posted[i - len(old)] for i in screened.kept if i >= len(old)]
         decision = decide(plan, state, screened, now, frozenset(body.approve))
         record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
+        if body.approve:  # approvals given with the rows: the audit log still names who
+            record_ = {**record_, "approve": list(body.approve), "approved_by": identity(request)}
         return RolloutChange(decision.state.as_dict(), jsonable(record_),
                              decision.state.decisions, now, time.time(), fresh,
                              result=decision)

@@ -259,12 +259,12 @@ async function drawRollouts() {
 const ACTION_COLOUR = { start: "#2b6cb0", advance: "#2f855a", continue: "#718096", hold: "#dd6b20",
                         roll_back: "#c53030", approve: "#6b46c1" };
 const GATE_CHARTS = 24;   // confidence-sequence charts drawn; every gate stays in the table
-const AUDIT_ROWS = 200;   // newest audit entries in the table; the API has them all
 
 async function drawRollout() {
   const id = encodeURIComponent(KEY);
-  const [r, h, audit] = await Promise.all([api(`/rollouts/${id}`), api(`/rollouts/${id}/history`),
-                                           api(`/rollouts/${id}/audit`)]);
+  // The history carries the newest audit entries whole: the page never reads the whole log.
+  const [r, h] = await Promise.all([api(`/rollouts/${id}`), api(`/rollouts/${id}/history`)]);
+  const audit = h.entries;
   main().querySelector("h1").textContent = "Rollout " + r.rollout_id;
   section("rollout-meta", "").replaceChildren(el("div", { class: "meta" }, badge(r.status),
     ` plan ${r.plan} · stage ${r.stage} · traffic ${pct(r.traffic)} · ${r.decisions} decisions`));
@@ -274,7 +274,7 @@ async function drawRollout() {
       el("b", { text: s.name }), pct(s.traffic),
       s.manual_approval ? (r.approved.includes(s.name) ? "approved" : r.awaiting_approval === s.name ? "waiting" : "yes") : ""])));
   if (h.ramp.length) await drawRamp(h.ramp, h.approvals);
-  const decisions = audit.filter((a) => a.kind !== "approval");
+  const decisions = audit.filter((a) => !a.kind);  // not approvals nor deploy-tool confirmations
   const last = decisions.length ? decisions[decisions.length - 1] : null;
   const gates = section("gates", "Gate evidence (latest decision)");
   if (!last || !last.gates.length) {
@@ -290,8 +290,9 @@ async function drawRollout() {
   await drawSRM(h.srm, h.srm_latest);
   section("history", "Audit log").replaceChildren(audit.length ? table("history-table",
     ["#", "time", "action", "stage", "traffic", "by", "reasons"],
-    audit.slice(-AUDIT_ROWS).reverse().map((a) => [String(a.state.decisions), when(a.time), badge(a.action), a.stage,
-      pct(a.traffic), a.approved_by || "controller", a.reasons.join("; ")])) : el("p", { class: "empty", text: "No decision yet." }));
+    audit.slice().reverse().map((a) => [a.state ? String(a.state.decisions) : "", when(a.time),
+      badge(a.action || a.kind || ""), a.stage || "", pct(a.traffic), a.approved_by || (a.kind ? a.kind : "controller"),
+      (a.reasons || []).join("; ") || (a.hook ? `${a.hook} ${a.phase || ""}` : "")])) : el("p", { class: "empty", text: "No decision yet." }));
 }
 
 // The Approve button: shown while a stage waits; built once per waiting stage, so that a
