@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 from scaleguard.errors import FitError
 from scaleguard.laws import LawFit
 from scaleguard.laws._forecast import ensemble, error_model, law_interval
-from scaleguard.laws._intervals import fit_error_model, robust_sd
+from scaleguard.laws._intervals import conformal_quantile, fit_error_model, robust_sd
 from scaleguard.laws._report import build_report
 
 
@@ -83,3 +85,49 @@ def test_the_ensemble_averages_the_eligible_laws_and_spans_their_spread(noisy_cu
     assert members.min() <= mix.estimate[0] <= members.max()
     # Disagreement widens the interval: it spans both laws' predictions when they differ.
     assert mix.lower[0] <= members.min() or mix.upper[0] >= members.max()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 1e6, allow_nan=False), min_size=1, max_size=60),
+       st.floats(0.05, 0.99))
+def test_the_conformal_quantile_is_a_score_with_enough_scores_at_or_below_it(scores, level):
+    q = conformal_quantile(np.array(scores), level)
+    assert q in scores
+    need = min(len(scores), int(np.ceil((len(scores) + 1) * level - 1e-9)))
+    assert sum(s <= q for s in scores) >= need
+    # One rank lower would not do: the quantile is the smallest score that suffices.
+    assert sum(s < q for s in scores) < need
+
+
+def test_conformal_widening_restores_out_of_sample_coverage():
+    rng = np.random.default_rng(5)
+    d = np.full(400, 0.5)
+    origin = np.repeat(np.arange(8), 50)
+
+    def draw() -> np.ndarray:
+        # A quarter of the runs miss by about 1, either way, the rest by almost nothing: the
+        # normal model's 90% bound (0.82) covers only the near misses until it is widened.
+        far = rng.choice([-1.0, 1.0], d.size) * rng.normal(1.0, 0.05, d.size)
+        return np.where(np.arange(d.size) % 4 == 0, far, 1e-4 * rng.normal(size=d.size))
+
+    model = fit_error_model(1e-4, draw(), d, origin, level=0.9)
+    assert model.coverage < 0.8 and model.widen > 1.0 and "covered only" in model.warning
+    fresh = draw()
+    inside = np.abs(fresh) <= norm.ppf(0.95) * model.sd(d)
+    assert abs(inside.mean() - 0.9) < 0.05
+
+
+def test_an_auto_pick_s_interval_spans_the_other_laws_disagreement(noisy_curve):
+    fit = LawFit(form="auto", x="x", y="y", forms=["power", "saturating"]).fit(noisy_curve)
+    model = error_model(fit, noisy_curve, level=0.9)
+    far = {"x": [1e12]}
+    estimate, low, high, decades = law_interval(fit, model, far)
+    own_low, own_high = model.bounds(estimate, decades)
+    others = {k: fit.result_.selection and fit.selection_.fits[k].predict(far)[0]
+              for k in fit.result_.selection.weights}
+    if any(abs(np.log(v / estimate[0])) > 1e-6 for v in others.values()):
+        assert low[0] < own_low[0] and high[0] > own_high[0]
+    fixed = LawFit(form="saturating", x="x", y="y").fit(noisy_curve)
+    fixed_model = error_model(fixed, noisy_curve, level=0.9)
+    e, lo, hi, dd = law_interval(fixed, fixed_model, far)
+    assert (lo[0], hi[0]) == tuple(v[0] for v in fixed_model.bounds(e, dd))

@@ -8,7 +8,7 @@ import pytest
 
 from scaleguard.examples import synthetic_ladder
 from scaleguard.laws import FormBacktest, LawFit, get_law, holdout_split, rolling_origins, validate
-from scaleguard.laws._selection import _one_se_choice, guard, nested_rejection
+from scaleguard.laws._selection import _floored_choice, _one_se_choice, guard, nested_rejection
 
 
 def _issue_curve(seed: int) -> pd.DataFrame:
@@ -107,3 +107,31 @@ def test_a_power_law_the_data_reject_against_the_saturating_law_is_not_eligible(
     plain = {form: LawFit(form=form, x="x", y="y").fit(no_floor)
              for form in ("power", "saturating")}
     assert nested_rejection(plain["power"], plain["saturating"]) is None
+
+
+def test_a_floor_free_law_keeps_the_pick_only_by_beating_the_floored_law_throughout():
+    floor = _backtest("saturating", 3, [0.010, 0.004, 0.012, 0.006])
+    lucky = _backtest("power", 2, [0.004, 0.006, 0.003, 0.009])  # lower on average only
+    assert _floored_choice(lucky, [lucky, floor], "mare") is floor
+    steady = _backtest("power", 2, [0.008, 0.003, 0.010, 0.005])  # lower at every origin
+    assert _floored_choice(steady, [steady, floor], "mare") is None
+    assert _floored_choice(lucky, [lucky], "mare") is None  # no floored law to prefer
+    assert _floored_choice(floor, [lucky, floor], "mare") is None  # it has its floor
+    one_origin = _backtest("power", 2, [0.001])
+    assert _floored_choice(one_origin, [one_origin, _backtest("saturating", 3, [0.5])],
+                           "mare") is None
+
+
+def test_the_data_reject_a_law_without_a_bend_against_the_broken_law_on_a_long_curve():
+    rng = np.random.default_rng(4)
+    x = np.geomspace(1e6, 1e9, 32)
+    truth = {"E": 1.5, "B": 30.0, "c0": 0.1, "c1": 0.3, "d1": 3e7, "f1": 0.5}
+    bent = get_law("broken").predict(truth, x[None, :]) * np.exp(rng.normal(0, 0.003, x.size))
+    fit = LawFit(form="auto", x="x", y="y").fit(pd.DataFrame({"x": x, "y": bent}))
+    excluded = fit.result_.selection.excluded
+    assert "rejected in sample by the broken law" in excluded["saturating"]
+    assert fit.result_.form == "broken"
+    straight = (1.5 + 30.0 * x**-0.3) * np.exp(rng.normal(0, 0.003, x.size))
+    fits = {form: LawFit(form=form, x="x", y="y").fit(pd.DataFrame({"x": x, "y": straight}))
+            for form in ("saturating", "broken")}
+    assert nested_rejection(fits["saturating"], fits["broken"]) is None

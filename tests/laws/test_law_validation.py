@@ -81,9 +81,13 @@ def test_auto_picks_the_family_that_predicts_held_out_runs():
     assert fit.result_.selection.best == "saturating"
     chosen = select_form(power, LawFit(x="x", y="y"), forms=["power", "saturating"],
                          criterion="log_rmse")
-    # Both describe a pure power law (E -> 0); the simpler one must not lose on held-out error.
+    # Both describe a pure power law (E -> 0). The floor-free law keeps the pick only by
+    # beating the saturating law at every origin; else the law with the floor gets it, and says
+    # why (the module's rule 3: a floor the data do not support costs little).
     scores = {s.form: s.log_rmse for s in chosen.scores}
-    assert scores[chosen.best] == min(scores.values())
+    assert chosen.best == min(scores, key=scores.__getitem__) or (
+        chosen.best == "saturating" and chosen.rule == "floor"
+        and "the same law without a floor" in chosen.reason)
     assert chosen.as_dict()["criterion"] == "log_rmse"
 
 

@@ -1,9 +1,12 @@
 """Forecasts at target points: the law's prediction interval and the ensemble of laws.
 
-The interval of one law comes from its calibrated :class:`~._intervals.ErrorModel`. The
-ensemble averages the eligible laws of a ``form="auto"`` fit in log space with the selection's
-weights (inverse backtest error); its variance is the weighted mean of each law's own variance
-plus the spread of the laws around the average, so disagreement between laws widens it.
+The interval of one law comes from its calibrated :class:`~._intervals.ErrorModel`; for the
+law an ``auto`` fit chose, it also spans the other eligible laws' disagreement with it (their
+weighted mean squared log difference), since when the pick is uncertain the data could have
+chosen another law just as well. The ensemble averages the eligible laws of a
+``form="auto"`` fit in log space with the selection's weights (inverse backtest error); its
+variance is the weighted mean of each law's own variance plus the spread of the laws around
+the average, so disagreement between laws widens it.
 """
 
 from __future__ import annotations
@@ -63,11 +66,26 @@ def error_model(fit: LawFit, frame: Any, level: float = 0.9,
 def law_interval(fit: LawFit, model: ErrorModel, points: Any
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(estimate, lower, upper, decades beyond the data) of ``fit``'s law at ``points``."""
-    X = points_matrix(fit.law_, as_frame(points, "points"))
+    frame = as_frame(points, "points")
+    X = points_matrix(fit.law_, frame)
     estimate = fit.law_.predict(fit.params_, X)
     decades = decades_beyond(fit.law_, fit.X_, X).decades
-    lower, upper = model.bounds(estimate, decades)
+    lower, upper = model.bounds(estimate, decades, spread=_pick_spread(fit, frame, estimate))
     return estimate, lower, upper, decades
+
+
+def _pick_spread(fit: LawFit, points: pd.DataFrame, estimate: np.ndarray) -> np.ndarray:
+    """Log-scale sd of the other eligible laws of an ``auto`` fit around its pick ``[m]``
+    (the selection's weights; 0 for a fixed form)."""
+    if fit.selection_ is None:
+        return np.zeros(estimate.shape)
+    weights = fit.selection_.result.weights
+    var = np.zeros(estimate.shape)
+    for form, w in weights.items():
+        member = fit.selection_.fits[form]
+        other = member.law_.predict(member.params_, points_matrix(member.law_, points))
+        var += w * np.log(other / estimate) ** 2
+    return np.sqrt(var)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,13 @@ lies some decades ``d`` beyond the data it was fitted on. The error model is
 with ``noise`` the run-to-run scatter (the fit's robust residual spread, or the seed-to-seed
 spread when seeds are given) and ``growth`` fitted to the backtest residuals by maximum
 likelihood. Its coverage is checked out of sample — each origin's residuals against the model
-fitted on the other origins — and when the nominal interval covers too few of them it is
-widened until it covers ``level`` of them, with a warning.
+fitted on the other origins — and the interval is calibrated on those same out-of-sample
+residuals, conformal style (split conformal prediction; Angelopoulos & Bates 2021, "A gentle
+introduction to conformal prediction", section 1): each residual divided by the sd the model
+gave it is a score, and the sd is widened by the score's ``level`` quantile over the normal
+quantile whenever that ratio exceeds one. Scaling by ``sd(d)`` keeps the width growing with
+distance while the quantile sets its level; when the nominal interval covered too few held-
+out runs, a warning says by how much it was widened.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from scipy.stats import norm
 
 from scaleguard.errors import InputError
 
-__all__ = ["COVERAGE_TOLERANCE", "ErrorModel", "fit_error_model", "robust_sd"]
+__all__ = ["COVERAGE_TOLERANCE", "ErrorModel", "conformal_quantile", "fit_error_model",
+           "robust_sd"]
 
 # The issue's target: empirical coverage within 10 points of nominal; further off, widen/warn.
 COVERAGE_TOLERANCE: Final = 0.10
 _MAX_GROWTH: Final = 5.0  # log-error sd per decade: beyond e^5 per decade nothing is predicted
 _MAD_TO_SD: Final = 1.4826  # MAD of a normal sample times this estimates its sd
+_SD_FLOOR: Final = 1e-18  # a noise-free model must not divide a residual by zero
 
 
 def robust_sd(residuals: np.ndarray, n_params: int = 0) -> float:
@@ -42,6 +49,19 @@ def robust_sd(residuals: np.ndarray, n_params: int = 0) -> float:
         return 0.0
     sd = _MAD_TO_SD * float(np.median(np.abs(r - np.median(r))))
     return sd * math.sqrt(n / (n - n_params)) if n > n_params else sd
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The split-conformal quantile: the ``ceil((n + 1) level)``-th smallest of ``n`` scores
+    (the largest when there are too few for that rank), so that a new exchangeable score falls
+    at or below it with probability at least ``level``.
+
+    >>> conformal_quantile(np.arange(1.0, 11.0), 0.8)   # rank ceil(11 * 0.8) = 9
+    9.0
+    """
+    ordered = np.sort(np.asarray(scores, float))
+    rank = min(ordered.size, math.ceil((ordered.size + 1) * level - 1e-9))
+    return float(ordered[rank - 1])
 
 
 def _nll(growth: float, noise: float, r: np.ndarray, d: np.ndarray) -> float:
@@ -63,7 +83,8 @@ class ErrorModel:
 
     ``coverage`` is the share of backtest residuals inside the nominal ``level`` interval when
     each origin is predicted from a model fitted on the others (None with fewer than two
-    origins); ``widen`` the factor applied to reach ``level`` when that share fell short.
+    origins); ``widen`` the conformal factor applied so that ``level`` of those out-of-sample
+    residuals lie inside (1 when they already did).
     """
 
     noise: float
@@ -78,11 +99,12 @@ class ErrorModel:
         d = np.maximum(np.asarray(decades, float), 0.0)
         return self.widen * np.sqrt(self.noise**2 + (self.growth * d) ** 2)
 
-    def bounds(self, estimate: np.ndarray | float, decades: np.ndarray | float
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper ends of the ``level`` interval around a positive ``estimate``."""
+    def bounds(self, estimate: np.ndarray | float, decades: np.ndarray | float,
+               spread: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper ends of the ``level`` interval around a positive ``estimate``;
+        ``spread`` is a further log-scale sd added in quadrature (disagreement between laws)."""
         z = float(norm.ppf(0.5 + self.level / 2.0))
-        half = z * self.sd(decades)
+        half = z * np.sqrt(self.sd(decades) ** 2 + np.asarray(spread, float) ** 2)
         est = np.asarray(estimate, float)
         return est * np.exp(-half), est * np.exp(half)
 
@@ -91,7 +113,7 @@ class ErrorModel:
         if self.coverage is None:
             return (f"the {self.level:.0%} prediction interval could not be checked out of "
                     "sample (fewer than two rolling origins); treat it as a rough guide")
-        if self.widen > 1.0:
+        if self.coverage < self.level - COVERAGE_TOLERANCE:
             return (f"the {self.level:.0%} prediction interval covered only "
                     f"{self.coverage:.0%} of held-out runs in the backtest; widened "
                     f"{self.widen:.2f}x to cover {self.level:.0%}")
@@ -134,15 +156,14 @@ def fit_error_model(noise: float, residuals: np.ndarray, distances: np.ndarray,
     coverage = None
     widen = 1.0
     if origins.size >= 2:
-        inside = np.zeros(r.size, dtype=bool)
+        score = np.zeros(r.size)
         for k in origins:
             mine = origin_of == k
             g = _fit_growth(noise, r[~mine], d[~mine])
-            inside[mine] = np.abs(r[mine]) <= z * np.sqrt(noise**2 + (g * d[mine]) ** 2)
-        coverage = float(inside.mean())
-        if coverage < level - COVERAGE_TOLERANCE:
-            ratio = np.abs(r) / np.maximum(np.sqrt(noise**2 + (growth * d) ** 2), 1e-18)
-            widen = max(1.0, float(np.quantile(ratio, level)) / z)
+            score[mine] = np.abs(r[mine]) / np.maximum(np.sqrt(noise**2 + (g * d[mine]) ** 2),
+                                                       _SD_FLOOR)
+        coverage = float(np.mean(score <= z))
+        widen = max(1.0, conformal_quantile(score, level) / z)
     return ErrorModel(noise=float(noise), growth=growth, level=float(level),
                       n_residuals=int(r.size), coverage=coverage, widen=widen,
                       noise_source=noise_source)

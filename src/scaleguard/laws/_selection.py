@@ -6,10 +6,12 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
 1. **Guards.** A law is not eligible when it has more parameters than the points can pin down
    (:data:`POINTS_PER_PARAM` per parameter), when its fitted break lies outside the data (the
    break is then a guess beyond the runs), when a parameter sits on its bound (the data do
-   not determine it), or when the data reject it in sample against the law it is nested in
-   (``power`` is ``saturating`` with no floor; an F test on the log residuals at
-   :data:`NESTED_P_VALUE`): a short backtest can miss the curvature a floor makes, the whole
-   table does not.
+   not determine it), or when the data reject it in sample against an eligible law it is
+   nested in (``power`` is ``saturating`` with no floor, ``saturating`` is ``broken`` with no
+   bend; an F test on the log residuals at :data:`NESTED_P_VALUE`, :data:`BREAK_P_VALUE`
+   against the broken law): a backtest can miss the curvature a floor or a bend makes, the
+   whole table does not (its early origins fit on data that stop before the bend, where the
+   broken law has nothing to place its break by).
 2. **Rolling-origin error.** Each eligible law's held-out error at every origin, compared on
    the log scale (a geometric mean over origins): the earliest origins extrapolate furthest
    and err by several times more than the latest, so arithmetic means would let them decide
@@ -21,12 +23,14 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    always qualifies; among equally simple ones, the lower error wins): a complex law must earn
    its parameters at every origin, and a simple law that another law beats throughout does not
    get the prediction just because the most complex one was noisy.
-   "Simpler" respects nesting: a law nested in an eligible one (``power`` in ``saturating``)
-   is never preferred *as the simpler* law, only when it has the lowest error outright. The
-   losses are lopsided: where the data do not support a floor, the saturating fit tends to
-   the power law (E -> 0) and gives up little; where a floor is real but the origins do not
-   resolve the bend it makes, the floor-free law keeps falling and misses by several times
-   more (issue #17's backtest: most of auto's misses were such ``power`` picks).
+   "Simpler" respects nesting: a law without a floor nested in an eligible one with a floor
+   (``power`` in ``saturating``) is never preferred *as the simpler* law, and even with the
+   lowest error it keeps the pick only when it beats the floored law consistently; otherwise
+   the floored law gets it. The losses are lopsided: where the data do not support a floor,
+   the saturating fit tends to the power law (E -> 0) and gives up little; where a floor is
+   real but the origins do not resolve the bend it makes, the floor-free law keeps falling
+   and misses by several times more (issue #17's backtest: most of auto's misses were such
+   ``power`` picks).
 
 The same scores weight the ``ensemble`` prediction (inverse mean squared error, Bates & Granger
 1969): the laws that extrapolated better count for more.
@@ -50,17 +54,27 @@ from scaleguard.laws._validation import Split, default_split, scale_column
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
 
-__all__ = ["POINTS_PER_PARAM", "SELECTION_CRITERIA", "SelectionResult", "Selection",
-           "candidate_forms", "guard", "run_selection", "select_form"]
+__all__ = ["BREAK_P_VALUE", "NESTED_IN", "NESTED_P_VALUE", "POINTS_PER_PARAM",
+           "SELECTION_CRITERIA", "SelectionResult", "Selection", "candidate_forms", "guard",
+           "run_selection", "select_form"]
 
 # At least two runs per parameter before a law may extrapolate: a 6-parameter broken law on
 # 9-10 points interpolates its noise (issue #17 measured 16-31% errors where 3 parameters
 # erred 1-6%), while on long curves it is the best law when the bend is real.
 POINTS_PER_PARAM: Final = 2
 SELECTION_CRITERIA: Final = ("mare", "log_rmse")
-# law -> the law it is the special case of (same inputs, one parameter pinned).
-NESTED_IN: Final = {"power": "saturating"}
 NESTED_P_VALUE: Final = 0.01  # a conventional strict level: only clear evidence excludes
+# Against the broken law the level is ten times stricter: with no bend (c1 = 0) its break's
+# place and width are not identified, and an F statistic that the fit maximises over where the
+# break goes has a heavier null tail than the F distribution (Davies 1987, Biometrika 74:33).
+BREAK_P_VALUE: Final = NESTED_P_VALUE / 10
+# law -> the laws it is a special case of (same inputs, parameters pinned), with the level of
+# the in-sample test against each: power is saturating with E -> 0, saturating is broken with
+# c1 = 0 (and power broken with both).
+NESTED_IN: Final = {"power": {"saturating": NESTED_P_VALUE, "broken": BREAK_P_VALUE},
+                    "saturating": {"broken": BREAK_P_VALUE}}
+# law -> the law with a floor that it lacks: the lopsided-loss pair of the module's rule 3.
+FLOORED: Final = {"power": "saturating"}
 _WEIGHT_FLOOR: Final = 1e-12  # a perfect backtest (error 0) must not divide by zero
 
 
@@ -79,7 +93,7 @@ class SelectionResult:
     failed: dict[str, str]  # form -> why it could not be fitted to the whole table
     excluded: dict[str, str] = field(default_factory=dict)
     origins: tuple[str, ...] = ()
-    rule: str = "lowest"  # "lowest", "simpler" (one-standard-error rule) or "fallback"
+    rule: str = "lowest"  # "lowest", "simpler" (one-standard-error rule), "floor" or "fallback"
     weights: dict[str, float] = field(default_factory=dict)
     runner_up: str | None = None  # the lower-error law the simpler one was preferred to
 
@@ -90,7 +104,11 @@ class SelectionResult:
                  f"{self.origins[-1]})" if len(self.origins) > 1 else
                  (self.origins[0] if self.origins else "the held-out runs"))
         text = f"auto: geometric-mean held-out {self.criterion} over {where}"
-        if self.rule == "simpler":
+        if self.rule == "floor":
+            text += (f"; {self.best} preferred to {self.runner_up} (lower error), the same law "
+                     f"without a floor, because {self.runner_up} did not beat it consistently "
+                     "across origins")
+        elif self.rule == "simpler":
             text += (f"; {self.best} preferred to {self.runner_up} (lower error) because no "
                      f"law beat {self.best} consistently across origins (one-standard-error "
                      "rule)")
@@ -167,9 +185,10 @@ def _log_rss(fit: LawFit) -> float:
     return float(np.sum((np.log(fit.y_values_) - fitted) ** 2))
 
 
-def nested_rejection(simple: LawFit, general: LawFit) -> str | None:
+def nested_rejection(simple: LawFit, general: LawFit, level: float = NESTED_P_VALUE
+                     ) -> str | None:
     """Why the data reject ``simple`` against ``general``, the law it is nested in (F test on
-    the log residuals of both fits), or None when they do not."""
+    the log residuals of both fits, at ``level``), or None when they do not."""
     from scipy.stats import f as f_dist
 
     n, p_s, p_g = simple.n_points_, simple.law_.n_params, general.law_.n_params
@@ -180,7 +199,7 @@ def nested_rejection(simple: LawFit, general: LawFit) -> str | None:
         return None if rss_s <= 0.0 else f"the {general.law_.name} law fits it exactly"
     stat = ((rss_s - rss_g) / (p_g - p_s)) / (rss_g / (n - p_g))
     p_value = float(f_dist.sf(stat, p_g - p_s, n - p_g)) if stat > 0 else 1.0
-    if p_value < NESTED_P_VALUE:
+    if p_value < level:
         return f"rejected in sample by the {general.law_.name} law (F test p = {p_value:.2g})"
     return None
 
@@ -196,11 +215,21 @@ def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: 
     for other in by_simplicity:
         if other.n_params >= best.n_params:
             break
-        if NESTED_IN.get(other.form) in forms:
-            continue  # only the lowest error earns a nested law the pick (module rule 3)
+        if FLOORED.get(other.form) in forms:
+            continue  # only the lowest error earns a floor-free law the pick (module rule 3)
         if not any(beats(rival, other, criterion) for rival in eligible if rival is not other):
             return other
     return None
+
+
+def _floored_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
+                    ) -> FormBacktest | None:
+    """The eligible law with a floor that a floor-free ``best`` lacks, unless ``best`` beats it
+    consistently (module rule 3); None when ``best`` stands."""
+    floored = next((s for s in eligible if s.form == FLOORED.get(best.form)), None)
+    if floored is None or len(best.origin_mare) < 2 or beats(best, floored, criterion):
+        return None
+    return floored
 
 
 def _weights(eligible: list[FormBacktest], criterion: str) -> dict[str, float]:
@@ -232,12 +261,14 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
                        + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     excluded = {form: why for form, fit in fits.items() if (why := guard(fit)) is not None}
-    for simple, general in NESTED_IN.items():
-        if simple in fits and general in fits and simple not in excluded and \
-                general not in excluded and fits[simple].law_.inputs == fits[general].law_.inputs:
-            why = nested_rejection(fits[simple], fits[general])
-            if why is not None:
-                excluded[simple] = why
+    for simple, generals in NESTED_IN.items():
+        for general, level in generals.items():
+            if simple in fits and general in fits and simple not in excluded and \
+                    general not in excluded and \
+                    fits[simple].law_.inputs == fits[general].law_.inputs:
+                why = nested_rejection(fits[simple], fits[general], level)
+                if why is not None:
+                    excluded[simple] = why
     pool = [f for f in fits if f not in excluded] or list(fits)
     x_cols = () if fitter.x is None else ((fitter.x,) if isinstance(fitter.x, str)
                                           else tuple(fitter.x))
@@ -263,6 +294,9 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
     simpler = _one_se_choice(lowest, scored, criterion)
     if simpler is not None:
         best, runner_up, rule = simpler, lowest.form, "simpler"
+    floored = _floored_choice(best, scored, criterion)
+    if floored is not None:
+        best, runner_up, rule = floored, best.form, "floor"
     result = SelectionResult(
         best=best.form, criterion=criterion, scores=tuple(backtests.values()), failed=failed,
         excluded=excluded, origins=tuple(s.description for s in origins), rule=rule,
