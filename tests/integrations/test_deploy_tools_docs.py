@@ -147,3 +147,10 @@ def test_the_documented_urls_reach_the_service(tool, client, auth, rollout, obse
                    "checksum": "85d557f47b",
                    "metadata": {**start["metadata"], "token": auth["Authorization"][7:]}}
         assert client.post(urlsplit(start["url"]).path, json=payload).status_code == 200
+
+
+def test_the_openfeature_example_asks_for_the_rollout_by_its_id():
+    source = BLOCKS["app.py"]
+    compile(source, "deploy-tools.md app.py", "exec")
+    assert f'get_string_value("{PLAN.name}", "control", context)' in source
+    assert "targeting_key=user_id" in source

@@ -135,7 +135,7 @@ def _traffic_increase(store: Any, payload: FlaggerPayload, verdict: Verdict, pla
     index = state.stage_index
     steps = _steps_confirmed(store.rollout_audit(verdict.rollout_id, last=AUDIT_SCAN), False)
     if steps is None:  # a long stage: read the whole log (bounded by the rollout's looks)
-        steps = _steps_confirmed(store.rollout_audit(verdict.rollout_id), True)
+        steps = _steps_confirmed(store.rollout_audit(verdict.rollout_id), True) or 0
     # Flagger's step k carries stage k's weight: it may take stage_index + 1 steps in all.
     if steps > index:
         return _answer(hook, payload, verdict, False, f"Flagger's weight already follows stage "
