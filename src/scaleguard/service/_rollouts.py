@@ -144,9 +144,10 @@ def _decision_time(now: float | None, client_clock: bool) -> float:
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
     from scaleguard.safety import DatabaseRolloutStore, feasibility, initial_state
+    from scaleguard.service._assignment import with_salt
 
     store = store_of(request)
-    plan, raw = _plan_of(body)
+    plan, raw = with_salt(*_plan_of(body))  # the sticky hash's salt, kept with the plan
     rollout_id = body.rollout_id or f"{re.sub(r'[^A-Za-z0-9._-]', '-', plan.name)[:40]}-" \
                                     f"{uuid.uuid4().hex[:8]}"
     now = time.time()
@@ -190,7 +191,9 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import DatabaseRolloutStore, absorb_windows, audit_record, decide
+    from scaleguard.safety import DatabaseRolloutStore
+    from scaleguard.safety._prometheus import refuse_posted_rows
+    from scaleguard.service._scheduler import decide_rows
 
     store = store_of(request)
     hooks: list[Any] = []  # the plan's webhooks, told of the decision once it is stored
@@ -207,14 +210,16 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         # A row without a time is dated when it arrives, so that every stored window has one
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
-        # The same screening as `rollout decide`, of the new rows against the stored windows
-        # (a retry of one is a duplicate); the decision reads the rollout's cell totals.
-        absorbed = absorb_windows(plan, state, stored, posted, now)
-        decision = decide(plan, state, absorbed.screened, now, frozenset(body.approve))
-        record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
+        refuse_posted_rows(plan, posted)
+        # The same check and screening as `rollout decide` and the scheduler's looks: new rows
+        # against the stored windows (a retry of one is a duplicate); the decision reads the
+        # rollout's cell totals.
+        decision, record_, absorbed = decide_rows(plan, state, stored, posted, now,
+                                                  f"service request at {time.time():.3f}",
+                                                  approvals=frozenset(body.approve))
         if body.approve:  # approvals given with the rows: the audit log still names who
             record_ = {**record_, "approve": list(body.approve), "approved_by": identity(request)}
-        return absorbed.change(decision, jsonable(record_), now)
+        return absorbed.change(decision, record_, now)
 
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:

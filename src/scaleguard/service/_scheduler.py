@@ -27,7 +27,7 @@ from typing import Any
 from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._json import jsonable
 
-__all__ = ["LookScheduler", "decide_rows"]
+__all__ = ["LoopCollector", "LookScheduler", "decide_rows"]
 
 log = logging.getLogger("scaleguard.scheduler")
 
@@ -89,6 +89,7 @@ class LookScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures: dict[str, tuple[str, float]] = {}  # last logged problem, when
+        self.decided = self.failed = 0  # looks, counted for /metrics
 
     def tick(self, now: float | None = None) -> list[str]:
         """Decide every due rollout now; the ids decided."""
@@ -98,6 +99,7 @@ class LookScheduler:
             try:
                 done, interval = self._look(record, at)
             except Exception as exc:  # one bad rollout must not stop the others: it holds
+                self.failed += 1
                 self._failed(record.rollout_id, exc)
                 continue
             self._failures.pop(record.rollout_id, None)
@@ -105,6 +107,7 @@ class LookScheduler:
                 intervals.append(interval)
             if done:
                 decided.append(record.rollout_id)
+        self.decided += len(decided)
         shortest = min(intervals, default=MAX_TICK_S / _TICK_SHARE)
         self._tick = min(MAX_TICK_S, max(MIN_TICK_S, shortest * _TICK_SHARE))
         return decided
@@ -128,10 +131,10 @@ class LookScheduler:
     def _look(self, record: RolloutRecord, now: float) -> tuple[bool, float | None]:
         from scaleguard.safety import DatabaseRolloutStore, RolloutState, parse_plan
 
+        if record.state.get("status", "running") != "running":
+            return False, None  # finished: skipped before any parsing, at every tick
         plan = parse_plan(record.plan, f"rollout {record.rollout_id} plan")
         state = RolloutState.from_dict(record.state, f"rollout {record.rollout_id} state")
-        if state.status != "running":
-            return False, None
         if now - record.updated_at < plan.look_interval:
             return False, plan.look_interval
         observed, problems, source = self._observe(record, plan, state, now)
@@ -193,3 +196,30 @@ class LookScheduler:
                 self.tick()
             except Exception:  # the store did not answer: try again at the next tick
                 log.exception("scheduler tick failed; retrying")
+
+
+class LoopCollector:
+    """``/metrics``: looks the scheduler decided or failed, and webhook notifications
+    delivered, given up or dropped (a prometheus_client collector)."""
+
+    def __init__(self, scheduler: LookScheduler, webhooks: Any) -> None:
+        self.scheduler = scheduler
+        self.webhooks = webhooks
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        looks = CounterMetricFamily("scaleguard_scheduled_looks",
+                                    "Rollout looks taken by the scheduler, by outcome "
+                                    "(decided, or failed: the rollout holds)",
+                                    labels=["outcome"])
+        looks.add_metric(["decided"], self.scheduler.decided)
+        looks.add_metric(["failed"], self.scheduler.failed)
+        sent = CounterMetricFamily("scaleguard_webhook_notifications",
+                                   "Decision notifications by outcome (delivered; failed "
+                                   "after its retries; dropped, the queue being full)",
+                                   labels=["outcome"])
+        for outcome in ("delivered", "failed", "dropped"):
+            sent.add_metric([outcome], getattr(self.webhooks, outcome))
+        yield looks
+        yield sent
