@@ -33,6 +33,7 @@ from scaleguard.monitor import RolloutChange, open_store
 from scaleguard.safety import (
     DatabaseRolloutStore,
     RolloutState,
+    absorb_windows,
     check_observations,
     decide,
     initial_state,
@@ -73,8 +74,14 @@ def _create(store: Any, plan: dict[str, Any], at: float, rows: list[dict[str, An
     parsed = parse_plan(plan)
     rollout = DatabaseRolloutStore(store, parsed.name)
     rollout.create(parsed.name, plan, initial_state(parsed, at), at)
-    store.update_rollout(parsed.name, lambda record, _: RolloutChange(
-        record.state, None, 0, record.updated_at, record.updated_at, rows))
+
+    def keep(record: Any, stored: Any) -> RolloutChange:  # windows and cell totals, no decision
+        kept = absorb_windows(parsed, RolloutState.from_dict(record.state), stored, rows,
+                              record.updated_at + 1)
+        return RolloutChange(record.state, None, 0, record.updated_at, record.updated_at,
+                             kept.rows, kept.keys, kept.cells)
+
+    store.update_rollout(parsed.name, keep)
     return parsed.name
 
 
