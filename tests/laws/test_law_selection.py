@@ -13,6 +13,7 @@ from scaleguard.laws._selection import (
     _floored_choice,
     _guards,
     _one_se_choice,
+    _rejections,
     guard,
     nested_p_value,
     nested_rejection,
@@ -159,3 +160,24 @@ def test_a_strong_bend_overrules_the_broken_laws_break_guards_and_a_straight_cur
              for form in ("saturating", "broken")}
     assert guard(plain["broken"]) == "log_f1 on a bound"  # and no bend to overrule it
     assert _guards(plain) == {"broken": "log_f1 on a bound"}
+
+
+def test_a_special_case_of_a_rejected_law_is_rejected_with_it(monkeypatch):
+    # The F test of power against broken has more degrees of freedom than saturating's and
+    # can miss a bend that rejects saturating; power fits no better than saturating, so the
+    # rejection holds for it too. The p-values are set here to isolate that rule.
+    x = np.geomspace(1e6, 1e9, 26)
+    table = pd.DataFrame({"x": x, "y": 1.5 + 30.0 * x**-0.3})
+    fits = {form: LawFit(form=form, x="x", y="y").fit(table)
+            for form in ("power", "saturating", "broken")}
+    p_values = {("power", "saturating"): 0.5, ("power", "broken"): 0.002,
+                ("saturating", "broken"): 1e-4}
+    monkeypatch.setattr("scaleguard.laws._selection.nested_p_value",
+                        lambda simple, general: p_values[simple.law_.name, general.law_.name])
+    rejected = _rejections(fits, {})
+    assert "rejected in sample by the broken law" in rejected["saturating"]
+    assert rejected["power"] == "a special case of the saturating law, which the data reject"
+    p_values["saturating", "broken"] = 0.01  # no bend: neither is rejected
+    assert _rejections(fits, {}) == {}
+    p_values["saturating", "broken"] = 1e-4  # a guarded broken law rejects nothing
+    assert _rejections(fits, {"broken": "its break lies outside the data"}) == {}

@@ -9,9 +9,10 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    not determine it), or when the data reject it in sample against an eligible law it is
    nested in (``power`` is ``saturating`` with no floor, ``saturating`` is ``broken`` with no
    bend; an F test on the log residuals at :data:`NESTED_P_VALUE`, :data:`BREAK_P_VALUE`
-   against the broken law): a backtest can miss the curvature a floor or a bend makes, the
-   whole table does not (its early origins fit on data that stop before the bend, where the
-   broken law has nothing to place its break by). The break's own guards (outside the data, a
+   against the broken law; a special case of a law so rejected is rejected with it): a
+   backtest can miss the curvature a floor or a bend makes, the whole table does not (its
+   early origins fit on data that stop before the bend, where the broken law has nothing to
+   place its break by). The break's own guards (outside the data, a
    parameter on its bound) give way when the same F test rejects the saturating law far more
    strongly (:data:`BEND_OVERRIDE_P`): then a bend is in the data, and a law that cannot bend
    misses by more than a break placed with uncertainty does (issue #17's dev seeds: long bent
@@ -247,6 +248,31 @@ def _guards(fits: dict[str, LawFit]) -> dict[str, str]:
     return excluded
 
 
+def _rejections(fits: dict[str, LawFit], excluded: dict[str, str]) -> dict[str, str]:
+    """The eligible laws the data reject in sample (module rule 1), with why: against an
+    eligible law they are nested in, or as a special case of a law so rejected (a special case
+    fits no better than the law it specialises, so the rejection holds for it a fortiori; the F
+    test alone, with more degrees of freedom, can miss that)."""
+    def comparable(simple: str, general: str) -> bool:
+        return simple in fits and general in fits and simple not in excluded and \
+            fits[simple].law_.inputs == fits[general].law_.inputs
+
+    rejected: dict[str, str] = {}
+    for simple, generals in NESTED_IN.items():
+        for general, level in generals.items():
+            if comparable(simple, general) and general not in excluded and \
+                    simple not in rejected:
+                why = nested_rejection(fits[simple], fits[general], level)
+                if why is not None:
+                    rejected[simple] = why
+    for simple, generals in NESTED_IN.items():
+        for general in generals:
+            if comparable(simple, general) and general in rejected and simple not in rejected:
+                rejected[simple] = (f"a special case of the {general} law, which the data "
+                                    "reject")
+    return rejected
+
+
 def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
                    ) -> FormBacktest | None:
     """The simplest law, simpler than ``best``, that no eligible law beats consistently; None
@@ -300,14 +326,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
                        + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     excluded = _guards(fits)
-    for simple, generals in NESTED_IN.items():
-        for general, level in generals.items():
-            if simple in fits and general in fits and simple not in excluded and \
-                    general not in excluded and \
-                    fits[simple].law_.inputs == fits[general].law_.inputs:
-                why = nested_rejection(fits[simple], fits[general], level)
-                if why is not None:
-                    excluded[simple] = why
+    excluded.update(_rejections(fits, excluded))
     pool = [f for f in fits if f not in excluded] or list(fits)
     x_cols = () if fitter.x is None else ((fitter.x,) if isinstance(fitter.x, str)
                                           else tuple(fitter.x))
