@@ -163,12 +163,13 @@ def test_demo_step_writes_a_plan_the_commands_accept(tmp_path, capsys):
     assert out["action"] == "continue" and "minimum duration" in out["reasons"][-1]
 
 
-def test_decide_keeps_the_rollout_in_a_monitor_store(tmp_path, capsys):
+def test_decide_keeps_the_rollout_in_a_monitor_store(tmp_path, store_url, capsys):
+    """``rollout decide --store`` with a DuckDB file and with ``postgresql://...``."""
     from scaleguard.monitor import open_store
     from scaleguard.safety import DatabaseRolloutStore
 
     clean = observations(tmp_path / "clean.csv")
-    db = tmp_path / "runs.duckdb"
+    db = store_url
     for _ in range(2):
         assert main(["rollout", "decide", PLAN, "--observations", clean, "--store", str(db),
                      "--rollout", "assistant", "--now", "2026-11-23T13:30:00Z"]) == 0

@@ -258,3 +258,31 @@ def test_an_unreachable_prometheus_is_a_problem_not_an_exception():
     client = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=1.0)
     got = client.query("up", 1.0)
     assert isinstance(got, str) and "did not answer (ConnectError" in got
+
+
+def test_both_arms_need_their_own_label_value():
+    with pytest.raises(ConfigError, match="prometheus.arms: control and treatment are both 'v2'"):
+        parse_plan({**PLAN, "prometheus": {"arms": {"control": "v2", "treatment": "v2"}}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(template=st.text(alphabet=st.sampled_from('$${}armwindowstegion_x"[]() '), max_size=40))
+def test_any_template_is_accepted_or_refused_naming_its_field(template):
+    plan = _plan(queries={"exposures": EXPOSURES, "events": template})
+    try:
+        parsed = parse_plan(plan)
+    except ConfigError as exc:
+        assert str(exc).startswith("plan: metrics[0].queries.events: "), str(exc)
+        return
+    rendered = look_queries(parsed, 1, 0.0, 1.0)  # what passed renders without an error
+    assert {q.promql.count('region="') for q in rendered if q.column == "exposures"} == {1}
+
+
+def test_posting_rows_of_a_prometheus_metric_is_refused():
+    from scaleguard.errors import InputError
+    from scaleguard.safety._prometheus import refuse_posted_rows
+
+    plan = parse_plan(PLAN)
+    refuse_posted_rows(plan, [])
+    with pytest.raises(InputError, match=r"^rows: row 2: metric 'harm' is read from Prometheus"):
+        refuse_posted_rows(plan, [{"metric": "other"}, {"metric": "harm"}])

@@ -105,8 +105,8 @@ def test_a_plan_as_yaml_text(client, auth):
     assert spec["plan_spec"]["stages"][0]["min_exposures"] == 20_000
 
 
-def test_restart_resumes_rollouts_from_the_stored_state(tmp_path, settings, auth):
-    path = str(tmp_path / "rollouts.duckdb")
+def test_restart_resumes_rollouts_from_the_stored_state(store_url, settings, auth):
+    path = store_url  # a DuckDB file, a PostgreSQL database
     with TestClient(create_app(settings(store=path))) as first:
         create(first, auth, rollout_id="ro-restart")
         url = "/api/v1/rollouts/ro-restart/observations"
@@ -222,14 +222,14 @@ def test_no_observations_make_the_service_fail(client, auth, rows, approve, now)
         assert response.json()["action"] in ("advance", "continue", "hold", "roll_back")
 
 
-def test_assess_reads_a_rollout_the_service_decided(tmp_path, settings, auth):
-    """One rollout store: what the service decided is what `assess` sees."""
+def test_assess_reads_a_rollout_the_service_decided(tmp_path, store_url, settings, auth):
+    """One rollout store: what the service decided is what `assess` sees (on each backend)."""
     import yaml
 
     from scaleguard.limits._run import rollout_evidence
     from scaleguard.limits._study import MonitoringSpec, RolloutSpec, Study
 
-    path = str(tmp_path / "team.duckdb")
+    path = store_url
     with TestClient(create_app(settings(store=path))) as service:
         create(service, auth, rollout_id="ro-assess")
         decided = service.post("/api/v1/rollouts/ro-assess/observations",

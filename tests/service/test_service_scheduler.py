@@ -41,10 +41,17 @@ def _create(store: Any, rollout_id: str, plan: dict[str, Any] = PLAN, at: float 
 
 
 def _store_rows(store: Any, rollout_id: str, rows: list[dict[str, Any]]) -> None:
+    """Keep ``rows`` as the rollout's windows (identities, cell totals), deciding nothing."""
     from scaleguard.monitor import RolloutChange
+    from scaleguard.safety import RolloutState, absorb_windows
 
-    store.update_rollout(rollout_id, lambda record, _: RolloutChange(
-        record.state, None, 0, record.updated_at, record.updated_at, rows))
+    def keep(record: Any, stored: Any) -> RolloutChange:
+        kept = absorb_windows(parse_plan(record.plan), RolloutState.from_dict(record.state),
+                              stored, rows, record.updated_at + 1)
+        return RolloutChange(record.state, None, 0, record.updated_at, record.updated_at,
+                             kept.rows, kept.keys, kept.cells)
+
+    store.update_rollout(rollout_id, keep)
 
 
 def _actions(store: Any, rollout_id: str) -> list[str]:
@@ -149,6 +156,11 @@ def test_the_app_runs_the_scheduler_in_its_lifespan():
         while len(store.rollout_audit("ro")) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(store.rollout_audit("ro")) >= 3
+        from .conftest import TOKEN
+
+        exposed = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+        assert 'scaleguard_scheduled_looks_total{outcome="decided"}' in exposed
+        assert 'scaleguard_webhook_notifications_total{outcome="dropped"} 0.0' in exposed
     with TestClient(create_app(settings_for(scheduler=False))) as client:
         store = client.app.state.store  # type: ignore[attr-defined]
         _create(store, "ro", plan, at=time.time())
@@ -232,3 +244,18 @@ def test_an_unknown_template_variable_is_refused_at_creation_naming_the_field():
                                headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 422
     assert "plan: metrics[0].queries.events: unknown template variable $zone" in response.text
+
+
+def test_posted_rows_of_a_prometheus_metric_are_refused_and_nothing_is_stored():
+    from .conftest import TOKEN
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(create_app(settings_for(scheduler=False))) as client:
+        made = client.post("/api/v1/rollouts", json={"plan": PROM_PLAN, "rollout_id": "ro"},
+                           headers=auth)
+        assert made.status_code == 201, made.text
+        posted = client.post("/api/v1/rollouts/ro/observations", headers=auth,
+                             json={"rows": [{**CLEAN[0], "time": time.time()}]})
+        assert posted.status_code == 422
+        assert "rows: row 1: metric 'harm' is read from Prometheus" in posted.text
+        assert client.get("/api/v1/rollouts/ro/audit", headers=auth).json() == []

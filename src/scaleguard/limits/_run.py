@@ -120,10 +120,8 @@ def rollout_evidence(spec: RolloutSpec, study: Study) -> tuple[list[GateState], 
 def _stored_rollout_evidence(rollout_id: str, plan: Any, study: Study,
                              summary: dict[str, Any]) -> tuple[list[GateState], dict[str, Any]]:
     """The rollout as the monitoring store keeps it (the service's, or `decide --store`'s)."""
-    import pandas as pd
-
     from scaleguard.monitor import open_store
-    from scaleguard.safety import DatabaseRolloutStore, check_observations
+    from scaleguard.safety import DatabaseRolloutStore
 
     if study.monitoring is None or study.monitoring.store is None:
         raise ConfigError("rollout.rollout_id: the rollout is read from monitoring.store; "
@@ -135,26 +133,24 @@ def _stored_rollout_evidence(rollout_id: str, plan: Any, study: Study,
         if state is None:
             raise ConfigError(f"rollout.rollout_id: no rollout {rollout_id!r} in "
                               f"{study.monitoring.store}")
-        windows = rollout.observations()
+        if state.plan != plan.name:
+            raise ConfigError(f"rollout.rollout_id: {rollout_id} is a rollout of plan "
+                              f"{state.plan!r}, not {plan.name!r}")
+        totals = rollout.totals(plan)
     finally:
         store.close()
-    if state.plan != plan.name:
-        raise ConfigError(f"rollout.rollout_id: {rollout_id} is a rollout of plan "
-                          f"{state.plan!r}, not {plan.name!r}")
-    frame = pd.DataFrame(windows) if windows else pd.DataFrame(columns=["stage", "arm",
-                                                                        "metric"])
-    frame.attrs["source"] = f"rollout {rollout_id}"
-    return _decided(plan, state, check_observations(frame, plan), summary)
+    return _decided(plan, state, totals, summary)
 
 
 def _decided(plan: Any, state: Any, rows: Any, summary: dict[str, Any]
              ) -> tuple[list[GateState], dict[str, Any]]:
-    from scaleguard.safety import decide, initial_state
+    from scaleguard.safety import CellTotals, decide, initial_state
 
-    has_time = "time" in rows.columns and len(rows)
-    now = float(rows["time"].max()) if has_time else 0.0  # as of the newest observation
+    table = rows.frame if isinstance(rows, CellTotals) else rows  # windows or their totals
+    has_time = "time" in table.columns and len(table)
+    now = float(table["time"].max()) if has_time else 0.0  # as of the newest observation
     if state is None:
-        state = initial_state(plan, float(rows["time"].min()) if has_time else now)
+        state = initial_state(plan, float(table["time"].min()) if has_time else now)
     decision = decide(plan, state, rows, now)
     gates = [_gate_state(g) for g in decision.gates]
     if not gates or decision.action == "hold" and not decision.failing:

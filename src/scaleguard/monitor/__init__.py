@@ -37,7 +37,7 @@ from scaleguard.monitor._integrations import hf_callback, lightning_callback
 from scaleguard.monitor._postgres import PostgresStore
 from scaleguard.monitor._registry import detector_classes, detector_from_state, make_detector
 from scaleguard.monitor._remote import RemoteSink, ServiceUnavailable
-from scaleguard.monitor._rollout_sql import RolloutChange, RolloutRecord
+from scaleguard.monitor._rollout_sql import RolloutChange, RolloutRecord, StoredWindows
 from scaleguard.monitor._run import Run, start
 from scaleguard.monitor._spikes import LossRatioDetector, NonFiniteDetector, SpikeDetector
 from scaleguard.monitor._store import (
@@ -85,6 +85,7 @@ __all__ = [
     "RemoteSink",
     "RolloutChange",
     "RolloutRecord",
+    "StoredWindows",
     "Run",
     "RunInfo",
     "Series",

@@ -111,6 +111,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         {"postgres": "CREATE INDEX rollout_rows_id ON rollout_rows (rollout_id, received_at)"},
         {"postgres": "CREATE INDEX rollout_audit_id ON rollout_audit (rollout_id, seq)"},
     )),
+    Migration(4, "rollout windows keyed by identity, cell totals", (
+        # A decision reads its rollout's cell totals and looks up only the stored windows whose
+        # identities recur in the new rows; the primary key refuses a window stored twice.
+        # Rows of rollout_rows (no identity yet) are keyed and moved by the rollout's next
+        # decision, which knows its plan's segments.
+        """CREATE TABLE rollout_windows (
+            rollout_id VARCHAR NOT NULL, window_key VARCHAR NOT NULL,
+            received_at DOUBLE NOT NULL, seq BIGINT NOT NULL, row_json VARCHAR NOT NULL,
+            PRIMARY KEY (rollout_id, window_key))""",
+        """CREATE TABLE rollout_cells (
+            rollout_id VARCHAR NOT NULL, cell VARCHAR NOT NULL, totals VARCHAR NOT NULL,
+            PRIMARY KEY (rollout_id, cell))""",
+    )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

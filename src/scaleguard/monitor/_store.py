@@ -25,7 +25,7 @@ import numpy as np
 from scaleguard._store_default import DEFAULT_STORE_ENV, DEFAULT_STORE_FILE, default_store
 from scaleguard.errors import InputError
 from scaleguard.monitor._events import Alert, AlertState
-from scaleguard.monitor._rollout_sql import RolloutChange, RolloutRecord
+from scaleguard.monitor._rollout_sql import RolloutChange, RolloutRecord, StoredWindows
 
 __all__ = [
     "DEFAULT_STORE_ENV",
@@ -269,15 +269,19 @@ class Store(Sink, Protocol):
         """Every rollout, most recently updated first."""
 
     def rollout_rows(self, rollout_id: str) -> list[dict[str, Any]]:
-        """Every observation row received for the rollout, in arrival order."""
+        """Every observation window stored for the rollout, in arrival order."""
+
+    def rollout_cells(self, rollout_id: str) -> list[dict[str, Any]]:
+        """The rollout's cell totals, as the last decision stored them."""
 
     def rollout_audit(self, rollout_id: str, last: int | None = None) -> list[dict[str, Any]]:
         """The rollout's audit records, oldest first (the newest ``last`` if given)."""
 
     def update_rollout(self, rollout_id: str,
-                       step: Callable[[RolloutRecord, list[dict[str, Any]]], RolloutChange]
+                       step: Callable[[RolloutRecord, StoredWindows], RolloutChange]
                        ) -> RolloutChange | None:
-        """Decide under the rollout's lock and store the change in the same transaction."""
+        """Decide under the rollout's lock (``step`` reads the cell totals and the stored
+        windows it asks for) and store the change in the same transaction."""
 
     def schema_version(self) -> int:
         """The newest migration applied to this database."""

@@ -55,6 +55,7 @@ from scaleguard.safety._rules import (
     widen,
 )
 from scaleguard.safety._srm import SRMResult, srm_check
+from scaleguard.safety._totals import CellTotals, cell_totals
 
 __all__ = ["Action", "Decision", "GateResult", "RolloutState", "check_state", "decide",
            "failure_meaning", "initial_state",
@@ -201,18 +202,23 @@ class Decision:
 
 
 class _Rows:
-    """The observation columns as numpy arrays, read once, for fast cell selection."""
+    """The observations summed per cell (:func:`cell_totals`), as numpy arrays read once.
 
-    def __init__(self, rows: pd.DataFrame | Mapping[str, np.ndarray], plan: RolloutPlan
-                 ) -> None:
-        present = set(rows.columns) if isinstance(rows, pd.DataFrame) else set(rows)
-        self.columns: dict[str, np.ndarray] = {c: np.asarray(rows[c]) for c in
-                                               ("stage", "arm", "metric") if c in present}
-        self.size = len(self.columns["stage"]) if "stage" in self.columns else 0
-        self.segments = {d: np.asarray(rows[d]) for d in plan.segments if d in present}
+    Every reader sums cells, never single windows, so a decision from a store's kept totals is
+    the decision from every window those totals sum.
+    """
+
+    def __init__(self, rows: pd.DataFrame | Mapping[str, np.ndarray] | CellTotals,
+                 plan: RolloutPlan) -> None:
+        totals = (rows if isinstance(rows, CellTotals) else cell_totals(rows, plan)).frame
+        present = set(totals.columns)
+        self.columns: dict[str, np.ndarray] = {c: totals[c].to_numpy() for c in
+                                               ("stage", "arm", "metric")}
+        self.size = len(totals)
+        self.segments = {d: totals[d].to_numpy() for d in plan.segments if d in present}
         self.values: dict[str, np.ndarray] = {
-            c: np.asarray(rows[c], dtype=float) for c in
-            ("exposures", "events", "n", "mean", "var", "time") if c in present}
+            c: totals[c].to_numpy(dtype=float) for c in
+            ("exposures", "events", "n", "n_mean", "n_m2", "time") if c in present}
         # Everything by column name, for the readers that take arrays (SRM, late data).
         self.arrays: dict[str, np.ndarray] = {**self.columns, **self.segments, **self.values}
 
@@ -231,11 +237,9 @@ class _Rows:
 
     def counts(self, mask: np.ndarray, metric: MetricSpec) -> Counts:
         if metric.kind == "mean":
-            n = self.values["n"][mask]
-            means = self.values["mean"][mask]
-            var = self.values["var"][mask]
-            return Counts(np.asarray(n.sum()), np.asarray(float(n @ means)),
-                          np.asarray(float(((n - 1.0) * var + n * means * means).sum())), False)
+            return Counts(np.asarray(self.values["n"][mask].sum()),
+                          np.asarray(float(self.values["n_mean"][mask].sum())),
+                          np.asarray(float(self.values["n_m2"][mask].sum())), False)
         return Counts.rate(self.values["events"][mask].sum(),
                            self.values["exposures"][mask].sum())
 
@@ -321,13 +325,15 @@ def _late(plan: RolloutPlan, cells: _Rows, stage: str, now: float) -> str | None
 
 
 def decide(plan: RolloutPlan, state: RolloutState,
-           observations: pd.DataFrame | Screened | Mapping[str, np.ndarray], now: float,
+           observations: pd.DataFrame | Screened | Mapping[str, np.ndarray] | CellTotals,
+           now: float,
            approvals: frozenset[str] | set[str] = frozenset()) -> Decision:
     """Decide the next step of a rollout from all observations so far (cumulative).
 
     ``observations`` is a checked table (:func:`check_observations`; or its columns as arrays,
     for callers that keep them so), or better the windows :func:`screen_observations` found
-    trustworthy at ``now``: then duplicates are reported and untrusted rows hold the rollout.
+    trustworthy at ``now``: then duplicates are reported and untrusted rows hold the rollout;
+    or the windows' :class:`CellTotals` (what a rollout store keeps): the same decision.
     ``now`` is Unix seconds; ``approvals`` names the stages a human has approved entering.
     The rules are :mod:`scaleguard.safety._rules`, the ones the
     simulator runs over thousands of rollouts at once.

@@ -30,6 +30,7 @@ import pandas as pd
 from scaleguard.errors import TableError
 from scaleguard.io import missing_column_error, read_table
 from scaleguard.safety._plan import RolloutPlan
+from scaleguard.safety._totals import CellTotals
 
 __all__ = ["ARMS", "CLOCK_SKEW", "MAX_COUNT", "Screened", "check_observations",
            "continuous_start", "read_observations", "screen_observations", "window_keys"]
@@ -149,12 +150,14 @@ _VALUE_COLUMNS = ("exposures", "events", "n", "mean", "var")
 class Screened:
     """The windows a decision may trust, and what was set aside.
 
-    ``rows``: trusted windows, each counted once; ``kept``: their positions in the input;
+    ``rows``: trusted windows, each counted once (or, from a rollout store, the
+    :class:`~scaleguard.safety._totals.CellTotals` of every trusted window kept and new);
+    ``kept``: positions in the input of the trusted new windows;
     ``duplicates``: places of repeated windows ignored (a retry); ``problems``: untrusted rows,
     each naming its place: any of them holds the rollout.
     """
 
-    rows: pd.DataFrame
+    rows: pd.DataFrame | CellTotals
     kept: tuple[int, ...]
     duplicates: tuple[str, ...]
     problems: tuple[str, ...]
@@ -169,7 +172,7 @@ class Screened:
                 f" ignored, counted once: {shown}"]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"trusted_rows": len(self.rows), "duplicates": list(self.duplicates),
+        return {"trusted_rows": len(self.kept), "duplicates": list(self.duplicates),
                 "problems": list(self.problems)}
 
 
@@ -179,12 +182,16 @@ def _place(rows: pd.DataFrame, position: int) -> str:
 
 def screen_observations(rows: pd.DataFrame, plan: RolloutPlan, now: float,
                         stage: str | None = None, stage_started: float | None = None,
-                        skew: float = CLOCK_SKEW) -> Screened:
+                        skew: float = CLOCK_SKEW, stored: pd.DataFrame | None = None
+                        ) -> Screened:
     """Split checked ``rows`` into trusted windows and untrusted ones at decision time ``now``.
 
     Earlier rows win: a window seen again with the same numbers is a duplicate (ignored and
-    reported); with other numbers it is a conflict (untrusted). Rows dated more than ``skew``
-    seconds after ``now``, and rows of ``stage`` dated before ``stage_started``, are untrusted.
+    reported); with other numbers it is a conflict (untrusted). ``stored``: checked windows
+    kept from earlier requests (a rollout store passes those whose identities recur in
+    ``rows``): they come before every row. Rows dated more than ``skew`` seconds after ``now``,
+    rows of ``stage`` dated before ``stage_started``, and rows of a stage after ``stage`` (one
+    that has not started: its data cannot exist yet) are untrusted.
 
     >>> from scaleguard.safety._plan import parse_plan
     >>> plan = parse_plan({"name": "p", "metrics": [{"name": "harm", "guardrail": 0.01}],
@@ -215,9 +222,22 @@ def screen_observations(rows: pd.DataFrame, plan: RolloutPlan, now: float,
                 problems.append(f"{_place(rows, int(i))}: time {times[i]:.0f} is before stage "
                                 f"{stage!r} started at {stage_started:.0f}: untrusted")
             trusted &= ~early
+    if stage is not None and len(rows):
+        order = [s.name for s in plan.stages]
+        later = rows["stage"].isin(order[order.index(stage) + 1:]).to_numpy()
+        for i in np.flatnonzero(later & trusted):
+            problems.append(f"{_place(rows, int(i))}: stage {rows['stage'].iloc[i]!r} has not "
+                            f"started (the rollout is at {stage!r}): untrusted")
+        trusted &= ~later
+    columns = [c for c in _VALUE_COLUMNS if c in rows.columns]
     keys = window_keys(rows, plan)
-    values = rows[[c for c in _VALUE_COLUMNS if c in rows.columns]].to_numpy(dtype=float)
+    values = rows[columns].to_numpy(dtype=float)
     first: dict[tuple[str, ...], int] = {}
+    if stored is not None and len(stored):
+        # Stored windows win; -1 - j marks the j-th of them.
+        kept_values = stored.reindex(columns=columns).to_numpy(dtype=float)
+        for j, key in enumerate(window_keys(stored, plan)):
+            first.setdefault(key, -1 - j)
     for row, key in enumerate(keys):
         if not trusted[row]:
             continue
@@ -225,13 +245,13 @@ def screen_observations(rows: pd.DataFrame, plan: RolloutPlan, now: float,
         if seen == row:
             continue
         trusted[row] = False
-        same = np.array_equal(values[row], values[seen], equal_nan=True)
-        if same:
+        earlier = values[seen] if seen >= 0 else kept_values[-1 - seen]
+        if np.array_equal(values[row], earlier, equal_nan=True):
             duplicates.append(_place(rows, row))
         else:
-            problems.append(f"{_place(rows, row)}: repeats the window of "
-                            f"{_place(rows, seen).rsplit(': ', 1)[-1]} with other numbers: "
-                            "conflicting, untrusted")
+            where = _place(rows, seen).rsplit(": ", 1)[-1] if seen >= 0 else "a stored window"
+            problems.append(f"{_place(rows, row)}: repeats the window of {where} with other "
+                            "numbers: conflicting, untrusted")
     kept = tuple(int(i) for i in np.flatnonzero(trusted))
     out = rows.iloc[list(kept)].reset_index(drop=True)
     out.attrs = dict(rows.attrs)

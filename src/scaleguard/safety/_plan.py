@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_MAX_DATA_AGE",
     "AdaptiveSpec",
+    "AssignmentSpec",
     "DataSpec",
     "ErrorControl",
     "DEFAULT_LOOK_INTERVAL",
@@ -192,6 +193,28 @@ class SimulationSpec(_Model):
     segment_weights: dict[str, dict[str, float]] | None = None
 
 
+DEFAULT_CLIENT_TTL = 5.0  # s; LaunchDarkly's and Unleash's SDKs poll flag state every few seconds
+
+
+class AssignmentSpec(_Model):
+    """How applications assign units to arms (``RolloutClient.assign``): the sticky hash's salt.
+
+    A unit's bucket is ``blake2b(f"{salt}:{unit_id}", digest_size=8)`` read as a big-endian
+    integer, modulo 10,000; it is in treatment while its bucket is below ``traffic`` x 10,000.
+    """
+
+    salt: str | None = Field(default=None, min_length=8, max_length=128,
+                             pattern=r"^[A-Za-z0-9._:-]+$",
+                             description="the salt of the sticky hash; absent: the service "
+                                         "draws a random one when it creates the rollout and "
+                                         "keeps it in the stored plan. Reuse a salt only to "
+                                         "expose the same units again")
+    ttl: Annotated[Duration, Field(gt=0, le=3600,
+                                   description="how long a client serves its cached rollout "
+                                               "state before it refreshes it (in the "
+                                               "background)")] = DEFAULT_CLIENT_TTL
+
+
 OVERSIGHT_CONFIDENCE = 0.95  # the usual one-sided level of a rate's upper bound
 
 
@@ -225,6 +248,8 @@ class OversightSpec(_Model):
                     "divided by its traffic share")
     confidence: float = Field(OVERSIGHT_CONFIDENCE, gt=0, lt=1,
                               description="level of the flag rate's upper bound")
+
+
 class PrometheusSpec(_Model):
     """How the service reads ``source: prometheus`` metrics from the Prometheus HTTP API."""
 
@@ -261,6 +286,7 @@ class RolloutPlan(_Model):
                                            description="segment values checked separately")
     stages: list[StageSpec] = Field(min_length=1)
     data: DataSpec = Field(default_factory=DataSpec)
+    assignment: AssignmentSpec = Field(default_factory=AssignmentSpec)
     srm: SRMSpec = Field(default_factory=SRMSpec)
     adaptive: AdaptiveSpec = Field(default_factory=AdaptiveSpec)
     simulation: SimulationSpec = Field(default_factory=SimulationSpec)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from scaleguard.safety._plan import RolloutPlan
 
 __all__ = ["MAX_QUERIES_PER_LOOK", "PlannedQuery", "PrometheusClient", "Sample",
-           "look_queries", "promql_duration", "promql_string", "template_problems",
+           "look_queries", "promql_duration", "promql_string", "refuse_posted_rows",
+           "template_problems",
            "template_variables", "window_rows", "window_start"]
 
 QUERY_COLUMNS = {"rate": ("exposures", "events"), "quantile": ("exposures", "events"),
@@ -104,11 +105,29 @@ def template_problems(plan: RolloutPlan) -> list[tuple[str, str]]:
             if needed:
                 problems.append((place, f"the template must use ${needed[0]}: each window is "
                                         "one arm and one segment cell"))
+    arms = plan.prometheus.arms
+    if len(arms) == 2 and arms["control"] == arms["treatment"]:
+        problems.append(("prometheus.arms", f"control and treatment are both "
+                                            f"{arms['control']!r}: each arm needs its own "
+                                            "label value"))
     most = max(_query_count(plan, s) for s in range(len(plan.stages)))
     if most > MAX_QUERIES_PER_LOOK:
         problems.append(("metrics", f"the prometheus metrics need {most} queries per look, "
                                     f"more than {MAX_QUERIES_PER_LOOK}: aggregate segments"))
     return problems
+
+
+def refuse_posted_rows(plan: RolloutPlan, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse posted rows of a ``source: prometheus`` metric: the service reads those windows
+    from Prometheus, and a posted copy would count the same traffic twice."""
+    from scaleguard.errors import InputError
+
+    read = {m.name for m in plan.metrics if m.source == "prometheus"}
+    for i, row in enumerate(rows):
+        if row.get("metric") in read:
+            raise InputError(f"rows: row {i + 1}: metric {row['metric']!r} is read from "
+                             "Prometheus (source: prometheus); posting its windows too would "
+                             "count the same traffic twice")
 
 
 def promql_string(value: str) -> str:

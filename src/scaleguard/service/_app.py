@@ -20,6 +20,7 @@ from scaleguard.monitor import Store, open_store
 from scaleguard.safety._prometheus import PrometheusClient
 from scaleguard.service._approval import router as approval_router
 from scaleguard.service._argo import router as argo_router
+from scaleguard.service._assignment import router as assignment_router
 from scaleguard.service._committer import GroupCommitter
 from scaleguard.service._dashboard import router as dashboard_router
 from scaleguard.service._errors import install_error_handlers
@@ -30,7 +31,7 @@ from scaleguard.service._limits import BodySizeLimit
 from scaleguard.service._metrics import ServiceMetrics
 from scaleguard.service._rollouts import router as rollouts_router
 from scaleguard.service._runs import router as runs_router
-from scaleguard.service._scheduler import LookScheduler
+from scaleguard.service._scheduler import LookScheduler, LoopCollector
 from scaleguard.service._settings import ServiceSettings
 from scaleguard.service._webhooks import WebhookDispatcher
 
@@ -94,6 +95,7 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
     app.state.scheduler = LookScheduler(
         store, prometheus=PrometheusClient(settings.prometheus_url)
         if settings.prometheus_url else None, publish=app.state.webhooks.publish)
+    app.state.metrics.registry.register(LoopCollector(app.state.scheduler, app.state.webhooks))
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -125,6 +127,7 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
 
     app.include_router(runs_router)
     app.include_router(rollouts_router)
+    app.include_router(assignment_router)
     app.include_router(approval_router)
     app.include_router(dashboard_router)
     app.include_router(argo_router)

@@ -71,7 +71,7 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
     before = store.rollout(rollout)
     last = latest_entry(store, rollout)
 
-    def step(record: RolloutRecord, _rows: list[dict[str, Any]]) -> RolloutChange:
+    def step(record: RolloutRecord, _stored: Any) -> RolloutChange:
         if before is None or record.state != before.state:
             raise StateConflict(f"rollout {rollout!r} changed while approving (a decision came "
                                 "in): look at it again, then approve")

@@ -146,7 +146,7 @@ def _traffic_increase(store: Any, payload: FlaggerPayload, verdict: Verdict, sta
                        f"{verdict.current_stage!r}; the next increase waits for scaleguard to "
                        "advance")
 
-    def step(record: Any, _: list[dict[str, Any]]) -> RolloutChange:
+    def step(record: Any, _: Any) -> RolloutChange:
         current = RolloutState.from_dict(record.state, f"rollout {record.rollout_id} state")
         if current.decisions != state.decisions:
             return RolloutChange(record.state, None, current.decisions, now, time.time(),

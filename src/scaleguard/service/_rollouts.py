@@ -1,7 +1,7 @@
 """Rollouts run by the service: ``/api/v1/rollouts``.
 
 The controller is :func:`scaleguard.safety.decide` (pure); what it needs between requests
-(the plan, the state, the observation rows received, the audit log) is kept by
+(the plan, the state, the observation windows and their cell totals, the audit log) is kept by
 :class:`~scaleguard.safety.DatabaseRolloutStore` in the monitor store (no SQL here), where
 ``scaleguard rollout decide --store`` and ``assess`` find the same rollouts. One request's
 new rows, the new state and its audit record are written in one transaction that holds the
@@ -16,13 +16,12 @@ import time
 import uuid
 from typing import Any
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from scaleguard.errors import ConfigError, InputError
 from scaleguard.io import load_yaml
-from scaleguard.monitor import RolloutChange, RolloutRecord, Store
+from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
@@ -145,9 +144,10 @@ def _decision_time(now: float | None, client_clock: bool) -> float:
              summary="Create a rollout from a plan (JSON object or YAML text)")
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
     from scaleguard.safety import DatabaseRolloutStore, feasibility, initial_state
+    from scaleguard.service._assignment import with_salt
 
     store = store_of(request)
-    plan, raw = _plan_of(body)
+    plan, raw = with_salt(*_plan_of(body))  # the sticky hash's salt, kept with the plan
     rollout_id = body.rollout_id or f"{re.sub(r'[^A-Za-z0-9._-]', '-', plan.name)[:40]}-" \
                                     f"{uuid.uuid4().hex[:8]}"
     now = time.time()
@@ -191,18 +191,14 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
 def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
-    from scaleguard.safety import (
-        DatabaseRolloutStore,
-        audit_record,
-        check_observations,
-        decide,
-        screen_observations,
-    )
+    from scaleguard.safety import DatabaseRolloutStore
+    from scaleguard.safety._prometheus import refuse_posted_rows
+    from scaleguard.service._scheduler import decide_rows
 
     store = store_of(request)
     hooks: list[Any] = []  # the plan's webhooks, told of the decision once it is stored
 
-    def step(record: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
+    def step(record: RolloutRecord, stored: StoredWindows) -> RolloutChange:
         # Runs inside the store's transaction, under the rollout's lock: read, decide, write.
         plan, state = _parsed(record)
         hooks[:] = plan.webhooks
@@ -214,27 +210,16 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
         # A row without a time is dated when it arrives, so that every stored window has one
         # (a rollout whose first rows had no time must still accept rows that do).
         posted = [r if r.get("time") is not None else {**r, "time": now} for r in body.rows]
-        if posted:
-            new = pd.DataFrame(posted)
-            new.attrs["source"] = "rows"
-            check_observations(new, plan)  # refuse a malformed row before anything is stored
-        everything = pd.DataFrame(old + posted)
-        everything.attrs["source"] = "rows"
-        if everything.empty:
-            everything = pd.DataFrame(columns=["stage", "arm", "metric"])
-        rows = check_observations(everything, plan)
-        # The same screening as `rollout decide`: stored windows come first, so a retry of
-        # them is a duplicate; only new windows that can be trusted are stored.
-        screened = screen_observations(rows, plan, now, plan.stages[state.stage_index].name,
-                                       state.stage_started)
-        fresh = [posted[i - len(old)] for i in screened.kept if i >= len(old)]
-        decision = decide(plan, state, screened, now, frozenset(body.approve))
-        record_ = audit_record(plan.name, decision, f"service request at {time.time():.3f}")
+        refuse_posted_rows(plan, posted)
+        # The same check and screening as `rollout decide` and the scheduler's looks: new rows
+        # against the stored windows (a retry of one is a duplicate); the decision reads the
+        # rollout's cell totals.
+        decision, record_, absorbed = decide_rows(plan, state, stored, posted, now,
+                                                  f"service request at {time.time():.3f}",
+                                                  approvals=frozenset(body.approve))
         if body.approve:  # approvals given with the rows: the audit log still names who
             record_ = {**record_, "approve": list(body.approve), "approved_by": identity(request)}
-        return RolloutChange(decision.state.as_dict(), jsonable(record_),
-                             decision.state.decisions, now, time.time(), fresh,
-                             result=decision)
+        return absorbed.change(decision, record_, now)
 
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:

@@ -49,6 +49,30 @@ def store_of(request: Request) -> Store:
     return store
 
 
+_KNOWN_RUNS = 10_000  # run ids a service remembers as existing (then it starts again)
+
+
+def _run_id_of(request: Request, run: str) -> str:
+    """The id of run ``run`` (an id or a name; 404 when there is none), for a batch.
+
+    Run ids are never deleted or reused, so an id found once is remembered: a batch then asks
+    the store nothing before its write (on DuckDB the lookup would queue behind the group
+    committer's transactions, for the store has one connection). A name is resolved every time:
+    a newer run may take it.
+    """
+    known: set[str] | None = getattr(request.app.state, "known_run_ids", None)
+    if known is None:
+        known = request.app.state.known_run_ids = set()
+    if run in known:
+        return run
+    info = find_run(store_of(request), run)
+    if info.run_id == run:
+        if len(known) >= _KNOWN_RUNS:
+            known.clear()
+        known.add(run)
+    return info.run_id
+
+
 def find_run(store: Store, run: str, *, count: bool = False) -> RunInfo:
     """The run with id ``run``, else the newest run named ``run``; 404 when there is none.
 
@@ -135,34 +159,34 @@ def post_batch(run: str, body: BatchIn, request: Request, response: Response,
                    description="Same key on every retry of one batch: stored once")
                ) -> dict[str, Any]:
     store = store_of(request)
-    info = find_run(store, run)
-    if body.run_id is not None and body.run_id not in (info.run_id, run):
+    run_id = _run_id_of(request, run)
+    if body.run_id is not None and body.run_id not in (run_id, run):
         raise InputError(f"run_id: body names run {body.run_id!r} but the URL names {run!r}")
     now = time.time()
     count = len(body.values)
     times = (np.full(count, now) if body.times is None
              else np.asarray(body.times, dtype=np.float64))
     batch = Batch(
-        run_id=info.run_id,
+        run_id=run_id,
         steps=np.asarray(body.steps, dtype=np.int64),
         times=times,
         names=body.names,
         values=np.asarray(body.values, dtype=np.float64),
-        events=[StoredEvent(e.kind, e.time, e.payload, e.source, e.step, info.run_id)
+        events=[StoredEvent(e.kind, e.time, e.payload, e.source, e.step, run_id)
                 for e in body.events],
-        alerts=[Alert(info.run_id, a.time, a.severity, a.title, a.message, a.metric, a.step,
+        alerts=[Alert(run_id, a.time, a.severity, a.title, a.message, a.metric, a.step,
                       a.value, a.detector, a.action, a.extra) for a in body.alerts],
         key=idempotency_key,
     )
     if not request.app.state.committer.write(batch):  # True once committed, False: seen before
-        receipt = store.batch_receipt(info.run_id, idempotency_key or "")
+        receipt = store.batch_receipt(run_id, idempotency_key or "")
         response.status_code = 200
-        return {**(receipt or _ack(info.run_id, body, idempotency_key)), "duplicate": True}
+        return {**(receipt or _ack(run_id, body, idempotency_key)), "duplicate": True}
     metrics = request.app.state.metrics
     metrics.points.inc(count)
     metrics.batches.inc()
     metrics.alerts_received.inc(len(body.alerts))
-    return {"run_id": info.run_id, "points": count, "events": len(body.events),
+    return {"run_id": run_id, "points": count, "events": len(body.events),
             "alerts": len(body.alerts)}
 
 

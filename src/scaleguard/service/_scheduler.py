@@ -21,14 +21,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-import pandas as pd
-
-from scaleguard.monitor import RolloutChange, RolloutRecord, Store
+from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._json import jsonable
 
-__all__ = ["LookScheduler", "decide_rows"]
+__all__ = ["LoopCollector", "LookScheduler", "decide_rows"]
 
 log = logging.getLogger("scaleguard.scheduler")
 
@@ -42,31 +41,24 @@ class _Superseded(Exception):
     """The rollout changed between the start of a look and its lock: someone else decided."""
 
 
-def decide_rows(plan: Any, state: Any, old: Sequence[dict[str, Any]],
-                new: Sequence[dict[str, Any]], now: float, source: str,
-                problems: Sequence[str] = (), approvals: frozenset[str] = frozenset()
-                ) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
-    """Decide on the stored windows ``old`` and the new rows ``new`` (checked, screened).
+def decide_rows(plan: Any, state: Any, stored: StoredWindows, new: Sequence[dict[str, Any]],
+                now: float, source: str, problems: Sequence[str] = (),
+                approvals: frozenset[str] = frozenset()) -> tuple[Any, dict[str, Any], Any]:
+    """Decide on the rollout's stored totals and the new rows ``new`` (checked, screened
+    against the ``stored`` windows, :func:`~scaleguard.safety.absorb_windows`).
 
-    Returns the decision, its audit record and the new rows that can be trusted (to store).
-    ``problems`` are extra reasons not to trust this look (a failed query): they hold.
+    Returns the decision, its audit record and what to store (an
+    :class:`~scaleguard.safety.Absorbed`). ``problems`` are extra reasons not to trust this
+    look (a failed query): they hold.
     """
-    from dataclasses import replace
+    from scaleguard.safety import absorb_windows, audit_record, decide
 
-    from scaleguard.safety import audit_record, check_observations, decide, screen_observations
-
-    everything = pd.DataFrame([*old, *new])
-    everything.attrs["source"] = "rows"
-    if everything.empty:
-        everything = pd.DataFrame(columns=["stage", "arm", "metric"])
-    rows = check_observations(everything, plan)
-    screened = screen_observations(rows, plan, now, plan.stages[state.stage_index].name,
-                                   state.stage_started)
+    absorbed = absorb_windows(plan, state, stored, list(new), now)
+    screened = absorbed.screened
     if problems:
         screened = replace(screened, problems=(*screened.problems, *problems))
-    fresh = [new[i - len(old)] for i in screened.kept if i >= len(old)]
     decision = decide(plan, state, screened, now, approvals)
-    return decision, jsonable(audit_record(plan.name, decision, source)), fresh
+    return decision, jsonable(audit_record(plan.name, decision, source)), absorbed
 
 
 class LookScheduler:
@@ -97,6 +89,7 @@ class LookScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures: dict[str, tuple[str, float]] = {}  # last logged problem, when
+        self.decided = self.failed = 0  # looks, counted for /metrics
 
     def tick(self, now: float | None = None) -> list[str]:
         """Decide every due rollout now; the ids decided."""
@@ -106,6 +99,7 @@ class LookScheduler:
             try:
                 done, interval = self._look(record, at)
             except Exception as exc:  # one bad rollout must not stop the others: it holds
+                self.failed += 1
                 self._failed(record.rollout_id, exc)
                 continue
             self._failures.pop(record.rollout_id, None)
@@ -113,6 +107,7 @@ class LookScheduler:
                 intervals.append(interval)
             if done:
                 decided.append(record.rollout_id)
+        self.decided += len(decided)
         shortest = min(intervals, default=MAX_TICK_S / _TICK_SHARE)
         self._tick = min(MAX_TICK_S, max(MIN_TICK_S, shortest * _TICK_SHARE))
         return decided
@@ -136,22 +131,21 @@ class LookScheduler:
     def _look(self, record: RolloutRecord, now: float) -> tuple[bool, float | None]:
         from scaleguard.safety import DatabaseRolloutStore, RolloutState, parse_plan
 
+        if record.state.get("status", "running") != "running":
+            return False, None  # finished: skipped before any parsing, at every tick
         plan = parse_plan(record.plan, f"rollout {record.rollout_id} plan")
         state = RolloutState.from_dict(record.state, f"rollout {record.rollout_id} state")
-        if state.status != "running":
-            return False, None
         if now - record.updated_at < plan.look_interval:
             return False, plan.look_interval
         observed, problems, source = self._observe(record, plan, state, now)
         seen = record.updated_at
 
-        def step(current: RolloutRecord, old: list[dict[str, Any]]) -> RolloutChange:
+        def step(current: RolloutRecord, stored: StoredWindows) -> RolloutChange:
             if current.updated_at != seen:
                 raise _Superseded
-            decision, audit, fresh = decide_rows(plan, state, old, observed, now, source,
-                                                 problems)
-            return RolloutChange(decision.state.as_dict(), audit, decision.state.decisions,
-                                 now, now, fresh, result=audit)
+            decision, audit, absorbed = decide_rows(plan, state, stored, observed, now, source,
+                                                    problems)
+            return replace(absorbed.change(decision, audit, now, now), result=audit)
 
         try:
             change = DatabaseRolloutStore(self.store, record.rollout_id).decide_with(step)
@@ -202,3 +196,30 @@ class LookScheduler:
                 self.tick()
             except Exception:  # the store did not answer: try again at the next tick
                 log.exception("scheduler tick failed; retrying")
+
+
+class LoopCollector:
+    """``/metrics``: looks the scheduler decided or failed, and webhook notifications
+    delivered, given up or dropped (a prometheus_client collector)."""
+
+    def __init__(self, scheduler: LookScheduler, webhooks: Any) -> None:
+        self.scheduler = scheduler
+        self.webhooks = webhooks
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        looks = CounterMetricFamily("scaleguard_scheduled_looks",
+                                    "Rollout looks taken by the scheduler, by outcome "
+                                    "(decided, or failed: the rollout holds)",
+                                    labels=["outcome"])
+        looks.add_metric(["decided"], self.scheduler.decided)
+        looks.add_metric(["failed"], self.scheduler.failed)
+        sent = CounterMetricFamily("scaleguard_webhook_notifications",
+                                   "Decision notifications by outcome (delivered; failed "
+                                   "after its retries; dropped, the queue being full)",
+                                   labels=["outcome"])
+        for outcome in ("delivered", "failed", "dropped"):
+            sent.add_metric([outcome], getattr(self.webhooks, outcome))
+        yield looks
+        yield sent
