@@ -103,7 +103,7 @@ def run_page(page: Path) -> None:
             elif lang == "python":
                 exec(compile(body, f"{page.name}:python", "exec"), {"__name__": "__docs__"})
             elif lang == "yaml":
-                yaml.safe_load(body)
+                list(yaml.safe_load_all(body))  # Kubernetes manifests: several documents
             elif lang == "json":
                 json.loads(body)
     finally:

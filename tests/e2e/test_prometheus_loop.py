@@ -25,13 +25,14 @@ if shutil.which("prometheus") is None:
     pytest.skip("Debian's prometheus is not installed (.ci/run installs it): the end-to-end "
                 "loop test needs a real Prometheus server", allow_module_level=True)
 
+from scaleguard.safety import RolloutClient  # noqa: E402
 from scaleguard.service import ServiceSettings, create_app  # noqa: E402
 from scaleguard.service._background import BackgroundServer  # noqa: E402
 
 from .servers import Prometheus, model_server  # noqa: E402
 
 SESSION = 100  # requests per call of a synthetic user
-CLIENT_TTL = 0.2  # s an application serves its cached rollout state
+CLIENT_TTL = 0.2  # s an application serves its cached rollout state before refreshing
 TOKEN = "e2e-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REGIONS = ("us", "eu")
@@ -61,40 +62,6 @@ def _plan(name: str, treatment: str, stages: list[dict[str, Any]]) -> dict[str, 
 
 RAMP = [{"name": "one-percent", "traffic": 0.01}, {"name": "fifth", "traffic": 0.2},
         {"name": "everyone", "traffic": 1.0}]
-
-
-class StandInClient:
-    """The application side of the loop: a unit is in treatment while its sticky bucket is
-    below traffic x 10,000 and the rollout runs, else control; after ``deadline`` seconds
-    without an answer from the service, control."""
-
-    def __init__(self, url: str, rollout: str, ttl: float = CLIENT_TTL,
-                 deadline: float = 1.0) -> None:
-        self.url, self.rollout, self.ttl, self.deadline = url, rollout, ttl, deadline
-        self._state: dict[str, Any] | None = None
-        self._fetched = self._answered = 0.0
-        self._http = httpx.Client(timeout=0.5)
-
-    def assign(self, unit: str, **segments: str) -> str:
-        now = time.monotonic()
-        if now - self._fetched > self.ttl:
-            self._fetched = now
-            try:
-                self._state = self._http.get(f"{self.url}/api/v1/rollouts/{self.rollout}",
-                                             headers=AUTH).json()
-                self._answered = now
-            except httpx.HTTPError:
-                pass
-        state = self._state
-        if state is None or now - self._answered > self.deadline or \
-                state["status"] == "rolled_back":
-            return "control"
-        digest = hashlib.blake2b(f"{self.rollout}:{unit}".encode(), digest_size=8).digest()
-        bucket = int.from_bytes(digest, "big") % 10_000
-        return "treatment" if bucket < round(state["traffic"] * 10_000) else "control"
-
-    def close(self) -> None:
-        self._http.close()
 
 
 @dataclass
@@ -156,6 +123,11 @@ class Loop:
         assert made.status_code == 201, made.text
         return str(made.json()["rollout_id"])
 
+    def client(self, rollout_id: str, deadline: float = 2.0) -> RolloutClient:
+        """The application's SDK for a rollout, with time-compressed refresh and deadline."""
+        return RolloutClient(self.service.url, rollout=rollout_id, token=TOKEN, ttl=CLIENT_TTL,
+                             deadline=deadline, timeout=0.5)
+
     def rollout(self, rollout_id: str) -> dict[str, Any]:
         return dict(httpx.get(f"{self.service.url}/api/v1/rollouts/{rollout_id}",
                               headers=AUTH).json())
@@ -201,7 +173,7 @@ def test_a_good_version_reaches_everyone_and_a_bad_one_is_rolled_back(loop):
     back, naming the region; (d) no unit changes arm while traffic grows."""
     good = loop.create(_plan("good", "v2", RAMP))
     bad = loop.create(_plan("bad", "v3", RAMP))
-    clients = [StandInClient(loop.service.url, good), StandInClient(loop.service.url, bad)]
+    clients = [loop.client(good), loop.client(bad)]
     users = [Users(loop.model_url, clients[0].assign, "v2").start(),
              Users(loop.model_url, clients[1].assign, "v3").start()]
     try:
@@ -235,7 +207,7 @@ def test_with_prometheus_stopped_the_rollout_holds_and_resumes_when_it_is_back(l
     stages = [{"name": "one-percent", "traffic": 0.01, "min_duration": 3},
               {"name": "everyone", "traffic": 1.0}]
     rollout = loop.create(_plan("outage", "v2", stages))
-    client = StandInClient(loop.service.url, rollout)
+    client = loop.client(rollout)
     users = Users(loop.model_url, client.assign, "v2").start()
     try:
         loop.until(rollout, lambda s: s["decisions"] >= 2)
@@ -254,3 +226,36 @@ def test_with_prometheus_stopped_the_rollout_holds_and_resumes_when_it_is_back(l
     assert resumed["stage"] == "everyone"
     actions = [a["action"] for a in loop.audit(rollout)]
     assert actions.index("hold") < actions.index("advance")
+
+
+def test_with_the_service_stopped_assign_serves_control_after_its_deadline():
+    """(e) A unit in treatment stays there while the service answers; once the service is
+    gone, every unit gets control after the client's deadline, not before."""
+    settings = ServiceSettings(store=":memory:", scheduler=False,
+                               token_hashes=(hashlib.sha256(TOKEN.encode()).digest(),))
+    deadline = 1.5
+    with BackgroundServer(create_app(settings)) as service:
+        made = httpx.post(f"{service.url}/api/v1/rollouts", headers=AUTH, json={
+            "plan": _plan("away", "v2", [{"name": "everyone", "traffic": 1.0}])})
+        assert made.status_code == 201, made.text
+        client = RolloutClient(service.url, rollout=made.json()["rollout_id"], token=TOKEN,
+                               ttl=CLIENT_TTL, deadline=deadline, timeout=0.3)
+        try:
+            assert client.assign("user-1", region="eu") == "treatment"
+        except BaseException:
+            client.close()
+            raise
+    stopped = time.monotonic()
+    try:
+        arms = []
+        while time.monotonic() - stopped < deadline + 3:
+            arms.append((time.monotonic() - stopped, client.assign("user-1", region="eu")))
+            if arms[-1][1] == "control":
+                break
+            time.sleep(0.05)
+    finally:
+        client.close()
+    gone, arm = arms[-1]
+    assert arm == "control", arms[-3:]
+    # Treatment until the deadline since the last answer (within one refresh of the stop).
+    assert gone >= deadline - CLIENT_TTL - 0.1, arms[-3:]

@@ -92,3 +92,15 @@ def test_the_token_is_required_in_metadata_or_header(client, rollout, auth):
     assert hook(client, "confirm-rollout", json.dumps(payload)).status_code == 401
     assert hook(client, "confirm-rollout", json.dumps(payload), auth).status_code == 200
     assert hook(client, "pre-rollout").status_code == 422  # not a hook scaleguard answers
+
+
+def test_a_flagger_behind_scaleguard_catches_up_one_step_an_interval(client, rollout, observe,
+                                                                     rows):
+    rollout(CANARY)
+    observe(CANARY, rows("pilot"))
+    observe(CANARY, rows("broad"))  # scaleguard at "half" before Flagger asked once
+    taken = [hook(client, "confirm-traffic-increase") for _ in range(4)]
+    assert [t.status_code for t in taken] == [200, 200, 200, 409]
+    assert [t.json()["why"].split(": ")[1] for t in taken[:3]] == \
+        ["stage 'pilot''s traffic 0.05", "stage 'broad''s traffic 0.2",
+         "stage 'half''s traffic 0.5"]

@@ -410,3 +410,27 @@ def test_a_metric_read_from_prometheus_is_not_recorded_twice(service):
         client.record("u1", "harm", 0, region="us")  # posted metrics are recorded as before
         with pytest.raises(InputError, match="'errors' is read from prometheus"):
             client.record("u1", "errors", 1, region="us")
+
+
+def test_the_background_thread_outlives_a_broken_answer(service, rollout, monkeypatch):
+    with RolloutClient(service.url, rollout=rollout, token=TOKEN, ttl=0.05,
+                       deadline=5) as client:
+        assert client.assign("u1", region="us") in ("treatment", "control")
+        calls = []
+
+        def broken(*args):
+            calls.append(args)
+            raise RuntimeError("a bug in one refresh")
+
+        monkeypatch.setattr(client._core, "fetched", broken)
+        time.sleep(0.3)
+        monkeypatch.undo()
+        version = client.assignment.version
+        service_post = httpx.post(f"{service.url}/api/v1/rollouts/{rollout}/observations",
+                                  json={"rows": []},
+                                  headers={"Authorization": f"Bearer {TOKEN}"})
+        assert service_post.status_code == 200 and calls
+        began = time.monotonic()
+        while client.assignment.version == version:  # still refreshing after the failures
+            assert time.monotonic() - began < 3
+            time.sleep(0.02)

@@ -56,7 +56,10 @@ def drive(service: LiveService, rollout: str, harm: dict[str, float], seed: int,
     """
     rng = np.random.default_rng(seed)
     region = np.where(rng.random(USERS) < 0.5, "us", "eu")
-    client = RolloutClient(service.url, rollout=rollout, token=TOKEN, deadline=0.5,
+    # A deadline far above the TTL: on a loaded machine the refresh thread can wait seconds for
+    # the GIL behind 40,000 assign() calls, and serving control then would count as a switch;
+    # the deadline itself is the outage test's subject.
+    client = RolloutClient(service.url, rollout=rollout, token=TOKEN, deadline=30.0,
                            flush_interval=3600, timeout=2.0)
     client.assign(0, region="us")  # the first call waits for the first read of the state
     traffic: list[float] = []

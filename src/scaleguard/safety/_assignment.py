@@ -190,7 +190,7 @@ class Assignment:
                 treatment_share=share, ttl_s=ttl, version=int(data.get("version", 0)))
         except InputError:
             raise
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, OverflowError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: not a rollout assignment ({type(exc).__name__}: "
                              f"{exc})") from None
 

@@ -321,12 +321,16 @@ class RolloutClient(_Face):
             if self._wake.is_set():
                 self._wake.clear()
                 refresh_at = min(refresh_at, now)
-            if now >= refresh_at:
-                self.refresh()
-                refresh_at = time.monotonic() + self._core.refresh_every()
-            if now >= flush_at:
-                self.flush()
-                flush_at = time.monotonic() + self._core.flush_interval
+            try:
+                if now >= refresh_at:
+                    self.refresh()
+                    refresh_at = time.monotonic() + self._core.refresh_every()
+                if now >= flush_at:
+                    self.flush()
+                    flush_at = time.monotonic() + self._core.flush_interval
+            except Exception:  # the thread must outlive any one bad answer; it tries again
+                log.exception("%s: background refresh or flush failed", self._core.url)
+                refresh_at = flush_at = time.monotonic() + self._core.refresh_every()
             self._wake.wait(max(0.0, min(refresh_at, flush_at) - time.monotonic()))
 
 
@@ -401,12 +405,16 @@ class AsyncRolloutClient(_Face):
             if self._wake.is_set():
                 self._wake.clear()
                 refresh_at = loop.time()
-            if loop.time() >= refresh_at:
-                await self.refresh()
-                refresh_at = loop.time() + self._core.refresh_every()
-            if loop.time() >= flush_at:
-                await self.flush()
-                flush_at = loop.time() + self._core.flush_interval
+            try:
+                if loop.time() >= refresh_at:
+                    await self.refresh()
+                    refresh_at = loop.time() + self._core.refresh_every()
+                if loop.time() >= flush_at:
+                    await self.flush()
+                    flush_at = loop.time() + self._core.flush_interval
+            except Exception:  # the task must outlive any one bad answer; it tries again
+                log.exception("%s: background refresh or flush failed", self._core.url)
+                refresh_at = flush_at = loop.time() + self._core.refresh_every()
 
     async def start(self) -> None:
         """Read the state once and start the background task (``async with`` does this)."""

@@ -55,7 +55,7 @@ from scaleguard.safety._rules import (
     widen,
 )
 from scaleguard.safety._srm import SRMResult, srm_check
-from scaleguard.safety._totals import CellTotals, cell_totals
+from scaleguard.safety._totals import CellTotals, window_sums
 
 __all__ = ["Action", "Decision", "GateResult", "RolloutState", "check_state", "decide",
            "failure_meaning", "initial_state",
@@ -202,23 +202,24 @@ class Decision:
 
 
 class _Rows:
-    """The observations summed per cell (:func:`cell_totals`), as numpy arrays read once.
+    """The observations as numpy arrays read once: windows, or cells of summed windows.
 
-    Every reader sums cells, never single windows, so a decision from a store's kept totals is
-    the decision from every window those totals sum.
+    Every reader sums what it selects, so windows (each a cell of one window,
+    :func:`window_sums`) and a store's :class:`CellTotals` give the same decision.
     """
 
     def __init__(self, rows: pd.DataFrame | Mapping[str, np.ndarray] | CellTotals,
                  plan: RolloutPlan) -> None:
-        totals = (rows if isinstance(rows, CellTotals) else cell_totals(rows, plan)).frame
-        present = set(totals.columns)
-        self.columns: dict[str, np.ndarray] = {c: totals[c].to_numpy() for c in
-                                               ("stage", "arm", "metric")}
-        self.size = len(totals)
-        self.segments = {d: totals[d].to_numpy() for d in plan.segments if d in present}
+        table = rows.frame if isinstance(rows, CellTotals) else rows
+        present = set(table.columns) if isinstance(table, pd.DataFrame) else set(table)
+        self.columns: dict[str, np.ndarray] = {c: np.asarray(table[c]) for c in
+                                               ("stage", "arm", "metric") if c in present}
+        self.size = len(self.columns["stage"]) if "stage" in self.columns else 0
+        self.segments = {d: np.asarray(table[d]) for d in plan.segments if d in present}
         self.values: dict[str, np.ndarray] = {
-            c: totals[c].to_numpy(dtype=float) for c in
-            ("exposures", "events", "n", "n_mean", "n_m2", "time") if c in present}
+            c: np.asarray(table[c], dtype=float) for c in
+            ("exposures", "events", "n", "n_mean", "n_m2", "time") if c in present} \
+            if isinstance(rows, CellTotals) else window_sums(table) if self.size else {}
         # Everything by column name, for the readers that take arrays (SRM, late data).
         self.arrays: dict[str, np.ndarray] = {**self.columns, **self.segments, **self.values}
 

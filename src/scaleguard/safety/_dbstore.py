@@ -89,10 +89,12 @@ def absorb_windows(plan: RolloutPlan, state: RolloutState, stored: Any,
     legacy_keys: list[str] = []
     if legacy:
         old = check_observations(_frame(legacy, "stored windows"), plan)
-        firsts = dict(zip(_keys(old, plan), range(len(old)), strict=True)) if len(old) else {}
-        chosen = sorted(set(firsts.values()))  # a window kept twice by mistake counts once
+        firsts: dict[str, int] = {}
+        for i, key in enumerate(_keys(old, plan)):
+            firsts.setdefault(key, i)  # a window kept twice by mistake counts once, the first
+        chosen = sorted(firsts.values())
         legacy_rows = [legacy[i] for i in chosen]
-        legacy_keys = [k for k, _ in sorted(firsts.items(), key=lambda item: item[1])]
+        legacy_keys = sorted(firsts, key=firsts.__getitem__)
         moved = cell_totals(old.iloc[chosen].reset_index(drop=True), plan)
         kept = merge_totals(kept, moved)
     layout = kept.layout if len(kept) else None

@@ -126,6 +126,8 @@ def rollout_history(audit: Sequence[Mapping[str, Any]],
                               "approved_by": record.get("approved_by"),
                               "note": record.get("note")})
             continue
+        if record.get("kind"):
+            continue  # a deploy tool's confirmation (Flagger): no decision, no traffic change
         ramp.append({"seq": seq, "time": when, "stage": stage,
                      "traffic": _number(record.get("traffic")),
                      "action": str(record.get("action", ""))})

@@ -241,8 +241,8 @@ class OversightSpec(_Model):
     reviewers: int = Field(ge=0, description="people reviewing flagged outputs")
     reviews_per_hour: float = Field(gt=0, allow_inf_nan=False,
                                     description="reviews one reviewer completes per hour")
-    exposures_per_hour: float | None = Field(
-        None, gt=0, allow_inf_nan=False,
+    exposures_per_hour: Annotated[Count, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None,
         description="the new system's exposures per hour at full traffic (1.0); absent: "
                     "estimated at each look as the stage's treatment exposures per hour "
                     "divided by its traffic share")

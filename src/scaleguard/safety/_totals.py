@@ -24,7 +24,8 @@ import pandas as pd
 from scaleguard.errors import TableError
 from scaleguard.safety._plan import RolloutPlan
 
-__all__ = ["CellTotals", "cell_totals", "check_layout", "merge_totals", "window_layout"]
+__all__ = ["CellTotals", "cell_totals", "check_layout", "merge_totals", "window_layout",
+           "window_sums"]
 
 _SUMMED = ("exposures", "events", "n", "n_mean", "n_m2", "windows")
 
@@ -115,27 +116,37 @@ def cell_totals(rows: pd.DataFrame | Mapping[str, Any], plan: RolloutPlan) -> Ce
     keys = ["stage", "arm", "metric", *(c for c in layout if c != "window")]
     if not len(frame) or "stage" not in frame.columns:
         return CellTotals(_empty(), layout)
-    n = _column(frame, "n")
-    mean, var = _column(frame, "mean"), _column(frame, "var")
     work = frame[keys].copy()
-    work["exposures"], work["events"], work["n"] = (_column(frame, "exposures"),
-                                                    _column(frame, "events"), n)
-    # Rows of rate metrics have no n/mean/var (NaN in a mixed table): they add nothing here.
-    work["n_mean"] = np.where(np.isnan(mean), 0.0, n * mean)
-    work["n_m2"] = np.where(np.isnan(var), 0.0, (n - 1.0) * var + n * mean * mean)
-    work["windows"] = 1.0
-    sums = {c: "sum" for c in _SUMMED}
-    if "time" in frame.columns:
-        work["time"] = frame["time"].to_numpy(dtype=float)
-        sums["time"] = "max"
+    for column, values in window_sums(frame).items():
+        work[column] = values
+    sums = {c: "sum" for c in _SUMMED} | ({"time": "max"} if "time" in work.columns else {})
     out = work.groupby(keys, sort=False, dropna=False).agg(sums).reset_index()
     return CellTotals(out, layout)
 
 
-def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in frame.columns:
-        return np.full(len(frame), np.nan if name in ("mean", "var") else 0.0)
-    values = frame[name].to_numpy(dtype=float)
+def window_sums(rows: pd.DataFrame | Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Each window's own contribution to its cell's sums (:data:`_SUMMED`, and ``time`` when
+    windows carry one): a window is a cell of one window, so a reader that sums these over
+    windows sums what :func:`cell_totals` sums per cell."""
+    size = len(np.asarray(rows["stage"])) if "stage" in rows else 0
+    n = _column(rows, "n", size)
+    mean, var = _column(rows, "mean", size), _column(rows, "var", size)
+    out: dict[str, np.ndarray] = {
+        "exposures": _column(rows, "exposures", size), "events": _column(rows, "events", size),
+        "n": n,
+        # Rows of rate metrics have no n/mean/var (NaN in a mixed table): they add nothing.
+        "n_mean": np.where(np.isnan(mean), 0.0, n * mean),
+        "n_m2": np.where(np.isnan(var), 0.0, (n - 1.0) * var + n * mean * mean),
+        "windows": np.ones(size)}
+    if "time" in rows:
+        out["time"] = np.asarray(rows["time"], dtype=float)
+    return out
+
+
+def _column(rows: pd.DataFrame | Mapping[str, Any], name: str, size: int) -> np.ndarray:
+    if name not in rows:
+        return np.full(size, np.nan if name in ("mean", "var") else 0.0)
+    values = np.asarray(rows[name], dtype=float)
     return values if name in ("mean", "var") else np.nan_to_num(values, nan=0.0)
 
 

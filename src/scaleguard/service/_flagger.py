@@ -7,9 +7,10 @@ reads only the status: 200-202 to go on, anything else to stop (Flagger's
 :func:`~scaleguard.service._verdict.verdict_of`, the latest decision; nothing is decided here):
 
 - ``confirm-rollout``: 200 while the rollout runs and is not held (verdict pass or continue);
-- ``confirm-traffic-increase``: 200 once per stage scaleguard has entered (the first increase
-  takes the canary to the first stage's weight; each later one follows an advance), recorded
-  in the rollout's audit log so that Flagger's weight never runs ahead of the decision;
+- ``confirm-traffic-increase``: 200 while Flagger's confirmed steps are fewer than the stages
+  scaleguard has entered (step k takes the canary to stage k's weight: the first to the first
+  stage's, each later one follows an advance), each recorded in the rollout's audit log so
+  that Flagger's weight never runs ahead of the decision;
 - ``confirm-promotion``: 200 when scaleguard completed the rollout;
 - ``rollback``: 200 (Flagger rolls back) when scaleguard rolled the rollout back.
 
@@ -79,20 +80,14 @@ def _authorize(request: Request, payload: FlaggerPayload) -> None:
                             headers={"WWW-Authenticate": 'Bearer realm="scaleguard"'})
 
 
-def _confirmed(audit: list[dict[str, Any]], stage_index: int, whole: bool) -> bool | None:
-    """Whether Flagger's increase into ``stage_index`` is recorded since scaleguard entered
-    the stage; None when the newest entries read (``whole``: the full log) do not reach back
-    to the stage's start."""
+def _steps_confirmed(audit: list[dict[str, Any]], whole: bool) -> int | None:
+    """Traffic increases confirmed to Flagger so far (its canary's step), from the newest
+    confirmation; None when the entries read (``whole``: the full log) hold none and may not
+    reach back to the start."""
     for record in reversed(audit):
         if record.get("kind") == FLAGGER_KIND:
-            if record.get("stage_index") == stage_index:
-                return True
-            continue
-        if "kind" in record:
-            continue  # a person's approval
-        if int(record.get("state", {}).get("stage_index", stage_index)) < stage_index:
-            return False  # reached the decision before this stage began
-    return False if whole or len(audit) < AUDIT_SCAN else None
+            return int(record.get("step", 0))
+    return 0 if whole or len(audit) < AUDIT_SCAN else None
 
 
 def _answer(hook: str, payload: FlaggerPayload, verdict: Verdict, go: bool, why: str
@@ -126,22 +121,23 @@ def flagger_hook(hook: Hook, payload: FlaggerPayload, request: Request) -> JSONR
                        f"{verdict.reasons[0] if verdict.reasons else 'scaleguard holds'}")
     if hook == "confirm-rollout":
         return _answer(hook, payload, verdict, True, "the rollout runs")
-    return _traffic_increase(store, payload, verdict, state, now)
+    return _traffic_increase(store, payload, verdict, plan, state, now)
 
 
-def _traffic_increase(store: Any, payload: FlaggerPayload, verdict: Verdict, state: Any,
-                      now: float) -> JSONResponse:
-    """One increase per stage entered, recorded under the rollout's lock."""
+def _traffic_increase(store: Any, payload: FlaggerPayload, verdict: Verdict, plan: Any,
+                      state: Any, now: float) -> JSONResponse:
+    """One increase per stage scaleguard has entered (Flagger's step k is stage k's weight),
+    each recorded under the rollout's lock; a Flagger behind catches up a step an interval."""
     from scaleguard.monitor import RolloutChange
     from scaleguard.safety import DatabaseRolloutStore, RolloutState
 
     hook = "confirm-traffic-increase"
     index = state.stage_index
-    confirmed = _confirmed(store.rollout_audit(verdict.rollout_id, last=AUDIT_SCAN), index,
-                           whole=False)
-    if confirmed is None:  # a long stage: read the whole log (bounded by the rollout's looks)
-        confirmed = _confirmed(store.rollout_audit(verdict.rollout_id), index, whole=True)
-    if confirmed:
+    steps = _steps_confirmed(store.rollout_audit(verdict.rollout_id, last=AUDIT_SCAN), False)
+    if steps is None:  # a long stage: read the whole log (bounded by the rollout's looks)
+        steps = _steps_confirmed(store.rollout_audit(verdict.rollout_id), True) or 0
+    # Flagger's step k carries stage k's weight: it may take stage_index + 1 steps in all.
+    if steps > index:
         return _answer(hook, payload, verdict, False, f"Flagger's weight already follows stage "
                        f"{verdict.current_stage!r}; the next increase waits for scaleguard to "
                        "advance")
@@ -153,8 +149,8 @@ def _traffic_increase(store: Any, payload: FlaggerPayload, verdict: Verdict, sta
                                  result=False)  # decided meanwhile: Flagger asks again
         after = replace(current, decisions=current.decisions + 1)
         entry = {"kind": FLAGGER_KIND, "hook": hook, "canary": payload.canary,
-                 "checksum": payload.checksum, "phase": payload.phase,
-                 "stage": verdict.current_stage, "stage_index": index,
+                 "checksum": payload.checksum, "phase": payload.phase, "step": steps + 1,
+                 "stage": plan.stages[min(steps, index)].name, "stage_index": index,
                  "traffic": current.traffic, "time": now}
         return RolloutChange(after.as_dict(), entry, after.decisions, now, time.time(),
                              result=True)
@@ -163,5 +159,6 @@ def _traffic_increase(store: Any, payload: FlaggerPayload, verdict: Verdict, sta
     if change is None or not change.result:
         return _answer(hook, payload, verdict, False, "the rollout changed while answering; "
                        "Flagger asks again at its next interval")
-    return _answer(hook, payload, verdict, True, f"the canary may take stage "
-                   f"{verdict.current_stage!r}'s traffic {state.traffic:g}")
+    taken = plan.stages[min(steps, index)]
+    return _answer(hook, payload, verdict, True, f"the canary may take step {steps + 1}: stage "
+                   f"{taken.name!r}'s traffic {taken.traffic:g}")
