@@ -192,3 +192,20 @@ def test_broken_law_with_two_breaks_recovers_both():
     assert fit.law_.formula.count("(1 + (x/d") == 2
     for name in ("c1", "d1", "c2", "d2"):
         assert fit.params_[name] == pytest.approx(truth[name], rel=1e-3), name
+
+
+def test_a_law_that_cannot_follow_its_data_says_so(coarse_grid):
+    # Issue 17: a ladder scaled to ~1e297 was fitted with no word that the law misses it; the
+    # same ladder at its own scale is followed to about its noise and gets no such warning.
+    ladder = synthetic_ladder()
+    extreme = ladder.assign(params=ladder["params"] * 1e287, tokens=ladder["tokens"] * 1e287)
+    fit = LawFit(form="chinchilla", starts=coarse_grid).fit(extreme)
+    misfit = [w for w in fit.warnings_ if "misses its own points" in w]
+    assert len(misfit) == 1 and "in-sample MARE" in misfit[0]
+    assert misfit[0] in fit.result_.as_dict()["warnings"]
+    plain = LawFit(form="chinchilla", starts=coarse_grid).fit(ladder)
+    assert not any("misses its own points" in w for w in plain.warnings_)
+    x = np.geomspace(1.0, 1e4, 12)  # a rise then a fall: no monotone law follows it
+    hump = pd.DataFrame({"x": x, "y": 2.0 + np.sin(np.log(x))})
+    assert any("misses its own points" in w
+               for w in LawFit(form="power", x="x", y="y").fit(hump).warnings_)

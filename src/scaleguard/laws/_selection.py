@@ -9,9 +9,14 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    not determine it), or when the data reject it in sample against an eligible law it is
    nested in (``power`` is ``saturating`` with no floor, ``saturating`` is ``broken`` with no
    bend; an F test on the log residuals at :data:`NESTED_P_VALUE`, :data:`BREAK_P_VALUE`
-   against the broken law): a backtest can miss the curvature a floor or a bend makes, the
-   whole table does not (its early origins fit on data that stop before the bend, where the
-   broken law has nothing to place its break by).
+   against the broken law; a special case of a law so rejected is rejected with it): a
+   backtest can miss the curvature a floor or a bend makes, the whole table does not (its
+   early origins fit on data that stop before the bend, where the broken law has nothing to
+   place its break by). The break's own guards (outside the data, a
+   parameter on its bound) give way when the same F test rejects the saturating law far more
+   strongly (:data:`BEND_OVERRIDE_P`): then a bend is in the data, and a law that cannot bend
+   misses by more than a break placed with uncertainty does (issue #17's dev seeds: long bent
+   curves where auto kept a straight law and erred 2-3 times more than ``broken``).
 2. **Rolling-origin error.** Each eligible law's held-out error at every origin, compared on
    the log scale (a geometric mean over origins): the earliest origins extrapolate furthest
    and err by several times more than the latest, so arithmetic means would let them decide
@@ -25,12 +30,13 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    get the prediction just because the most complex one was noisy.
    "Simpler" respects nesting: a law without a floor nested in an eligible one with a floor
    (``power`` in ``saturating``) is never preferred *as the simpler* law, and even with the
-   lowest error it keeps the pick only when it beats the floored law consistently; otherwise
-   the floored law gets it. The losses are lopsided: where the data do not support a floor,
-   the saturating fit tends to the power law (E -> 0) and gives up little; where a floor is
-   real but the origins do not resolve the bend it makes, the floor-free law keeps falling
-   and misses by several times more (issue #17's backtest: most of auto's misses were such
-   ``power`` picks).
+   lowest error it does not keep the pick: the floored law gets it (``rule="floor"``); the
+   floor-free law is used only when the floored one is not eligible (or failed). The losses
+   are lopsided: where the data do not support a floor, the saturating fit tends to the power
+   law (E -> 0) and gives up little; where a floor is real but the origins do not resolve the
+   bend it makes, the floor-free law keeps falling and misses by several times more (issue
+   #17's backtests: most of auto's misses were such ``power`` picks, and a power law that
+   beat the saturating one at every origin of a short curve still erred more beyond it).
 
 The same scores weight the ``ensemble`` prediction (inverse mean squared error, Bates & Granger
 1969): the laws that extrapolated better count for more.
@@ -54,9 +60,9 @@ from scaleguard.laws._validation import Split, default_split, scale_column
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
 
-__all__ = ["BREAK_P_VALUE", "NESTED_IN", "NESTED_P_VALUE", "POINTS_PER_PARAM",
-           "SELECTION_CRITERIA", "SelectionResult", "Selection", "candidate_forms", "guard",
-           "run_selection", "select_form"]
+__all__ = ["BEND_OVERRIDE_P", "BREAK_P_VALUE", "NESTED_IN", "NESTED_P_VALUE",
+           "POINTS_PER_PARAM", "SELECTION_CRITERIA", "SelectionResult", "Selection",
+           "candidate_forms", "guard", "nested_p_value", "run_selection", "select_form"]
 
 # At least two runs per parameter before a law may extrapolate: a 6-parameter broken law on
 # 9-10 points interpolates its noise (issue #17 measured 16-31% errors where 3 parameters
@@ -68,6 +74,10 @@ NESTED_P_VALUE: Final = 0.01  # a conventional strict level: only clear evidence
 # place and width are not identified, and an F statistic that the fit maximises over where the
 # break goes has a heavier null tail than the F distribution (Davies 1987, Biometrika 74:33).
 BREAK_P_VALUE: Final = NESTED_P_VALUE / 10
+# A broken fit's guard -> the F test p-value (saturating against broken) below which the data
+# overrule it: far stricter than BREAK_P_VALUE, and strictest for a break beyond the runs (the
+# larger extrapolation risk). Chosen on issue #17's dev seeds only (docs/benchmarks.md).
+BEND_OVERRIDE_P: Final = {"break_outside": BREAK_P_VALUE / 100, "on_bound": BREAK_P_VALUE / 10}
 # law -> the laws it is a special case of (same inputs, parameters pinned), with the level of
 # the in-sample test against each: power is saturating with E -> 0, saturating is broken with
 # c1 = 0 (and power broken with both).
@@ -106,8 +116,8 @@ class SelectionResult:
         text = f"auto: geometric-mean held-out {self.criterion} over {where}"
         if self.rule == "floor":
             text += (f"; {self.best} preferred to {self.runner_up} (lower error), the same law "
-                     f"without a floor, because {self.runner_up} did not beat it consistently "
-                     "across origins")
+                     "without a floor, which auto uses only when the law with the floor is not "
+                     "eligible")
         elif self.rule == "simpler":
             text += (f"; {self.best} preferred to {self.runner_up} (lower error) because no "
                      f"law beat {self.best} consistently across origins (one-standard-error "
@@ -153,19 +163,26 @@ def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None) -> tuple
 
 def guard(fit: LawFit) -> str | None:
     """Why a fitted law may not extrapolate (None when it may)."""
+    verdict = _guard_verdict(fit)
+    return None if verdict is None else verdict[1]
+
+
+def _guard_verdict(fit: LawFit) -> tuple[str, str] | None:
+    """The guard that fails ``fit`` as (kind, why): kind is ``points``, ``break_outside`` or
+    ``on_bound``; None when every guard passes."""
     law, n = fit.law_, fit.n_points_
     if n < POINTS_PER_PARAM * law.n_params:
-        return (f"{law.n_params} parameters for {n} points; needs at least "
-                f"{POINTS_PER_PARAM * law.n_params}")
+        return "points", (f"{law.n_params} parameters for {n} points; needs at least "
+                          f"{POINTS_PER_PARAM * law.n_params}")
     if law.name == "broken":
         x = fit.X_[0]
         for i in range(1, getattr(law, "breaks", 1) + 1):
             d = fit.params_[f"d{i}"]
             if not x.min() <= d <= x.max():
-                return f"its break d{i} = {d:.3g} lies outside the data"
+                return "break_outside", f"its break d{i} = {d:.3g} lies outside the data"
     on_bound = [w.split(" = ")[0] for w in fit.warnings_ if "bound" in w]
     if on_bound:
-        return f"{', '.join(on_bound)} on a bound"
+        return "on_bound", f"{', '.join(on_bound)} on a bound"
     return None
 
 
@@ -185,10 +202,9 @@ def _log_rss(fit: LawFit) -> float:
     return float(np.sum((np.log(fit.y_values_) - fitted) ** 2))
 
 
-def nested_rejection(simple: LawFit, general: LawFit, level: float = NESTED_P_VALUE
-                     ) -> str | None:
-    """Why the data reject ``simple`` against ``general``, the law it is nested in (F test on
-    the log residuals of both fits, at ``level``), or None when they do not."""
+def nested_p_value(simple: LawFit, general: LawFit) -> float | None:
+    """The F test's p-value of ``simple`` against ``general``, the law it is nested in, on the
+    log residuals of both fits; None when the test is undefined (too few points)."""
     from scipy.stats import f as f_dist
 
     n, p_s, p_g = simple.n_points_, simple.law_.n_params, general.law_.n_params
@@ -196,12 +212,65 @@ def nested_rejection(simple: LawFit, general: LawFit, level: float = NESTED_P_VA
         return None
     rss_s, rss_g = _log_rss(simple), _log_rss(general)
     if rss_g <= 0.0:
-        return None if rss_s <= 0.0 else f"the {general.law_.name} law fits it exactly"
+        return 1.0 if rss_s <= 0.0 else 0.0
     stat = ((rss_s - rss_g) / (p_g - p_s)) / (rss_g / (n - p_g))
-    p_value = float(f_dist.sf(stat, p_g - p_s, n - p_g)) if stat > 0 else 1.0
-    if p_value < level:
-        return f"rejected in sample by the {general.law_.name} law (F test p = {p_value:.2g})"
-    return None
+    return float(f_dist.sf(stat, p_g - p_s, n - p_g)) if stat > 0 else 1.0
+
+
+def nested_rejection(simple: LawFit, general: LawFit, level: float = NESTED_P_VALUE
+                     ) -> str | None:
+    """Why the data reject ``simple`` against ``general``, the law it is nested in (F test on
+    the log residuals of both fits, at ``level``), or None when they do not."""
+    p_value = nested_p_value(simple, general)
+    if p_value is None or p_value >= level:
+        return None
+    if p_value == 0.0 and _log_rss(general) <= 0.0:
+        return f"the {general.law_.name} law fits it exactly"
+    return f"rejected in sample by the {general.law_.name} law (F test p = {p_value:.2g})"
+
+
+def _guards(fits: dict[str, LawFit]) -> dict[str, str]:
+    """Each fitted law's failed guard, except a broken law's break guards where the data reject
+    the saturating law against it beyond :data:`BEND_OVERRIDE_P` (module rule 1)."""
+    excluded = {}
+    for form, fit in fits.items():
+        verdict = _guard_verdict(fit)
+        if verdict is None:
+            continue
+        kind, why = verdict
+        straight = fits.get("saturating")
+        if form == "broken" and kind in BEND_OVERRIDE_P and straight is not None and \
+                straight.law_.inputs == fit.law_.inputs:
+            p_value = nested_p_value(straight, fit)
+            if p_value is not None and p_value < BEND_OVERRIDE_P[kind]:
+                continue
+        excluded[form] = why
+    return excluded
+
+
+def _rejections(fits: dict[str, LawFit], excluded: dict[str, str]) -> dict[str, str]:
+    """The eligible laws the data reject in sample (module rule 1), with why: against an
+    eligible law they are nested in, or as a special case of a law so rejected (a special case
+    fits no better than the law it specialises, so the rejection holds for it a fortiori; the F
+    test alone, with more degrees of freedom, can miss that)."""
+    def comparable(simple: str, general: str) -> bool:
+        return simple in fits and general in fits and simple not in excluded and \
+            fits[simple].law_.inputs == fits[general].law_.inputs
+
+    rejected: dict[str, str] = {}
+    for simple, generals in NESTED_IN.items():
+        for general, level in generals.items():
+            if comparable(simple, general) and general not in excluded and \
+                    simple not in rejected:
+                why = nested_rejection(fits[simple], fits[general], level)
+                if why is not None:
+                    rejected[simple] = why
+    for simple, generals in NESTED_IN.items():
+        for general in generals:
+            if comparable(simple, general) and general in rejected and simple not in rejected:
+                rejected[simple] = (f"a special case of the {general} law, which the data "
+                                    "reject")
+    return rejected
 
 
 def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
@@ -222,14 +291,10 @@ def _one_se_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: 
     return None
 
 
-def _floored_choice(best: FormBacktest, eligible: list[FormBacktest], criterion: str
-                    ) -> FormBacktest | None:
-    """The eligible law with a floor that a floor-free ``best`` lacks, unless ``best`` beats it
-    consistently (module rule 3); None when ``best`` stands."""
-    floored = next((s for s in eligible if s.form == FLOORED.get(best.form)), None)
-    if floored is None or len(best.origin_mare) < 2 or beats(best, floored, criterion):
-        return None
-    return floored
+def _floored_choice(best: FormBacktest, eligible: list[FormBacktest]) -> FormBacktest | None:
+    """The eligible law with a floor that a floor-free ``best`` lacks (module rule 3); None
+    when there is none and ``best`` stands."""
+    return next((s for s in eligible if s.form == FLOORED.get(best.form)), None)
 
 
 def _weights(eligible: list[FormBacktest], criterion: str) -> dict[str, float]:
@@ -260,15 +325,8 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
     if not fits:
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
                        + "; ".join(f"{k}: {v}" for k, v in failed.items()))
-    excluded = {form: why for form, fit in fits.items() if (why := guard(fit)) is not None}
-    for simple, generals in NESTED_IN.items():
-        for general, level in generals.items():
-            if simple in fits and general in fits and simple not in excluded and \
-                    general not in excluded and \
-                    fits[simple].law_.inputs == fits[general].law_.inputs:
-                why = nested_rejection(fits[simple], fits[general], level)
-                if why is not None:
-                    excluded[simple] = why
+    excluded = _guards(fits)
+    excluded.update(_rejections(fits, excluded))
     pool = [f for f in fits if f not in excluded] or list(fits)
     x_cols = () if fitter.x is None else ((fitter.x,) if isinstance(fitter.x, str)
                                           else tuple(fitter.x))
@@ -294,7 +352,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
     simpler = _one_se_choice(lowest, scored, criterion)
     if simpler is not None:
         best, runner_up, rule = simpler, lowest.form, "simpler"
-    floored = _floored_choice(best, scored, criterion)
+    floored = _floored_choice(best, scored)
     if floored is not None:
         best, runner_up, rule = floored, best.form, "floor"
     result = SelectionResult(
