@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from scaleguard.errors import ConfigError
@@ -158,6 +158,7 @@ _ANSWER = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(answers=st.lists(_ANSWER, min_size=4, max_size=4))
+@example(answers=[Sample(1e16, 300.0)] * 4)  # above 2^53: check_observations refuses it
 def test_any_answers_give_checkable_rows_or_named_problems(answers):
     plan = parse_plan(PLAN)
     queries = look_queries(plan, 0, 100.0, 300.0)

@@ -241,6 +241,8 @@ def window_rows(plan: RolloutPlan, stage_index: int, queries: Sequence[PlannedQu
     ``end``) is returned naming its query, and then no row is: a window missing one arm or
     one cell would compare a partial arm with a whole one.
     """
+    from scaleguard.safety._observations import _COUNT_COLUMNS, MAX_COUNT
+
     problems: list[str] = []
     values: dict[tuple[str, str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
     for query, answer in zip(queries, answers, strict=True):
@@ -250,6 +252,9 @@ def window_rows(plan: RolloutPlan, stage_index: int, queries: Sequence[PlannedQu
                 problem = f"returned {answer.value} (not a finite number)"
             elif answer.value < 0 and query.column != "mean":
                 problem = f"returned {answer.value:g}, below 0 (a counter reset?)"
+            elif query.column in _COUNT_COLUMNS and answer.value > MAX_COUNT:
+                # What a posted row may not carry either: sums above 2^53 are no longer exact.
+                problem = f"returned {answer.value:g}, above the largest count 2^53"
             elif answer.timestamp < end - plan.prometheus.staleness:
                 problem = (f"answer evaluated at {answer.timestamp:.3f}, "
                            f"{end - answer.timestamp:.0f} s before the look (staleness bound "
