@@ -176,10 +176,13 @@ def test_the_next_window_starts_where_the_stages_last_window_ended():
     plan = parse_plan(PLAN)
     state = initial_state(plan, 50.0)
     assert window_start(plan, state, []) == 50.0
-    stored = [{"stage": "pilot", "window": "prometheus:50.000-80.000", "time": 80.0},
-              {"stage": "pilot", "window": "posted-1", "time": 95.0},
-              {"stage": "all", "window": "prometheus:10.000-99.000", "time": 99.0}]
-    assert window_start(plan, state, stored) == 80.0
+    # The rollout's cell totals: only cells of a prometheus metric in the current stage count
+    # (`latency` is posted; `all` is another stage).
+    cells = [{"stage": "pilot", "arm": "control", "metric": "harm", "time": 80.0},
+             {"stage": "pilot", "arm": "treatment", "metric": "harm", "time": 80.0},
+             {"stage": "pilot", "arm": "control", "metric": "latency", "time": 95.0},
+             {"stage": "all", "arm": "control", "metric": "harm", "time": 99.0}]
+    assert window_start(plan, state, cells) == 80.0
 
 
 class _FakeAPI:

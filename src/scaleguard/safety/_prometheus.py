@@ -221,13 +221,19 @@ def window_id(start: float, end: float) -> str:
     return f"{WINDOW_PREFIX}{start:.3f}-{end:.3f}"
 
 
-def window_start(plan: RolloutPlan, state: RolloutState, rows: Sequence[Mapping[str, Any]]
+def window_start(plan: RolloutPlan, state: RolloutState, cells: Sequence[Mapping[str, Any]]
                  ) -> float:
     """Where the next window of the current stage starts: the end of its last Prometheus
-    window, else the stage's start."""
+    window, else the stage's start.
+
+    ``cells`` are the rollout's cell totals (what a decision reads, not every window): a cell
+    of a ``source: prometheus`` metric holds only Prometheus windows (posted rows of such a
+    metric are refused), and its ``time`` is the newest window's end.
+    """
     stage = plan.stages[state.stage_index].name
-    ends = [float(r["time"]) for r in rows if r.get("stage") == stage
-            and str(r.get("window", "")).startswith(WINDOW_PREFIX) and r.get("time") is not None]
+    scraped = {m.name for m in plan.metrics if m.source == "prometheus"}
+    ends = [float(c["time"]) for c in cells if c.get("stage") == stage
+            and c.get("metric") in scraped and c.get("time") is not None]
     return max([state.stage_started, *ends])
 
 

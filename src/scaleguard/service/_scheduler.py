@@ -165,7 +165,7 @@ class LookScheduler:
         source = f"scheduler look at {now:.3f}"
         if not any(m.source == "prometheus" for m in plan.metrics):
             return [], [], source
-        start = window_start(plan, state, self.store.rollout_rows(record.rollout_id))
+        start = window_start(plan, state, self.store.rollout_cells(record.rollout_id))
         queries = look_queries(plan, state.stage_index, start, now)
         if not queries or now <= start:
             return [], [], source
