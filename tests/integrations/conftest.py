@@ -4,8 +4,6 @@ and observations that drive its decision to pass, fail or hold."""
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -48,21 +46,11 @@ def client() -> Iterator[TestClient]:
 @pytest.fixture
 def live() -> Iterator[str]:
     """The service under uvicorn on a free local port, in a thread: its url (an SDK's view)."""
-    uvicorn = pytest.importorskip("uvicorn")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(_settings()), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    pytest.importorskip("uvicorn")
+    from scaleguard.service._background import BackgroundServer
+
+    with BackgroundServer(create_app(_settings())) as server:
+        yield server.url
 
 
 @pytest.fixture

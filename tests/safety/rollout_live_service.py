@@ -4,17 +4,15 @@ a thread, over an in-memory store; stoppable mid-test (the service unreachable).
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
-import time
 from typing import Any
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the service needs the 'serve' extra")
-uvicorn = pytest.importorskip("uvicorn", reason="the service needs the 'serve' extra")
+pytest.importorskip("uvicorn", reason="the service needs the 'serve' extra")
 
 from scaleguard.service import ServiceSettings, create_app  # noqa: E402
+from scaleguard.service._background import BackgroundServer  # noqa: E402
 
 TOKEN = "sdk-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,19 +24,8 @@ class LiveService:
     def __init__(self) -> None:
         self.app = create_app(ServiceSettings(
             store=":memory:", token_hashes=(hashlib.sha256(TOKEN.encode()).digest(),)))
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
-                                                     log_level="warning", lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the service did not start")
-            time.sleep(0.02)
+        self._server = BackgroundServer(self.app).__enter__()
+        self.url = self._server.url
 
     def create(self, plan: dict[str, Any], rollout_id: str) -> dict[str, Any]:
         import httpx
@@ -56,5 +43,4 @@ class LiveService:
         return response.json()
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._server.__exit__(None, None, None)
