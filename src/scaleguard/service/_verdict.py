@@ -16,6 +16,7 @@ Pure except :func:`latest_decision` and :func:`read_verdict`, which read the sto
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -65,24 +66,27 @@ class Verdict:
         return out
 
 
+def _newest(store: Store, rollout_id: str,
+            keep: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The newest of the rollout's last :data:`AUDIT_SCAN` audit entries that ``keep``s."""
+    for record in reversed(store.rollout_audit(rollout_id, last=AUDIT_SCAN)):
+        if keep(record):
+            return record
+    return None
+
+
 def latest_entry(store: Store, rollout_id: str) -> dict[str, Any] | None:
     """The newest audit entry that changed the rollout's course: a controller decision or a
     person's approval (deploy-tool confirmations only record that a tool asked)."""
     from scaleguard.safety._approvals import is_approval
 
-    for record in reversed(store.rollout_audit(rollout_id, last=AUDIT_SCAN)):
-        if "kind" not in record or is_approval(record):
-            return record
-    return None
+    return _newest(store, rollout_id, lambda r: "kind" not in r or is_approval(r))
 
 
 def latest_decision(store: Store, rollout_id: str) -> dict[str, Any] | None:
     """The newest controller decision in the rollout's audit log (entries with a ``kind`` are
     people's approvals or deploy-tool confirmations, not decisions)."""
-    for record in reversed(store.rollout_audit(rollout_id, last=AUDIT_SCAN)):
-        if "kind" not in record:
-            return record
-    return None
+    return _newest(store, rollout_id, lambda r: "kind" not in r)
 
 
 def verdict_of(rollout_id: str, plan: Any, state: Any, last: dict[str, Any] | None,
