@@ -140,3 +140,32 @@ def test_a_split_with_a_window_that_counted_no_units_falls_back_to_exposures():
     rows = unit_windows(1, windows=4)
     rows.loc[0, "units"] = float("nan")  # one window from a client that counts no units
     assert {c.counted for c in srm_of(rows).checks} == {"exposures"}
+
+
+def test_prometheus_metrics_are_not_checked_their_counters_see_every_request_of_a_version():
+    # A 10% stage read from Prometheus: control is all of v1's traffic, 9x the treatment's.
+    queries = {"exposures": 'sum(increase(requests_total{version="$arm"}[$window]))',
+               "events": 'sum(increase(harmful_total{version="$arm"}[$window]))'}
+    p = parse_plan({
+        "name": "prom", "alpha": ALPHA,
+        "metrics": [{"name": "harm", "guardrail": 0.05, "source": "prometheus",
+                     "queries": queries},
+                    {"name": "error", "guardrail": 0.05}],
+        "stages": [{"name": "all", "traffic": 0.1}],
+        "simulation": {"exposures_per_look": 10_000, "look_interval": "1h"}})
+    rows = check_observations(pd.DataFrame([
+        {"stage": "all", "arm": arm, "metric": metric, "exposures": n, "events": n // 100}
+        for metric in ("harm", "error")
+        for arm, n in (("control", 90_000 if metric == "harm" else 50_000),
+                       ("treatment", 10_000 if metric == "harm" else 50_000))]), p)
+    srm = decide(p, initial_state(p, 0.0), rows, now=HOUR).srm
+    assert [c.metric for c in srm.checks] == ["error"] and not srm.mismatch
+    # the simulator covers the same splits: a broken split shows in the recorded metric only
+    broken = simulate(p, Scenario("srm", factor=1.5), runs=200, seed=1,
+                      policies=("always_valid",)).outcome("always_valid")
+    assert broken.held_by_reason.get("sample ratio mismatch", 0.0) > 0.9
+    alone = parse_plan({**p.model_dump(exclude_none=True), "metrics": [p.metrics[0].model_dump(
+        exclude_none=True)]})
+    unchecked = simulate(alone, Scenario("srm", factor=1.5), runs=200, seed=1,
+                         policies=("always_valid",)).outcome("always_valid")
+    assert unchecked.held_by_reason.get("sample ratio mismatch", 0.0) == 0.0

@@ -161,7 +161,8 @@ SRM_ALPHA = 0.001  # GrowthBook's default SRM threshold (p < 0.001): a broken sp
 
 class SRMSpec(_Model):
     """The sample-ratio check: the treatment's planned share of each stage's observed units
-    (exposures when the windows do not count units)."""
+    (exposures when the windows do not count units); metrics read from Prometheus are not
+    checked (their counters see every request of each version, not matched arms)."""
 
     enabled: bool = True
     treatment_share: float = Field(default=0.5, gt=0, lt=1,

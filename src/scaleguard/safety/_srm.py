@@ -21,6 +21,10 @@ split strays from the planned one by more standard errors with every window, unt
 split is flagged (Kohavi, Tang & Xu 2020, ch. 21; Fabijan et al. 2019 test users for this
 reason). Exposures are the right count when each one is assigned on its own (per-request
 randomisation, the simulator's model).
+
+Metrics with ``source: prometheus`` are not checked: their counters see every request of each
+version, not the experiment's matched arms, so no planned share describes them, and they count
+requests, never units.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import pandas as pd
 from scaleguard.safety._plan import RolloutPlan
 from scaleguard.safety._sequential import beta_binomial_log_mixture
 
-__all__ = ["SRMCheck", "SRMResult", "srm_check", "srm_p_values"]
+__all__ = ["SRMCheck", "SRMResult", "srm_check", "srm_metrics", "srm_p_values"]
 
 
 def srm_p_values(treatment: np.ndarray | float, control: np.ndarray | float,
@@ -51,6 +55,12 @@ def srm_p_values(treatment: np.ndarray | float, control: np.ndarray | float,
     n = t + np.asarray(control, dtype=float)
     with np.errstate(over="ignore"):
         return np.minimum(1.0, np.exp(-beta_binomial_log_mixture(t, n, share)))
+
+
+def srm_metrics(plan: RolloutPlan) -> np.ndarray:
+    """Which of the plan's metrics the check covers (``decide`` and the simulator alike): those
+    whose windows come from the experiment's own observations."""
+    return np.array([m.source == "observations" for m in plan.metrics], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,10 @@ def srm_check(plan: RolloutPlan, index: int,
     arms = column["arm"]
     treated, controls = in_stage & (arms == "treatment"), in_stage & (arms == "control")
     checks = []
+    covered = {m.name for m, keep in zip(plan.metrics, srm_metrics(plan), strict=True) if keep}
     for metric in plan.stage_metrics(index):
+        if metric.name not in covered:
+            continue
         mine = column["metric"] == metric.name
         counted = column.get("n" if metric.kind == "mean" else "exposures")
         exposures = np.zeros(mine.size) if counted is None else counted.astype(float)
