@@ -91,16 +91,26 @@ def shown(value: object, limit: int = _SHOWN_CHARS) -> str:
 
 
 def text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored as UTF-8, or None when it can.
+    """Why ``text`` cannot be stored as UTF-8 text by every store, or None when it can.
+
+    A NUL character is valid UTF-8 but PostgreSQL's text columns refuse it: a name holding one
+    would be a 500 at the database (and a lookup by it too), so it is refused here, on every
+    backend alike.
 
     >>> text_problem("loss"), text_problem("a\\ud800")
     (None, 'contains a lone surrogate (U+D800) at character 1, not valid Unicode')
+    >>> text_problem("a\\x00b")
+    'contains a NUL character (U+0000) at character 1, which no store can hold as text'
     """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         return (f"contains a lone surrogate (U+{ord(text[exc.start]):04X}) at character "
                 f"{exc.start}, not valid Unicode")
+    nul = text.find("\x00")
+    if nul >= 0:
+        return (f"contains a NUL character (U+0000) at character {nul}, which no store can "
+                "hold as text")
     return None
 
 

@@ -19,12 +19,11 @@ from pydantic import Field
 
 from scaleguard.errors import StateConflict
 from scaleguard.monitor import RolloutChange, RolloutRecord
-from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
-from scaleguard.service._rollouts import _load, _parsed, _summary
+from scaleguard.service._rollouts import _load, _parsed, _summary, no_such_rollout
 from scaleguard.service._runs import store_of
-from scaleguard.service._schemas import _Strict
+from scaleguard.service._schemas import StoredText, _Strict
 from scaleguard.service._verdict import latest_entry
 
 __all__ = ["ApprovalIn", "DEFAULT_LOOKS", "ENTRIES", "router"]
@@ -60,7 +59,7 @@ def _began(record: RolloutRecord, audit: list[dict[str, Any]]) -> float:
 @router.post("/rollouts/{rollout}/approve", status_code=201,
              dependencies=[Depends(require_write)],
              summary="Approve entering the stage a rollout waits for; recorded in its audit log")
-def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str, Any]:
+def approve_stage(rollout: StoredText, body: ApprovalIn, request: Request) -> dict[str, Any]:
     from scaleguard.safety import DatabaseRolloutStore
     from scaleguard.safety._approvals import approve
 
@@ -84,7 +83,7 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
 
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:
-        raise NotFound(f"rollout {rollout!r}: no such rollout")
+        raise no_such_rollout(rollout)
     return jsonable({"rollout_id": rollout, **change.result.as_dict()})
 
 
@@ -92,7 +91,7 @@ def approve_stage(rollout: str, body: ApprovalIn, request: Request) -> dict[str,
             summary="What the rollout page draws: traffic ramp, each gate's confidence "
                     "sequence against its limit, SRM checks, approvals, the newest audit "
                     "entries")
-def get_history(rollout: str, request: Request,
+def get_history(rollout: StoredText, request: Request,
                 looks: int = Query(DEFAULT_LOOKS, ge=1, le=_MAX_LOOKS,
                                    description="newest audit entries to read")
                 ) -> dict[str, Any]:

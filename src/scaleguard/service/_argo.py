@@ -21,7 +21,7 @@ from scaleguard.errors import InputError
 from scaleguard.service._guards import require_read
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
-from scaleguard.service._schemas import JsonObject
+from scaleguard.service._schemas import JsonObject, StoredText
 from scaleguard.service._verdict import read_verdict
 
 __all__ = ["router"]
@@ -40,14 +40,14 @@ def _answer(request: Request, rollout: str, stage: str | None) -> dict[str, Any]
 @router.get("/rollouts/{rollout}", dependencies=[Depends(require_read)],
             summary="Argo web metric: the verdict on a stage (pass / continue / inconclusive / "
                     "fail) with the decision's evidence")
-def argo_measurement(rollout: str, request: Request,
+def argo_measurement(rollout: StoredText, request: Request,
                      stage: str | None = _STAGE) -> dict[str, Any]:
     return _answer(request, rollout, stage)
 
 
 @router.post("/rollouts/{rollout}", dependencies=[Depends(require_read)],
              summary="Argo web metric (POST): the same answer; the body may name the stage")
-def argo_measurement_post(rollout: str, request: Request, stage: str | None = _STAGE,
+def argo_measurement_post(rollout: StoredText, request: Request, stage: str | None = _STAGE,
                           body: JsonObject | None = Body(None)) -> dict[str, Any]:
     # Argo sends the template's own body: only `stage` and `rollout_id` mean anything here.
     given = body or {}

@@ -24,6 +24,7 @@ from scaleguard.safety._assignment import Assignment, MetricInfo
 from scaleguard.service._guards import require_read
 from scaleguard.service._rollouts import _load
 from scaleguard.service._runs import store_of
+from scaleguard.service._schemas import StoredText
 
 __all__ = ["assignment_of", "router", "rollout_status", "with_salt"]
 
@@ -76,7 +77,7 @@ def assignment_of(rollout_id: str, plan: Any, state: Any,
 @router.get("/rollouts/{rollout}/assignment", dependencies=[Depends(require_read)],
             summary="What an application needs to assign units: status, stage, traffic, "
                     "segments admitted, salt (ETag; If-None-Match answers 304)")
-def get_assignment(rollout: str, request: Request) -> Response:
+def get_assignment(rollout: StoredText, request: Request) -> Response:
     from scaleguard.service._verdict import latest_decision
 
     store = store_of(request)

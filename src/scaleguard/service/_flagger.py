@@ -33,6 +33,7 @@ from scaleguard.service._auth import check_token
 from scaleguard.service._guards import require_write
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
+from scaleguard.service._schemas import StoredText
 from scaleguard.service._verdict import AUDIT_SCAN, Verdict, read_verdict
 
 __all__ = ["FLAGGER_KIND", "FlaggerPayload", "HOOKS", "router"]
@@ -51,12 +52,13 @@ class FlaggerPayload(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=253, description="the canary's name")
-    namespace: str = Field(min_length=1, max_length=253, description="the canary's namespace")
+    name: StoredText = Field(min_length=1, max_length=253, description="the canary's name")
+    namespace: StoredText = Field(min_length=1, max_length=253,
+                                  description="the canary's namespace")
     phase: str = Field("", max_length=64, description="the canary's phase, e.g. Progressing")
     checksum: str | None = Field(None, max_length=256, description="hash of the canary's "
                                  "tracked configs and last applied spec")
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=100,
+    metadata: dict[str, StoredText] = Field(default_factory=dict, max_length=100,
                                      description="the webhook's metadata: rollout_id names "
                                                  "the scaleguard rollout; token the bearer "
                                                  "token")

@@ -17,16 +17,17 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from scaleguard.errors import ConfigError, InputError
-from scaleguard.io import load_yaml
+from scaleguard.io import load_yaml, shown
+from scaleguard.io._boundary import INT64_MAX, INT64_MIN
 from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
-from scaleguard.service._schemas import RUN_ID_PATTERN, JsonObject, _Strict
+from scaleguard.service._schemas import RUN_ID_PATTERN, JsonObject, StoredText, _Strict
 
 __all__ = ["MAX_OBSERVATION_ROWS", "ObservationsIn", "RolloutCreate", "router"]
 
@@ -55,6 +56,25 @@ class ObservationsIn(_Strict):
     approve: list[str] = Field(default_factory=list, max_length=100)
     now: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
+    @field_validator("rows", mode="before")
+    @classmethod
+    def _cells(cls, rows: Any) -> Any:
+        # Before pydantic's lax union would take `true` for the count 1 and keep an integer
+        # of 400 digits that no column can hold (an OverflowError deep in the decision).
+        if not isinstance(rows, list):
+            return rows  # pydantic names the type
+        for i, row in enumerate(rows[:MAX_OBSERVATION_ROWS + 1]):
+            if not isinstance(row, dict):
+                continue
+            for column, value in row.items():
+                if isinstance(value, bool):
+                    raise ValueError(f"rows[{i}].{column}: {str(value).lower()} is not a number "
+                                     "or text; send counts as numbers")
+                if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                    raise ValueError(f"rows[{i}].{column}: {shown(value)} is outside the "
+                                     "64-bit integer range")
+        return rows
+
 
 def _plan_of(body: RolloutCreate) -> tuple[Any, dict[str, Any]]:
     from scaleguard.safety import parse_plan
@@ -70,11 +90,16 @@ def _plan_of(body: RolloutCreate) -> tuple[Any, dict[str, Any]]:
     return parse_plan(body.plan, "plan"), body.plan
 
 
+def no_such_rollout(rollout_id: str) -> NotFound:
+    """The 404 of an unknown rollout; a path of any length is shown cut short."""
+    return NotFound(f"rollout {shown(rollout_id, 80)}: no such rollout")
+
+
 def _load(store: Store, rollout_id: str) -> tuple[Any, Any, RolloutRecord]:
     """The rollout's plan, state and stored record, or 404."""
     record = store.rollout(rollout_id)
     if record is None:
-        raise NotFound(f"rollout {rollout_id!r}: no such rollout")
+        raise no_such_rollout(rollout_id)
     return (*_parsed(record), record)
 
 
@@ -177,7 +202,7 @@ def list_rollouts(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/rollouts/{rollout}", dependencies=[Depends(require_read)],
             summary="One rollout: plan, stage, traffic, state")
-def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
+def get_rollout(rollout: StoredText, request: Request) -> dict[str, Any]:
     from scaleguard.service._verdict import latest_entry
 
     store = store_of(request)
@@ -190,7 +215,8 @@ def get_rollout(rollout: str, request: Request) -> dict[str, Any]:
 
 @router.post("/rollouts/{rollout}/observations", dependencies=[Depends(require_write)],
              summary="Add observation rows (and approvals), decide, and log the decision")
-def post_observations(rollout: str, body: ObservationsIn, request: Request) -> dict[str, Any]:
+def post_observations(rollout: StoredText, body: ObservationsIn, request: Request
+                      ) -> dict[str, Any]:
     from scaleguard.safety import DatabaseRolloutStore
     from scaleguard.safety._prometheus import refuse_posted_rows
     from scaleguard.service._scheduler import decide_rows
@@ -223,7 +249,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
 
     change = DatabaseRolloutStore(store, rollout).decide_with(step)
     if change is None:
-        raise NotFound(f"rollout {rollout!r}: no such rollout")
+        raise no_such_rollout(rollout)
     request.app.state.webhooks.publish(rollout, change.audit, hooks)
     return jsonable(change.result.as_dict())
 
@@ -231,7 +257,7 @@ def post_observations(rollout: str, body: ObservationsIn, request: Request) -> d
 @router.get("/rollouts/{rollout}/decision", dependencies=[Depends(require_read)],
             summary="The latest decision with its gate evidence (null before the first); "
                      "approvals are in the audit log")
-def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
+def get_decision(rollout: StoredText, request: Request) -> dict[str, Any] | None:
     from scaleguard.service._verdict import latest_decision
 
     store = store_of(request)
@@ -241,7 +267,7 @@ def get_decision(rollout: str, request: Request) -> dict[str, Any] | None:
 
 @router.get("/rollouts/{rollout}/audit", dependencies=[Depends(require_read)],
             summary="Every decision of the rollout, oldest first, with its evidence")
-def get_audit(rollout: str, request: Request) -> list[dict[str, Any]]:
+def get_audit(rollout: StoredText, request: Request) -> list[dict[str, Any]]:
     store = store_of(request)
     _load(store, rollout)
     return store.rollout_audit(rollout)

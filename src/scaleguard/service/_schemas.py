@@ -10,7 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from scaleguard.io._boundary import INT64_MAX, INT64_MIN, document_problem, text_problem
 
 __all__ = ["AlertIn", "AlertStateIn", "BatchIn", "EventIn", "RunCreate", "RunFinish",
-           "INT64_MAX", "INT64_MIN", "JsonObject", "MAX_BATCH_POINTS", "MAX_NAME_CHARS"]
+           "INT64_MAX", "INT64_MIN", "JsonObject", "MAX_BATCH_POINTS", "MAX_NAME_CHARS",
+           "StoredText"]
 
 # 50,000 points fill about the default 4 MiB body limit as JSON; a tracking client sends
 # batches of a few hundred to a few thousand, so this is a ceiling, not a target.
@@ -32,6 +33,18 @@ def _json_object(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"{problem[0]}: {problem[1]}")
     return value
 
+
+def _storable(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Text the store is asked to look up or keep as it is (a rollout id in a path, a Flagger
+# canary's name): a NUL or a lone surrogate in it is the client's mistake, answered with a 422
+# naming the parameter, never a database error (PostgreSQL refuses NUL in text).
+StoredText = Annotated[str, AfterValidator(_storable)]
 
 # A JSON object kept as given (run config, event payload, alert extra), within the limits.
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
