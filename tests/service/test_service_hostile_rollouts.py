@@ -110,6 +110,21 @@ CASES = [
      "metadata.rollout_id"),
     ("POST", "/api/v1/flagger/confirm-rollout",
      json.dumps({"name": "a\x00", "namespace": "b"}).encode(), "body.name"),
+    # Python's json kept the last of two equal keys (900 events, silently) and read NaN and
+    # Infinity; 100,000 brackets were a 400 naming nothing (_body.StrictJSONRoute).
+    ("POST", "/api/v1/rollouts/ro/observations",
+     b'{"rows": [{"stage": "pilot", "arm": "control", "metric": "harm", "region": "us", '
+     b'"exposures": 1000, "events": 1, "events": 900}]}', "key 'events' appears twice"),
+    ("POST", "/api/v1/rollouts/ro/observations", b'{"rows": [], "rows": []}', "'rows'"),
+    ("POST", "/api/v1/rollouts/ro/observations", b'{"rows": [], "now": NaN}', "NaN"),
+    ("POST", "/api/v1/rollouts", b'{"plan": {"name": "p", "alpha": Infinity}}', "Infinity"),
+    ("POST", "/api/v1/rollouts/ro/observations",
+     b'{"rows": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested too deeply"),
+    ("POST", "/api/v1/rollouts/ro/approve", b'{"stage": "\xe9"}',
+     "not UTF-8"),
+    ("POST", "/api/v1/argo/rollouts/ro", b'{"stage": "pilot", "stage": "all"}', "'stage'"),
+    ("POST", "/api/v1/flagger/rollback",
+     b'{"name": "ro", "namespace": "default", "name": "other"}', "'name'"),
     # A path id of 30,000 characters was echoed whole in the 404's message.
     ("GET", "/api/v1/rollouts/" + "x" * 30_000, b"", "no such rollout"),
 ]

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from scaleguard.errors import StateConflict
 from scaleguard.monitor import RolloutChange, RolloutRecord
+from scaleguard.service._body import StrictJSONRoute
 from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
 from scaleguard.service._rollouts import _load, _parsed, _summary, no_such_rollout
@@ -32,7 +33,7 @@ DEFAULT_LOOKS = 1_000  # audit entries a history answer reads; at a look a minut
 _MAX_LOOKS = 20_000  # a bound on one answer: 20,000 looks of a few gates is a few megabytes
 ENTRIES = 200  # newest audit entries given whole (the page's audit table), oldest first
 
-router = APIRouter(prefix="/api/v1", tags=["rollouts"])
+router = APIRouter(prefix="/api/v1", tags=["rollouts"], route_class=StrictJSONRoute)
 
 
 class ApprovalIn(_Strict):

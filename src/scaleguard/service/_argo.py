@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from scaleguard.errors import InputError
+from scaleguard.service._body import StrictJSONRoute
 from scaleguard.service._guards import require_read
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
@@ -26,7 +27,7 @@ from scaleguard.service._verdict import read_verdict
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/argo", tags=["argo rollouts"])
+router = APIRouter(prefix="/api/v1/argo", tags=["argo rollouts"], route_class=StrictJSONRoute)
 
 _STAGE = Query(None, min_length=1, max_length=200,
                description="the scaleguard stage of this Argo step (default: the current one)")

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from scaleguard.safety._assignment import Assignment, MetricInfo
+from scaleguard.service._body import StrictJSONRoute
 from scaleguard.service._guards import require_read
 from scaleguard.service._rollouts import _load
 from scaleguard.service._runs import store_of
@@ -28,7 +29,7 @@ from scaleguard.service._schemas import StoredText
 
 __all__ = ["assignment_of", "router", "rollout_status", "with_salt"]
 
-router = APIRouter(prefix="/api/v1", tags=["rollouts"])
+router = APIRouter(prefix="/api/v1", tags=["rollouts"], route_class=StrictJSONRoute)
 
 
 def with_salt(plan: Any, raw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from scaleguard.service._auth import check_token
+from scaleguard.service._body import StrictJSONRoute
 from scaleguard.service._guards import require_write
 from scaleguard.service._json import jsonable
 from scaleguard.service._runs import store_of
@@ -44,7 +45,7 @@ HOOKS: tuple[str, ...] = ("confirm-rollout", "confirm-traffic-increase", "confir
 FLAGGER_KIND = "flagger"  # the ``kind`` of a confirmation's audit record
 _REASONS_SHOWN = 3  # Flagger copies the body into events: a few reasons, not the evidence
 
-router = APIRouter(prefix="/api/v1/flagger", tags=["flagger"])
+router = APIRouter(prefix="/api/v1/flagger", tags=["flagger"], route_class=StrictJSONRoute)
 
 
 class FlaggerPayload(BaseModel):

@@ -23,6 +23,7 @@ from scaleguard.errors import ConfigError, InputError
 from scaleguard.io import load_yaml, shown
 from scaleguard.io._boundary import INT64_MAX, INT64_MIN
 from scaleguard.monitor import RolloutChange, RolloutRecord, Store, StoredWindows
+from scaleguard.service._body import StrictJSONRoute
 from scaleguard.service._errors import NotFound
 from scaleguard.service._guards import identity, require_read, require_write
 from scaleguard.service._json import jsonable
@@ -34,7 +35,7 @@ __all__ = ["MAX_OBSERVATION_ROWS", "ObservationsIn", "RolloutCreate", "router"]
 MAX_OBSERVATION_ROWS = 10_000  # rows a request may add; aggregated windows keep this small
 _PLAN_YAML_CHARS = 200_000  # a plan of a few dozen stages and metrics is a few kilobytes
 
-router = APIRouter(prefix="/api/v1", tags=["rollouts"])
+router = APIRouter(prefix="/api/v1", tags=["rollouts"], route_class=StrictJSONRoute)
 
 
 class RolloutCreate(_Strict):
