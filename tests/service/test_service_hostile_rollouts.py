@@ -212,3 +212,41 @@ def test_every_stored_rollout_is_still_decided_after_the_sweep(hostile_client, a
                 {**PLAN, "segments": {"region": ["us", "\ufeff"]}}):
         _ = hostile_client.post("/api/v1/rollouts", json={"plan": doc}, headers=auth)
     _still_works(hostile_client, auth)
+
+
+# -- webhooks: a receiver httpx cannot send to --------------------------------------------------
+
+def test_a_plan_webhook_that_cannot_be_sent_is_refused_when_the_rollout_is_made(hostile_client,
+                                                                               auth):
+    # "\x7f" matches the plan's pattern (^https?://\S+$) but httpx refuses to build the request.
+    plan = {**PLAN, "webhooks": [{"url": "http://hooks.example/\x7f"}]}
+    answer = hostile_client.post("/api/v1/rollouts", json={"plan": plan}, headers=auth)
+    _refused(answer, "plan.webhooks[0].url")
+    _still_works(hostile_client, auth)
+
+
+def test_an_unsendable_webhook_does_not_stop_the_delivery_of_the_others():
+    from scaleguard.service._webhooks import WebhookDispatcher, WebhookTarget
+
+    # Stored before the check above (a plan file through `rollout decide --store`): the worker
+    # thread died on httpx.InvalidURL, and every later notification waited forever.
+    dispatcher = WebhookDispatcher([WebhookTarget("http://hooks.example/\x7f"),
+                                    WebhookTarget("http://" + "a" * 70_000)], attempts=1,
+                                   timeout=0.2)
+    try:
+        dispatcher.publish("ro", {"action": "hold"})
+        dispatcher.publish("ro", {"action": "hold"})
+        assert dispatcher.drain(timeout=5.0)
+        assert dispatcher.failed == 4 and dispatcher.delivered == 0
+    finally:
+        dispatcher.close(timeout=1.0)
+
+
+@pytest.mark.parametrize("url", ["http://hooks.example/\x7f", "http://:80/x",
+                                 "http://" + "a" * 70_000, "https://x:99999/"])
+def test_serve_refuses_a_webhook_it_could_never_send(url):
+    from scaleguard.errors import ConfigError
+    from scaleguard.service import ServiceSettings
+
+    with pytest.raises(ConfigError, match="webhooks: expected an http"):
+        ServiceSettings(store=":memory:", webhooks=(url,))

@@ -171,9 +171,12 @@ def _decision_time(now: float | None, client_clock: bool) -> float:
 def create_rollout(body: RolloutCreate, request: Request) -> dict[str, Any]:
     from scaleguard.safety import DatabaseRolloutStore, feasibility, initial_state
     from scaleguard.service._assignment import with_salt
+    from scaleguard.service._webhooks import parse_webhook
 
     store = store_of(request)
     plan, raw = with_salt(*_plan_of(body))  # the sticky hash's salt, kept with the plan
+    for i, hook in enumerate(plan.webhooks):  # refused now, not when a decision is published
+        parse_webhook(hook.url, hook.format, f"plan.webhooks[{i}].url")
     rollout_id = body.rollout_id or f"{re.sub(r'[^A-Za-z0-9._-]', '-', plan.name)[:40]}-" \
                                     f"{uuid.uuid4().hex[:8]}"
     now = time.time()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from scaleguard.errors import ConfigError
+from scaleguard.io import shown
 
 __all__ = ["WebhookDispatcher", "WebhookTarget", "parse_webhook", "slack_text"]
 
@@ -64,10 +65,22 @@ json+ or slack+, got 'ftp://x'
     if plus and head in FORMATS:
         chosen, url = head, rest
     if not url.startswith(("http://", "https://")) or len(url) <= len("https://") or \
-            any(c.isspace() for c in url):
+            any(c.isspace() for c in url) or _unusable(url):
         raise ConfigError(f"{name}: expected an http(s) URL, optionally prefixed json+ or "
-                          f"slack+, got {text!r}")
+                          f"slack+, got {shown(text, 200)}")
     return WebhookTarget(url, chosen)  # type: ignore[arg-type]
+
+
+def _unusable(url: str) -> bool:
+    """Whether httpx refuses to build a request to ``url`` (a control character, a port past
+    65535, no host, longer than it allows): refused when configured, not at a decision."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return True
+    return not parsed.host or (parsed.port is not None and not 0 < parsed.port <= 65535)
 
 
 def slack_text(rollout_id: str, record: Mapping[str, Any]) -> str:
@@ -173,6 +186,10 @@ class WebhookDispatcher:
                 try:
                     if item is not None:
                         self._deliver(client, *item)
+                except Exception:  # a receiver's URL or body httpx cannot send: never fatal,
+                    with self._lock:  # or every later notification would wait forever
+                        self.failed += 1
+                    log.exception("webhook %s: gave up", item[0].url if item else "?")
                 finally:
                     self._queue.task_done()
 
