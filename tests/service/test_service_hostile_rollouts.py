@@ -85,9 +85,9 @@ CASES = [
     # An integer past 64 bits reached pandas: OverflowError, a 500 (now refused at the edge).
     ("POST", "/api/v1/rollouts/ro/observations", _rows_body(_row(exposures=10**400)),
      "rows[0].exposures"),
-    # `true` was taken for the count 1 by pydantic's lax union.
+    # `true` was taken for the count 1 (pydantic's lax union, then pandas' to_numeric).
     ("POST", "/api/v1/rollouts/ro/observations", _rows_body(_row(exposures=True)),
-     "rows[0].exposures"),
+     "column 'exposures' is True, expected a number, not true or false"),
     # NUL in text the store keeps or looks up: PostgreSQL refused it (a 500 there).
     ("POST", "/api/v1/rollouts/ro/observations", _rows_body(_row(window="w\x00")),
      "rows[0].window"),

@@ -200,7 +200,7 @@ def decide_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Decide advance / continue / hold / roll back from all observations so far."""
-    from scaleguard.io import parse_column_map
+    from scaleguard.io import parse_column_map, shown, text_problem
     from scaleguard.safety import (
         DatabaseRolloutStore,
         FileRolloutStore,
@@ -215,6 +215,9 @@ def decide_command(
         raise InputError("--store: keeps the rollout itself; give --store or --state, not both")
     if rollout_id is not None and store_url is None:
         raise InputError("--rollout: names a rollout of --store; give --store too")
+    if rollout_id is not None and text_problem(rollout_id) is not None:
+        # A NUL or a lone surrogate reached the database driver: a traceback, not a refusal.
+        raise InputError(f"--rollout: {shown(rollout_id)} {text_problem(rollout_id)}")
     store: FileRolloutStore | DatabaseRolloutStore | None = None
     if store_url is not None:
         from scaleguard.monitor import open_store

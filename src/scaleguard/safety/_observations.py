@@ -95,6 +95,9 @@ def check_observations(frame: pd.DataFrame, plan: RolloutPlan) -> pd.DataFrame:
         for column in columns:
             if column not in out.columns:
                 raise missing_column_error(source, [column], out.columns)
+            if out[column].dtype in (bool, object):  # JSON's true/false read as 1/0 counts
+                flags = out[column].map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)
+                _first_bad(out, rows & flags, column, "expected a number, not true or false")
             values = pd.to_numeric(out[column], errors="coerce").to_numpy(dtype=float)
             _first_bad(out, rows & ~np.isfinite(values), column,
                        f"expected a number for a {kind} metric")

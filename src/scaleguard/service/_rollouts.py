@@ -52,26 +52,25 @@ class ObservationsIn(_Strict):
     ``events`` or ``n``, ``mean``, ``var``, optional ``time``), approvals, and the decision time.
     """
 
-    rows: list[dict[str, str | float | int | None]] = Field(default_factory=list,
-                                                           max_length=MAX_OBSERVATION_ROWS)
+    # bool kept as bool (not the lax union's 1), so that the checks refuse it by name
+    rows: list[dict[str, str | float | int | bool | None]] = Field(
+        default_factory=list, max_length=MAX_OBSERVATION_ROWS)
     approve: list[str] = Field(default_factory=list, max_length=100)
     now: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @field_validator("rows", mode="before")
     @classmethod
     def _cells(cls, rows: Any) -> Any:
-        # Before pydantic's lax union would take `true` for the count 1 and keep an integer
-        # of 400 digits that no column can hold (an OverflowError deep in the decision).
+        # An integer of 400 digits, which no column can hold, was an OverflowError in the
+        # table the decision reads (true and false are check_observations' to refuse).
         if not isinstance(rows, list):
             return rows  # pydantic names the type
         for i, row in enumerate(rows[:MAX_OBSERVATION_ROWS + 1]):
             if not isinstance(row, dict):
                 continue
             for column, value in row.items():
-                if isinstance(value, bool):
-                    raise ValueError(f"rows[{i}].{column}: {str(value).lower()} is not a number "
-                                     "or text; send counts as numbers")
-                if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                if isinstance(value, int) and not isinstance(value, bool) and \
+                        not INT64_MIN <= value <= INT64_MAX:
                     raise ValueError(f"rows[{i}].{column}: {shown(value)} is outside the "
                                      "64-bit integer range")
         return rows
