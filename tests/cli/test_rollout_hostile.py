@@ -79,3 +79,38 @@ def test_hostile_state_files_are_refused_naming_the_file(tmp_path_factory, data)
                        state, "--now", NOW])
     if status == 2:
         assert "state.json" in err or "--state" in err, err
+
+
+def test_a_negative_seed_is_refused(tmp_path):
+    # numpy's SeedSequence raised a bare ValueError: a traceback.
+    status, err = cli(["rollout", "simulate", _plan(tmp_path), "--runs", "5", "--seed", "-1"])
+    assert status == 2 and err.startswith("scaleguard: error: --seed: ")
+
+
+def test_a_process_pool_is_never_larger_than_its_work(tmp_path, monkeypatch):
+    # With the fork start method a pool forks every worker up front: `--workers 100000` on
+    # five runs forked 100,000 processes (the machine stalled). Counted, not forked, here.
+    import scaleguard.compute._executor as executor
+
+    sizes: list[int] = []
+
+    class Recording(executor.SerialExecutor):
+        def __init__(self, max_workers: int) -> None:
+            sizes.append(max_workers)
+
+        def __enter__(self) -> Recording:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def map(self, fn, items, chunksize=1):  # type: ignore[override]
+            return map(fn, items)
+
+    monkeypatch.setattr(executor, "ProcessPoolExecutor", Recording)
+    status, _ = cli(["rollout", "simulate", _plan(tmp_path), "--runs", "5", "--executor",
+                     "process", "--workers", "1000", "--json"])
+    assert status == 0 and sizes and max(sizes) <= 5
+    status, err = cli(["rollout", "simulate", _plan(tmp_path), "--runs", "5", "--executor",
+                       "process", "--workers", "100000"])
+    assert status == 2 and "--workers: expected 1 to 1024" in err

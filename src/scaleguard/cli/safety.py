@@ -317,6 +317,8 @@ def simulate_command(
     from scaleguard.safety import Scenario, load_plan, simulate
     from scaleguard.safety._simulate import check_work, chunk_runs
 
+    if seed < 0:  # numpy's SeedSequence raised a bare ValueError on it: a traceback
+        raise InputError(f"--seed: expected a whole number >= 0, got {seed}")
     plan = load_plan(plan_path)
     count = parse_quantity(runs, "count", name="--runs")
     if count != int(count) or count < 1:

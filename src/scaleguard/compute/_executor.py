@@ -58,6 +58,9 @@ class SerialExecutor:
         return "SerialExecutor()"
 
 
+MAX_WORKERS = 1024  # worker processes of one pool; a larger count is a typo, not a machine
+
+
 class ProcessExecutor:
     """Runs items on a pool of local worker processes (``workers`` defaults to the CPU count).
 
@@ -67,8 +70,9 @@ class ProcessExecutor:
     name = "process"
 
     def __init__(self, workers: int | None = None, chunks_per_worker: int = 4) -> None:
-        if workers is not None and workers < 1:
-            raise InputError(f"--workers: expected at least 1, got {workers}")
+        if workers is not None and not 1 <= workers <= MAX_WORKERS:
+            raise InputError(f"--workers: expected 1 to {MAX_WORKERS} worker processes, "
+                             f"got {workers}")
         self.workers = workers or os.cpu_count() or 1
         self.chunks_per_worker = chunks_per_worker
 
@@ -79,7 +83,9 @@ class ProcessExecutor:
             return []
         chunksize = max(1, len(items) // (self.workers * self.chunks_per_worker))
         results = []
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+        # Never more processes than items: with the fork start method the pool starts every
+        # worker up front (--workers 100000 on five runs forked 100,000 processes).
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
             for done, result in enumerate(pool.map(fn, items, chunksize=chunksize), start=1):
                 results.append(result)
                 if progress is not None:
