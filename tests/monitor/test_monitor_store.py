@@ -289,6 +289,93 @@ def test_a_store_written_before_schema_versions_migrates_in_place(tmp_path):
             [m.version for m in MIGRATIONS]
 
 
+def _reads(store):
+    """What every read path of the store answers for the v4 fixture's runs, JSON-ready (the
+    dashboard, ``/metrics``, the ``monitor`` CLI and export read through these methods)."""
+    import dataclasses
+
+    out: dict = {"runs": [r.as_dict() for r in store.runs()],
+                 "finished": [r.as_dict() for r in store.runs(status="finished", limit=1)],
+                 "found": store.find_run("gpt-a", count=True).as_dict(),
+                 "latest": [dataclasses.asdict(v) for v in store.latest()],
+                 "latest_running": [dataclasses.asdict(v)
+                                    for v in store.latest(running_only=True)],
+                 "alerts": [a.as_dict() for a in store.alerts()],
+                 "alert_counts": [dataclasses.asdict(c) for c in store.alert_counts()],
+                 "events": [e.as_dict() for e in store.events()],
+                 "receipt": store.batch_receipt("r-v4-a", "key-v4")}
+    for run in ("r-v4-a", "r-v4-b"):
+        out[f"metrics {run}"] = store.metrics(run)
+        out[f"frame {run}"] = store.frame(run).to_dict("list")
+        for metric in store.metrics(run):
+            for label, kwargs in {"raw": {}, "lttb": {"max_points": 50},
+                                  "minmax": {"max_points": 40, "method": "minmax"},
+                                  "range": {"start": 490, "end": 510, "max_points": 8}
+                                  }.items():
+                out[f"series {run} {metric} {label}"] = \
+                    store.series(run, metric, **kwargs).as_dict()  # type: ignore[arg-type]
+    return out
+
+
+def _unzipped(tmp_path, name):
+    path = tmp_path / name.removesuffix(".gz")
+    with gzip.open(FIXTURES / name) as src, path.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return path
+
+
+def test_a_version_4_store_migrates_in_place_and_reads_as_before(tmp_path):
+    """``store_v4.duckdb.gz`` (fixtures/make_store_v4.py) keeps run ids and metric names as text
+    in every point; migration 5 moves them into ``series`` codes where the file lies. Every read
+    path answers exactly what the code before the migration answered
+    (``store_v4_reads.json.gz``, recorded with that code), and new points of old and new series
+    land beside the old ones."""
+    path = _unzipped(tmp_path, "store_v4.duckdb.gz")
+    expected = gzip.decompress((FIXTURES / "store_v4_reads.json.gz").read_bytes()).decode()
+    with open_store(path, read_only=True) as store:  # read-only: migrated first, then read
+        assert store.schema_version() == SCHEMA_VERSION
+        assert json.dumps(_reads(store), sort_keys=True) + "\n" == expected
+        assert store.find_run("r-v4-a", count=True).points == 3001  # type: ignore[union-attr]
+    with open_store(path) as store:
+        assert json.dumps(_reads(store), sort_keys=True) + "\n" == expected  # reopened
+        assert store.write(Batch("r-v4-a", np.array([1]), np.zeros(1), ["loss"], np.ones(1),
+                                 key="key-v4")) is False
+        store.write(Batch("r-v4-b", np.array([10, 11]), np.zeros(2), ["loss", "acc"],
+                          np.array([0.5, 0.9])))
+        assert store.metrics("r-v4-b") == ["acc", "loss"]
+        assert store.series("r-v4-b", "loss").values[-1] == 0.5
+        assert [r.points for r in store.runs()] == [12, 3001]
+
+
+def test_a_version_4_postgres_store_migrates_in_place(pg_url):
+    """The same migration on PostgreSQL: a database at schema 4 (made here with migrations 1-4
+    and points in their layout of the time) opens at the current version with every point."""
+    import psycopg
+
+    from scaleguard.monitor._migrations import statements
+
+    steps = np.arange(300)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("CREATE TABLE schema_versions (version INTEGER PRIMARY KEY, "
+                    "name VARCHAR NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+        for migration in MIGRATIONS[:4]:
+            for sql in statements(migration, "postgres"):
+                con.execute(sql)
+            con.execute("INSERT INTO schema_versions VALUES (%s, %s, 0)",
+                        [migration.version, migration.name])
+        con.execute("INSERT INTO runs VALUES ('r', 'old', 'running', 1, NULL, '{}')")
+        with con.cursor() as cur:
+            cur.executemany("INSERT INTO points VALUES ('r', %s, %s, %s, %s)",
+                            [(int(s), float(s), ("loss", "lr")[s % 2], s / 10.0)
+                             for s in steps])
+    with open_store(pg_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.resolve("old").points == 300 and store.metrics("r") == ["loss", "lr"]
+        assert store.series("r", "lr").steps.tolist() == steps[1::2].tolist()
+        store.write(Batch("r", np.array([300]), np.zeros(1), ["loss"], np.array([7.0])))
+        assert store.latest("r")[0].value == 7.0 and store.frame("r").shape == (301, 4)
+
+
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "future.duckdb"
     DuckDBStore(path).close()

@@ -82,6 +82,7 @@ class PostgresStore(SQLStore):
         self.url = url
         self.path = redacted(url)
         self.read_only = read_only
+        self._series_ids = {}
         options = "-c default_transaction_read_only=on" if read_only else ""
         self._pool: Any = None
         try:  # one plain connection first: a wrong URL fails now, with libpq's own reason
@@ -119,7 +120,7 @@ class PostgresStore(SQLStore):
         # Arrow's C++ CSV writer quotes strings and spells nan/inf as PostgreSQL reads them;
         # several times faster than psycopg's row-by-row writer. One chunk of CSV at a time
         # (the memory of a chunk, not of the transaction).
-        with tx.conn.cursor() as cur, cur.copy("COPY points (run_id, step, time, name, value) "
+        with tx.conn.cursor() as cur, cur.copy("COPY points (series_id, step, time, value) "
                                                "FROM STDIN (FORMAT csv)") as copy:
             for chunk in columns.table.to_batches(max_chunksize=_COPY_CHUNK_ROWS):
                 out = io.BytesIO()
