@@ -214,6 +214,51 @@ def test_any_sequence_of_resent_batches_stores_each_key_once(store_url, sends):
         assert len(store.frame("p")) - before == sum(sizes.values())
 
 
+_NAMES = ("loss", "lr", "ü/norm", "")
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.tuples(st.sampled_from(("a", "b")),
+                                   st.lists(st.integers(0, len(_NAMES) - 1), max_size=6),
+                                   st.none() | st.integers(0, 3)), max_size=4),
+                min_size=1, max_size=5))
+def test_points_read_back_as_written_whatever_the_grouping(store_url, groups):
+    """Property: batches of two runs over a few metric names (new ones appearing in any group,
+    keys repeating), written group by group, read back through frame, metrics, latest and runs
+    exactly as a plain table of the kept points says: the series codes are invisible."""
+    with open_store(":memory:" if store_url.endswith(".duckdb") else store_url) as store:
+        prefix = uuid.uuid4().hex  # the PostgreSQL database outlives examples
+        runs = {r: f"{prefix}-{r}" for r in ("a", "b")}
+        for r, run_id in runs.items():
+            store.open_run(RunInfo(run_id, r, "running", 0.0))
+        kept, keys, step = [], set(), 0
+        for group in groups:
+            batches = []
+            for r, codes, key in group:
+                steps = np.arange(step, step + len(codes))
+                step += len(codes)
+                names = [_NAMES[c] for c in codes]
+                batches.append(Batch(runs[r], steps, steps / 2.0, names, steps * 1.5,
+                                     key=None if key is None else f"k{key}"))
+                if key is None or (runs[r], key) not in keys:
+                    kept += [(runs[r], int(s), n) for s, n in zip(steps, names, strict=True)]
+                if key is not None:
+                    keys.add((runs[r], key))
+            store.write_many(batches)
+        for run_id in runs.values():
+            mine = sorted((n, s) for r, s, n in kept if r == run_id)
+            frame = store.frame(run_id)
+            assert list(zip(frame["name"], frame["step"], strict=True)) == mine
+            assert (frame["value"] == frame["step"] * 1.5).all()
+            assert store.metrics(run_id) == sorted({n for n, _ in mine})
+            assert {v.metric: (v.step, v.points) for v in store.latest(run_id)} == \
+                {n: (max(s for m, s in mine if m == n), sum(m == n for m, _ in mine))
+                 for n in {n for n, _ in mine}}
+        assert {r.run_id: r.points for r in store.runs() if r.run_id.startswith(prefix)} == \
+            {run_id: sum(r == run_id for r, _, _ in kept) for run_id in runs.values()}
+
+
 def test_two_processes_on_one_postgres_store_each_key_once(pg_url):
     """Two stores on one database (two replicas) racing to store the same keyed batches."""
     stores = [PostgresStore(pg_url), PostgresStore(pg_url)]
@@ -223,7 +268,7 @@ def test_two_processes_on_one_postgres_store_each_key_once(pg_url):
 
     def send(store: Store) -> None:
         for k in range(20):
-            fresh = store.write(Batch("r", np.arange(10), np.zeros(10), ["m"] * 10,
+            fresh = store.write(Batch("r", np.arange(10), np.zeros(10), [f"m{k % 4}"] * 10,
                                       np.ones(10), key=f"k{k}"))
             with lock:
                 outcomes.append(fresh)
@@ -234,6 +279,9 @@ def test_two_processes_on_one_postgres_store_each_key_once(pg_url):
     for t in threads:
         t.join()
     assert outcomes.count(True) == 20 and len(stores[1].frame("r")) == 200
+    # both raced to add each metric's series: one code each, every point under it
+    assert stores[0].metrics("r") == ["m0", "m1", "m2", "m3"]
+    assert [v.points for v in stores[1].latest("r")] == [50] * 4
     for s in stores:
         s.close()
 
