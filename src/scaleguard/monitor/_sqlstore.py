@@ -1,7 +1,7 @@
 """The :class:`~scaleguard.monitor.Store` queries, once, for every SQL backend.
 
 A backend supplies a transaction (:meth:`SQLStore._transaction`, yielding a :class:`Tx`), the
-bulk insert of points (Arrow for DuckDB, ``COPY`` for PostgreSQL), and its dialect's name for
+bulk insert of points (Arrow for DuckDB, binary ``COPY`` for PostgreSQL), and its dialect's name for
 the migrations. Everything else (which rows a query reads, how keys make a batch idempotent,
 how alert states change) is here, so the backends cannot drift apart; the contract tests run
 the same suite on both.
@@ -92,7 +92,7 @@ class NameCodes:
 class PointColumns:
     """The points of several batches as one Arrow table (series_id, step, time, value), the
     layout of the ``points`` table: four numeric columns, no strings. DuckDB inserts the
-    table as it is; PostgreSQL takes it as CSV through ``COPY`` (Arrow's C++ writer)."""
+    table as it is; PostgreSQL takes it through binary ``COPY``."""
 
     def __init__(self, batches: Sequence[Batch], names: NameCodes,
                  series: dict[tuple[str, str], int]) -> None:
