@@ -135,7 +135,10 @@ def observations_reference() -> str:
              for column, kinds in by_column.items()]
     rows += [("`time`", "optional", "ISO 8601 or Unix seconds; late data never advance"),
              ("`window`", "optional", "id of the window the row summarises; a repeated "
-              "window counts once")]
+              "window counts once"),
+             ("`units`", "optional", "units (users, sessions) whose first exposure to the "
+              "metric in the stage falls in the window; when every window of a split has it, "
+              "the sample-ratio check tests units, not exposures")]
     return _table(("column", "when", "what it is"), rows)
 
 

@@ -53,9 +53,8 @@ def _plan(name: str, treatment: str, stages: list[dict[str, Any]]) -> dict[str, 
                      "source": "prometheus", "queries": HARM_QUERIES}],
         "segments": {"region": list(REGIONS)},
         "prometheus": {"arms": {"control": "v1", "treatment": treatment}, "staleness": "5s"},
-        # The counters see every request of each version, not a control arm as large as the
-        # treatment: the sample-ratio check's planned share does not describe them.
-        "srm": {"enabled": False},
+        # The sample-ratio check stays on (the default): it leaves Prometheus metrics out,
+        # whose counters see every request of each version, not matched arms.
         "stages": stages,
     }
 

@@ -22,6 +22,7 @@ from scaleguard.errors import InputError
 from scaleguard.safety import Assignment, AsyncRolloutClient, RolloutClient, unit_bucket
 from scaleguard.safety._assignment import BUCKETS, MetricInfo
 from scaleguard.safety._recorder import WindowRecorder, check_value
+from scaleguard.safety._units import FirstSeen
 
 sys.path.insert(0, str(Path(__file__).parent))
 from rollout_live_service import TOKEN, LiveService  # noqa: E402
@@ -137,20 +138,22 @@ def test_windows_sum_rates_count_quantile_exceedances_and_keep_welford_means():
     rng = np.random.default_rng(3)
     values = rng.normal(5.0, 2.0, 1001)
     for v in values:
-        recorder.add("pilot", "control", MetricInfo("score", "mean"), float(v), ("us",))
+        recorder.add("pilot", "control", MetricInfo("score", "mean"), float(v), ("us",), True)
     for v in (0.5, 2.5, 3.0, 1.0):
-        recorder.add("pilot", "treatment", MetricInfo("latency", "quantile", 2.0), v, ("eu",))
-    for v in (1, 0, 0, 1, 1):
-        recorder.add("pilot", "treatment", MetricInfo("harm", "rate"), v, ("eu",))
+        recorder.add("pilot", "treatment", MetricInfo("latency", "quantile", 2.0), v, ("eu",),
+                     False)
+    for i, v in enumerate((1, 0, 0, 1, 1)):
+        recorder.add("pilot", "treatment", MetricInfo("harm", "rate"), v, ("eu",), i < 2)
     rows = {row["metric"]: row for row in recorder.cut(("region",), now=10.0)}
     assert rows["score"]["n"] == 1001
     assert rows["score"]["mean"] == pytest.approx(values.mean(), rel=1e-12)
     assert rows["score"]["var"] == pytest.approx(values.var(ddof=1), rel=1e-9)
     assert (rows["latency"]["exposures"], rows["latency"]["events"]) == (4, 2)
     assert (rows["harm"]["exposures"], rows["harm"]["events"]) == (5, 3)
+    assert (rows["score"]["units"], rows["latency"]["units"], rows["harm"]["units"]) == (1001, 0, 2)
     assert {r["window"] for r in rows.values()} == {"c1-1"} and rows["harm"]["region"] == "eu"
     assert recorder.cut(("region",), now=11.0) == []  # nothing new: no window
-    recorder.add("pilot", "control", MetricInfo("harm", "rate"), 0.0, ("us",))
+    recorder.add("pilot", "control", MetricInfo("harm", "rate"), 0.0, ("us",), True)
     assert recorder.cut(("region",), now=12.0)[0]["window"] == "c1-2"
 
 
@@ -368,19 +371,25 @@ def test_recorded_windows_pass_the_services_observation_checks(calls, traffic):
                                 MetricInfo("latency", "quantile", 2.0),
                                 MetricInfo("score", "mean")))
     recorder = WindowRecorder("c")
-    counted = 0
+    seen = FirstSeen(size_bytes=1 << 16)
+    counted, pairs = 0, set()
     for unit, metric, value, region in calls:
         info = state.metric(metric)
         value = float(value > 0) if info.kind == "rate" else value
         arm = state.observed_arm(unit_bucket(state.salt, unit), {"region": region})
         if arm is not None:
-            recorder.add(state.stage, arm, info, check_value(info, value), (region,))
+            recorder.add(state.stage, arm, info, check_value(info, value), (region,),
+                         seen.first(state.stage, metric, unit))
             counted += 1
+            pairs.add((metric, unit))
     rows = recorder.cut(("region",), now=1000.0)
     if rows:
         checked = check_observations(pd.DataFrame(rows), plan)  # refuses a bad row: raises
         assert len(checked) == len(rows)
         assert sum(r.get("exposures", 0) + r.get("n", 0) for r in rows) == counted
+        # each (metric, unit) counted once (2^19 bits hold 200 pairs at a false-positive
+        # chance near 10^-11 each: exact here)
+        assert sum(r["units"] for r in rows) == len(pairs)
         assert set(checked["region"]) <= {"us"}  # only admitted, known segments are counted
 
 

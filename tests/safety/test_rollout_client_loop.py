@@ -112,6 +112,9 @@ def test_a_good_version_goes_to_everyone_and_no_unit_changes_arm(service):
     assert sorted(set(traffic)) == [0.05, 0.25, 0.5, 1.0]  # stage by stage, in order
     assert traffic == sorted(traffic)
     assert not any(a["action"] in ("roll_back", "hold") for a in decisions)
+    # the split checked is one of units (the randomisation's), not of their many requests
+    checks = [c for a in decisions if a.get("srm") for c in a["srm"]["checks"]]
+    assert checks and {c["counted"] for c in checks} == {"units"}
     # no unit once served treatment was served control again while the traffic grew
     assert switched == 0 and len(treated) > USERS // 2
     with RolloutClient(service.url, rollout="good", token=TOKEN) as after:

@@ -220,6 +220,10 @@ def test_group_sequential_plan_decides_with_spending_boundaries():
     ({"exposures": -1}, "column 'exposures' is -1, expected a number >= 0"),
     ({"events": "many"}, "column 'events' is 'many', expected a number"),
     ({"time": "yesterday"}, "column 'time' is 'yesterday', expected an ISO 8601 time"),
+    ({"units": 11}, "column 'units' is 11, more units than exposures"),
+    ({"units": -2}, "column 'units' is -2, expected a number >= 0"),
+    ({"units": "all"}, "column 'units' is 'all', expected a count of units"),
+    ({"units": float("inf")}, "column 'units' is inf, expected a count of units"),
 ])
 def test_bad_observation_rows_are_refused_by_row(change, message):
     plan = make_plan()

@@ -83,3 +83,89 @@ def test_srm_p_values_are_always_valid_martingale_bounds():
     # exposures grow (the mixture's power grows with n).
     assert float(srm_p_values(5_100, 4_900, 0.5)) > 0.05
     assert float(srm_p_values(510_000, 490_000, 0.5)) < 1e-20
+
+
+# -- units, not requests: a fixed population of units, each with its own request rate ---------
+def unit_windows(seed, units=4000, windows=30, lost=0.0, counted=True):
+    """Windows of a rollout that randomises units by a fair coin (planned share 0.5) and counts
+    every request as an exposure; heavy users (lognormal request rates, as real traffic is)
+    make the exposures a cluster per unit. ``lost``: share of the treatment's units whose
+    observations never arrive (a broken split). ``counted``: windows carry ``units``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    treated = rng.random(units) < 0.5
+    observed = ~treated | (rng.random(units) >= lost)
+    rate = rng.lognormal(-1.0, 1.5, units)  # requests per unit and window
+    seen = np.zeros(units, dtype=bool)
+    out = []
+    for w in range(windows):
+        requests = rng.poisson(rate) * observed
+        new = (requests > 0) & ~seen
+        seen |= requests > 0
+        for arm, mine in (("treatment", treated), ("control", ~treated)):
+            n = int(requests[mine].sum())
+            row = {"stage": "all", "arm": arm, "metric": "harm", "region": "us",
+                   "exposures": n, "events": n // 100, "window": f"w{w}"}
+            if counted:
+                row["units"] = int(new[mine].sum())
+            out.append(row)
+    return check_observations(pd.DataFrame(out), plan())
+
+
+def srm_of(rows):
+    p = plan()
+    return decide(p, initial_state(p, 0.0), rows, now=HOUR).srm
+
+
+def test_counting_requests_of_randomised_units_flags_a_correct_split():
+    # Why the SDK counts units: the same fair split, tested on its requests, is "broken".
+    assert all(srm_of(unit_windows(seed, counted=False)).mismatch for seed in range(5))
+
+
+def test_a_correct_split_of_units_holds_on_srm_no_more_than_alpha():
+    results = [srm_of(unit_windows(seed)) for seed in range(20)]
+    assert all(c.counted == "units" for r in results for c in r.checks)
+    assert not any(r.mismatch for r in results)  # each run false-alarms with chance <= alpha
+
+
+def test_a_broken_split_of_units_still_holds():
+    # 10% of the treatment's units lost (a crash before logging, a bot filter on one arm)
+    result = srm_of(unit_windows(7, units=40_000, windows=10, lost=0.1))
+    assert result.mismatch and {c.counted for c in result.checks} == {"units"}
+    assert "units" in result.reason()
+
+
+def test_a_split_with_a_window_that_counted_no_units_falls_back_to_exposures():
+    rows = unit_windows(1, windows=4)
+    rows.loc[0, "units"] = float("nan")  # one window from a client that counts no units
+    assert {c.counted for c in srm_of(rows).checks} == {"exposures"}
+
+
+def test_prometheus_metrics_are_not_checked_their_counters_see_every_request_of_a_version():
+    # A 10% stage read from Prometheus: control is all of v1's traffic, 9x the treatment's.
+    queries = {"exposures": 'sum(increase(requests_total{version="$arm"}[$window]))',
+               "events": 'sum(increase(harmful_total{version="$arm"}[$window]))'}
+    p = parse_plan({
+        "name": "prom", "alpha": ALPHA,
+        "metrics": [{"name": "harm", "guardrail": 0.05, "source": "prometheus",
+                     "queries": queries},
+                    {"name": "error", "guardrail": 0.05}],
+        "stages": [{"name": "all", "traffic": 0.1}],
+        "simulation": {"exposures_per_look": 10_000, "look_interval": "1h"}})
+    rows = check_observations(pd.DataFrame([
+        {"stage": "all", "arm": arm, "metric": metric, "exposures": n, "events": n // 100}
+        for metric in ("harm", "error")
+        for arm, n in (("control", 90_000 if metric == "harm" else 50_000),
+                       ("treatment", 10_000 if metric == "harm" else 50_000))]), p)
+    srm = decide(p, initial_state(p, 0.0), rows, now=HOUR).srm
+    assert [c.metric for c in srm.checks] == ["error"] and not srm.mismatch
+    # the simulator covers the same splits: a broken split shows in the recorded metric only
+    broken = simulate(p, Scenario("srm", factor=1.5), runs=200, seed=1,
+                      policies=("always_valid",)).outcome("always_valid")
+    assert broken.held_by_reason.get("sample ratio mismatch", 0.0) > 0.9
+    alone = parse_plan({**p.model_dump(exclude_none=True), "metrics": [p.metrics[0].model_dump(
+        exclude_none=True)]})
+    unchecked = simulate(alone, Scenario("srm", factor=1.5), runs=200, seed=1,
+                         policies=("always_valid",)).outcome("always_valid")
+    assert unchecked.held_by_reason.get("sample ratio mismatch", 0.0) == 0.0

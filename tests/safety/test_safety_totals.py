@@ -65,6 +65,8 @@ def windows(draw: Any, look: int) -> dict[str, Any]:
     else:
         row.update(metric="latency", n=draw(st.integers(1, 60)),
                    mean=draw(st.integers(40, 120)) / 8, var=draw(st.integers(0, 40)) / 4)
+    if draw(st.booleans()):  # the SDK's first-exposure count (the SRM then tests units)
+        row["units"] = draw(st.integers(0, int(row.get("exposures", row.get("n", 0)))))
     return row
 
 
@@ -75,6 +77,7 @@ def block(draw: Any, look: int) -> list[dict[str, Any]]:
     stage = None if draw(st.integers(0, 3)) else draw(st.sampled_from(STAGES))
     at = T0 + (look + 1) * LOOK - draw(st.sampled_from([0, 60, 600]))
     out = []
+    counted = draw(st.booleans())  # the block's windows carry units
     for region in ("us", "eu"):
         exposures, n = draw(st.integers(100, 400)), draw(st.integers(20, 60))
         for arm in ("control", "treatment"):
@@ -84,6 +87,9 @@ def block(draw: Any, look: int) -> list[dict[str, Any]]:
             out.append({**base, "metric": "latency", "n": n,
                         "mean": draw(st.integers(78, 82)) / 8,
                         "var": draw(st.integers(18, 22)) / 4})
+            if counted:
+                out[-2]["units"] = exposures // 4 + draw(st.integers(0, 3))
+                out[-1]["units"] = n // 2
     return out
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from scaleguard.errors import InputError
 from scaleguard.safety._assignment import Arm, Assignment, unit_bucket
 from scaleguard.safety._recorder import WindowRecorder, check_value
+from scaleguard.safety._units import FirstSeen
 
 __all__ = ["DEFAULT_DEADLINE_S", "DEFAULT_FLUSH_S", "AsyncRolloutClient", "RolloutClient"]
 
@@ -70,6 +71,7 @@ class _Core:
         self.etag: str | None = None
         self.lock = threading.Lock()
         self.recorder = WindowRecorder(f"{rollout}-{uuid.uuid4().hex[:12]}")
+        self.seen = FirstSeen()  # which units this stage has counted (the SRM's units)
         self.pending: deque[list[dict[str, Any]]] = deque()
         self.stats = {"recorded": 0, "outside": 0, "dropped": 0, "posts": 0, "retries": 0,
                       "rejected": 0}
@@ -107,7 +109,8 @@ class _Core:
             return
         values = tuple(str(segments[d]) for d in assignment.segments)
         with self.lock:
-            self.recorder.add(assignment.stage, arm, info, number, values)
+            new_unit = self.seen.first(assignment.stage, info.name, unit_id)
+            self.recorder.add(assignment.stage, arm, info, number, values, new_unit)
             self.stats["recorded"] += 1
 
     # -- what the I/O loops call -------------------------------------------------------------

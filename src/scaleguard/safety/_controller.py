@@ -218,7 +218,8 @@ class _Rows:
         self.segments = {d: np.asarray(table[d]) for d in plan.segments if d in present}
         self.values: dict[str, np.ndarray] = {
             c: np.asarray(table[c], dtype=float) for c in
-            ("exposures", "events", "n", "n_mean", "n_m2", "time") if c in present} \
+            ("exposures", "events", "n", "n_mean", "n_m2", "windows", "units", "unit_windows",
+             "time") if c in present} \
             if isinstance(rows, CellTotals) else window_sums(table) if self.size else {}
         # Everything by column name, for the readers that take arrays (SRM, late data).
         self.arrays: dict[str, np.ndarray] = {**self.columns, **self.segments, **self.values}

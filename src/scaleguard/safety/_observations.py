@@ -4,7 +4,9 @@ One row per exposure or per aggregated window: ``stage``, ``arm`` (``control``/`
 ``metric``, one column per segment dimension, then ``exposures`` and ``events`` for rate and
 quantile metrics, or ``n``, ``mean`` and ``var`` for mean metrics; ``time`` (ISO 8601 or Unix
 seconds) is optional and, when present, lets the controller refuse late data; ``window`` is an
-optional id of the window a row summarises.
+optional id of the window a row summarises; ``units`` (optional) counts the units whose first
+exposure of the stage falls in the window, and lets the sample-ratio check test the split of
+units rather than of exposures.
 
 Two steps, both pure and shared by the CLI and the service so that they cannot disagree:
 
@@ -105,6 +107,8 @@ def check_observations(frame: pd.DataFrame, plan: RolloutPlan) -> pd.DataFrame:
         if kind in ("rate", "quantile"):
             _first_bad(out, rows & (out["events"].to_numpy() > out["exposures"].to_numpy()),
                        "events", "more events than exposures")
+    if "units" in out.columns:
+        _check_units(out, kind_of_row)
     if "time" in out.columns:
         raw = out["time"]
         # Numbers are Unix seconds; anything else must parse as an ISO 8601 time.
@@ -131,6 +135,23 @@ def check_observations(frame: pd.DataFrame, plan: RolloutPlan) -> pd.DataFrame:
     return out
 
 
+def _check_units(out: pd.DataFrame, kind_of_row: np.ndarray) -> None:
+    """The optional ``units`` column: units first observed in the window (blank: not counted)."""
+    given = out["units"].notna().to_numpy()
+    units = pd.to_numeric(out["units"], errors="coerce").to_numpy(dtype=float)
+    _first_bad(out, given & ~np.isfinite(units), "units",
+               "expected a count of units (or nothing)")
+    _first_bad(out, given & (units < 0), "units", "expected a number >= 0")
+    seen = np.full(len(out), np.inf)
+    for column, kinds in (("exposures", ("rate", "quantile")), ("n", ("mean",))):
+        if column in out.columns:
+            rows = np.isin(kind_of_row, kinds)
+            seen[rows] = out[column].to_numpy(dtype=float)[rows]
+    _first_bad(out, given & (units > seen), "units",
+               "more units than exposures (a unit counts once, at its first exposure)")
+    out["units"] = units
+
+
 def window_keys(rows: pd.DataFrame, plan: RolloutPlan) -> list[tuple[str, ...]]:
     """Each row's window identity: stage, arm, metric, segments and ``window`` (else ``time``).
 
@@ -143,7 +164,7 @@ def window_keys(rows: pd.DataFrame, plan: RolloutPlan) -> list[tuple[str, ...]]:
     return list(zip(*columns, strict=True))
 
 
-_VALUE_COLUMNS = ("exposures", "events", "n", "mean", "var")
+_VALUE_COLUMNS = ("exposures", "events", "n", "mean", "var", "units")
 
 
 @dataclass(frozen=True)

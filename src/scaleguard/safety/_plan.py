@@ -160,13 +160,16 @@ SRM_ALPHA = 0.001  # GrowthBook's default SRM threshold (p < 0.001): a broken sp
 
 
 class SRMSpec(_Model):
-    """The sample-ratio check: the treatment's planned share of each stage's exposures."""
+    """The sample-ratio check: the treatment's planned share of each stage's observed units
+    (exposures when the windows do not count units); metrics read from Prometheus are not
+    checked (their counters see every request of each version, not matched arms)."""
 
     enabled: bool = True
     treatment_share: float = Field(default=0.5, gt=0, lt=1,
-                                   description="planned share of a stage's observed exposures "
-                                               "on the treatment arm (0.5: a control arm as "
-                                               "large as the treatment)")
+                                   description="planned share of a stage's observed units "
+                                               "(or exposures, when windows carry no `units` "
+                                               "count) on the treatment arm (0.5: a control "
+                                               "arm as large as the treatment)")
     alpha: float = Field(default=SRM_ALPHA, gt=0, lt=1, description="false-alarm budget of the "
                          "always-valid SRM test, shared by its checks (Bonferroni)")
 

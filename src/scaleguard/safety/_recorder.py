@@ -4,7 +4,10 @@ A cell is (stage, arm, metric, segment values). A rate metric counts ``exposures
 ``events`` (its value is 0 or 1); a quantile metric counts the exposures whose value is above
 its guardrail as events (the controller's exceedance form of a quantile); a mean metric keeps
 ``n``, ``mean`` and the sample variance ``var`` by Welford's update, which neither overflows nor
-cancels catastrophically over millions of values.
+cancels catastrophically over millions of values. Every cell also counts ``units``: the units
+whose first observation of the metric in the stage falls in the window (the client's
+:class:`~scaleguard.safety._units.FirstSeen` says which), so that the sample-ratio check can
+test the split of units, the randomisation's own, rather than of requests.
 
 Cutting the windows names each with the recorder's id and a sequence number
 (``<client id>-<n>``), so that the rows of one cut keep one identity however often they are sent
@@ -33,17 +36,17 @@ class WindowRecorder:
     >>> from scaleguard.safety._assignment import MetricInfo
     >>> recorder = WindowRecorder("app-1")
     >>> harm = MetricInfo("harm", "rate")
-    >>> for value in (0, 1, 0):
-    ...     recorder.add("pilot", "treatment", harm, value, ("us",))
+    >>> for value, new_unit in ((0, True), (1, False), (0, True)):
+    ...     recorder.add("pilot", "treatment", harm, value, ("us",), new_unit)
     >>> [row] = recorder.cut(("region",), now=100.0)
-    >>> row["exposures"], row["events"], row["window"]
-    (3.0, 1.0, 'app-1-1')
+    >>> row["exposures"], row["events"], row["units"], row["window"]
+    (3.0, 1.0, 2.0, 'app-1-1')
     """
 
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
         self.cuts = 0
-        # rate/quantile cells: [exposures, events]; mean cells: [n, mean, M2]
+        # rate/quantile cells: [exposures, events, -, units]; mean cells: [n, mean, M2, units]
         self._cells: dict[Cell, list[float]] = {}
         self._kinds: dict[str, str] = {}
 
@@ -51,13 +54,16 @@ class WindowRecorder:
         return len(self._cells)
 
     def add(self, stage: str, arm: str, metric: MetricInfo, value: float,
-            segments: tuple[str, ...]) -> None:
-        """Count one observation (checked by :func:`check_value` first)."""
+            segments: tuple[str, ...], new_unit: bool) -> None:
+        """Count one observation (checked by :func:`check_value` first); ``new_unit``: the
+        unit's first observation of this metric in this stage."""
         key = (stage, arm, metric.name, segments)
         cell = self._cells.get(key)
         if cell is None:
-            cell = self._cells[key] = [0.0, 0.0, 0.0]
+            cell = self._cells[key] = [0.0, 0.0, 0.0, 0.0]
             self._kinds[metric.name] = metric.kind
+        if new_unit:
+            cell[3] += 1.0
         if metric.kind == "mean":
             cell[0] += 1.0
             delta = value - cell[1]
@@ -89,7 +95,7 @@ class WindowRecorder:
                 row.update(n=n, mean=cell[1], var=cell[2] / (n - 1.0) if n > 1 else 0.0)
             else:
                 row.update(exposures=cell[0], events=cell[1])
-            row.update(window=window, time=now)
+            row.update(units=cell[3], window=window, time=now)
             rows.append(row)
         self._cells = {}
         return rows

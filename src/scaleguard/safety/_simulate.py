@@ -43,7 +43,7 @@ from scaleguard.safety._rules import (
     stage_active,
     widen,
 )
-from scaleguard.safety._srm import srm_p_values
+from scaleguard.safety._srm import srm_metrics, srm_p_values
 
 __all__ = [
     "CHUNK_RUNS",
@@ -413,6 +413,7 @@ def _run_chunk(chunk: _Chunk) -> dict[str, np.ndarray]:
     group_admitted = np.array([[mask.astype(bool)[admitted].any() for mask in masks]
                                for admitted in model.admitted])  # (stages, groups)
     srm_checked = gated[:, :, None] & group_admitted[:, None, :]  # (stages, metrics, groups)
+    srm_checked &= srm_metrics(plan)[None, :, None]
     # A previous-stage comparison in a segment the previous stage did not admit has no data:
     # missing, as `decide` finds it (no rows), so the run holds.
     groups = [None, *((d, v) for d, values in plan.segments.items() for v in values)]

@@ -11,6 +11,20 @@ Lindon & Malek (2022), "Anytime-valid inference for multinomial count data", whi
 SRM checks rest on. By Ville's inequality the chance that it ever exceeds ``1/alpha`` under a
 correct split is at most ``alpha``. The checks (every metric, overall and per segment) share
 ``srm.alpha`` by Bonferroni.
+
+What is counted is the randomisation's own unit when the windows say so: with a ``units``
+count in every window of a split (the application SDK sends one), the check tests the split
+of units first exposed in the stage; otherwise the split of exposures (``n`` for means). Only
+the first is right when units are randomised and each sends many requests: a unit's requests
+share its arm, so exposures come in clusters of one arm and, over a fixed population, their
+split strays from the planned one by more standard errors with every window, until a correct
+split is flagged (Kohavi, Tang & Xu 2020, ch. 21; Fabijan et al. 2019 test users for this
+reason). Exposures are the right count when each one is assigned on its own (per-request
+randomisation, the simulator's model).
+
+Metrics with ``source: prometheus`` are not checked: their counters see every request of each
+version, not the experiment's matched arms, so no planned share describes them, and they count
+requests, never units.
 """
 
 from __future__ import annotations
@@ -25,7 +39,7 @@ import pandas as pd
 from scaleguard.safety._plan import RolloutPlan
 from scaleguard.safety._sequential import beta_binomial_log_mixture
 
-__all__ = ["SRMCheck", "SRMResult", "srm_check", "srm_p_values"]
+__all__ = ["SRMCheck", "SRMResult", "srm_check", "srm_metrics", "srm_p_values"]
 
 
 def srm_p_values(treatment: np.ndarray | float, control: np.ndarray | float,
@@ -43,9 +57,15 @@ def srm_p_values(treatment: np.ndarray | float, control: np.ndarray | float,
         return np.minimum(1.0, np.exp(-beta_binomial_log_mixture(t, n, share)))
 
 
+def srm_metrics(plan: RolloutPlan) -> np.ndarray:
+    """Which of the plan's metrics the check covers (``decide`` and the simulator alike): those
+    whose windows come from the experiment's own observations."""
+    return np.array([m.source == "observations" for m in plan.metrics], dtype=bool)
+
+
 @dataclass(frozen=True)
 class SRMCheck:
-    """One split checked: a metric's exposures in a segment of the stage."""
+    """One split checked: a metric's units (or exposures) in a segment of the stage."""
 
     metric: str
     segment: str
@@ -53,6 +73,7 @@ class SRMCheck:
     control: float
     expected_share: float
     p_value: float
+    counted: str = "exposures"  # or "units": what treatment and control count
 
     @property
     def observed_share(self) -> float:
@@ -87,8 +108,9 @@ class SRMResult:
 
     def reason(self) -> str:
         worst = min(self.failing, key=lambda c: c.p_value)
+        total = worst.treatment + worst.control
         return (f"sample ratio mismatch in {worst.metric} ({worst.segment}): treatment share "
-                f"{worst.observed_share:.4f} of {worst.treatment + worst.control:.0f} exposures, "
+                f"{worst.observed_share:.4f} of {total:.0f} {worst.counted}, "
                 f"planned {worst.expected_share:g} (always-valid p {worst.p_value:.2g} <= "
                 f"{self.threshold:.2g}); a broken split invalidates every gate, so the rollout "
                 "holds")
@@ -101,22 +123,30 @@ class SRMResult:
 
 def srm_check(plan: RolloutPlan, index: int,
               rows: pd.DataFrame | Mapping[str, np.ndarray]) -> SRMResult | None:
-    """The split of stage ``index``'s exposures, overall and per admitted segment, per metric.
+    """The split of stage ``index``'s units or exposures, overall and per admitted segment, per
+    metric.
 
-    ``rows``: the observations (a table, or its columns as arrays). None when the plan turns the
-    check off. Cells where one arm has no rows are not checked here: that is missing data,
-    which holds on its own.
+    ``rows``: the observations (a table, or its columns as arrays: windows or cell totals). None
+    when the plan turns the check off. Cells where one arm has no rows are not checked here:
+    that is missing data, which holds on its own. A split is one of units when every window in
+    it counted units (``unit_windows`` equals ``windows``; a table of windows: no ``units``
+    blank), else one of exposures.
     """
     spec = plan.srm
     if not spec.enabled or not len(rows) or "stage" not in rows:
         return None
     column = {c: np.asarray(rows[c]) for c in ("stage", "arm", "metric", "exposures", "n",
+                                                "units", "windows", "unit_windows",
                                                 *plan.segments) if c in rows}
+    units, uncounted = _unit_counts(column)
     in_stage = column["stage"] == plan.stages[index].name
     arms = column["arm"]
     treated, controls = in_stage & (arms == "treatment"), in_stage & (arms == "control")
     checks = []
+    covered = {m.name for m, keep in zip(plan.metrics, srm_metrics(plan), strict=True) if keep}
     for metric in plan.stage_metrics(index):
+        if metric.name not in covered:
+            continue
         mine = column["metric"] == metric.name
         counted = column.get("n" if metric.kind == "mean" else "exposures")
         exposures = np.zeros(mine.size) if counted is None else counted.astype(float)
@@ -129,8 +159,22 @@ def srm_check(plan: RolloutPlan, index: int,
             t_rows, c_rows = mask & treated, mask & controls
             if not t_rows.any() or not c_rows.any():
                 continue
-            t, c = float(exposures[t_rows].sum()), float(exposures[c_rows].sum())
+            split = t_rows | c_rows
+            counts, what = (units, "units") if not uncounted[split].any() else \
+                (exposures, "exposures")
+            t, c = float(counts[t_rows].sum()), float(counts[c_rows].sum())
             label = "overall" if segment is None else f"{segment[0]}={segment[1]}"
             checks.append(SRMCheck(metric.name, label, t, c, spec.treatment_share,
-                                   float(srm_p_values(t, c, spec.treatment_share))))
+                                   float(srm_p_values(t, c, spec.treatment_share)), what))
     return SRMResult(spec.alpha, tuple(checks))
+
+
+def _unit_counts(column: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Units per row, and which rows hold windows that did not count units."""
+    size = column["stage"].size
+    if "units" not in column:
+        return np.zeros(size), np.ones(size, dtype=bool)
+    units = column["units"].astype(float)
+    if "unit_windows" in column and "windows" in column:  # cell totals
+        return units, column["unit_windows"].astype(float) < column["windows"].astype(float)
+    return np.nan_to_num(units, nan=0.0), np.isnan(units)  # windows

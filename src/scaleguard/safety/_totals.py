@@ -5,6 +5,7 @@ check and the late-data check read sums over cells, never single windows: exposu
 events for rates and quantiles; for means the pooled sufficient statistics ``n``,
 ``n_mean`` = Σ n·mean and ``n_m2`` = Σ ((n − 1)·var + n·mean²) (the exact pooling of windows'
 n/mean/var: the pooled mean is n_mean / n, the pooled variance (n_m2 − n_mean²/n) / (n − 1));
+the units first exposed (``units``) and how many windows counted them (``unit_windows``);
 and the newest window's ``time``. So totals of totals are the totals of all windows
 (:func:`merge_totals`), and a rollout store can keep one row per cell instead of re-reading
 every window ever posted; the controller decides from totals either way, so the two cannot
@@ -27,7 +28,9 @@ from scaleguard.safety._plan import RolloutPlan
 __all__ = ["CellTotals", "cell_totals", "check_layout", "merge_totals", "window_layout",
            "window_sums"]
 
-_SUMMED = ("exposures", "events", "n", "n_mean", "n_m2", "windows")
+# ``units``: units first exposed in the cell's windows; ``unit_windows``: the windows that
+# counted them (a split's units are tested only when every one of its windows did).
+_SUMMED = ("exposures", "events", "n", "n_mean", "n_m2", "windows", "units", "unit_windows")
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ class CellTotals:
             row.pop("layout", None)
         frame = pd.DataFrame(rows) if rows else _empty()
         for column in _SUMMED + (("time",) if "time" in frame.columns else ()):
-            frame[column] = pd.to_numeric(frame[column]).astype(float)
+            # A store written before a column was summed has none: nothing was counted.
+            frame[column] = pd.to_numeric(frame[column]).astype(float) \
+                if column in frame.columns else 0.0
         return cls(frame, layout)
 
 
@@ -138,6 +143,9 @@ def window_sums(rows: pd.DataFrame | Mapping[str, Any]) -> dict[str, np.ndarray]
         "n_mean": np.where(np.isnan(mean), 0.0, n * mean),
         "n_m2": np.where(np.isnan(var), 0.0, (n - 1.0) * var + n * mean * mean),
         "windows": np.ones(size)}
+    units = np.asarray(rows["units"], dtype=float) if "units" in rows else np.full(size, np.nan)
+    out["units"] = np.nan_to_num(units, nan=0.0)
+    out["unit_windows"] = np.isfinite(units).astype(float)
     if "time" in rows:
         out["time"] = np.asarray(rows["time"], dtype=float)
     return out

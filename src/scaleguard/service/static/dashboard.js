@@ -424,8 +424,8 @@ async function drawSRM(looks, latest) {
   summary.replaceChildren(el("p", {}, badge(latest.mismatch ? "mismatch" : "ok", latest.mismatch ? "critical" : "ok"),
       latest.mismatch ? ` the split is broken in ${latest.failing.join(", ")}: every gate is invalid, the rollout holds`
                       : ` the observed split matches the plan (always-valid p above ${num(threshold)})`),
-    table("srm-table", ["metric", "segment", "treatment", "control", "planned share", "observed share", "p"],
-      latest.checks.map((c) => [c.metric, c.segment, count(c.treatment), count(c.control), num(c.expected_share),
+    table("srm-table", ["metric", "segment", "counts", "treatment", "control", "planned share", "observed share", "p"],
+      latest.checks.map((c) => [c.metric, c.segment, c.counted || "exposures", count(c.treatment), count(c.control), num(c.expected_share),
         num(c.observed_share), el("td", { class: c.p_value <= threshold ? "srm-fail" : "", text: num(c.p_value) })])));
   const x = looks.map((s) => new Date(s.time * 1000));
   await Plotly.react(document.getElementById("srm-chart"), [
