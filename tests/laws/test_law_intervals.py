@@ -12,7 +12,7 @@ from scipy.stats import norm
 from scaleguard.errors import FitError
 from scaleguard.laws import LawFit
 from scaleguard.laws._forecast import ensemble, error_model, law_interval
-from scaleguard.laws._intervals import conformal_quantile, fit_error_model, robust_sd
+from scaleguard.laws._intervals import ErrorModel, conformal_quantile, fit_error_model, robust_sd
 from scaleguard.laws._report import build_report
 
 
@@ -43,6 +43,18 @@ def test_too_narrow_intervals_are_widened_with_a_warning():
     assert np.mean(np.abs(r) <= z * model.sd(d) * (1 + 1e-9)) >= 0.9
     unchecked = fit_error_model(0.01, r[:50], d[:50], np.zeros(50, int), level=0.9)
     assert unchecked.coverage is None and "could not be checked" in unchecked.warning
+
+
+def test_an_interval_too_wide_to_state_stays_finite_and_warns_nothing():
+    # A wild member's backtest (bench_law_backtest seed 11, a long curve's broken fit) gave a
+    # conformal widening whose e^half overflowed: an infinite upper end reached the ensemble
+    # and would be written to the JSON report as "Infinity".
+    model = ErrorModel(noise=0.01, growth=5.0, level=0.9, n_residuals=20, coverage=0.5,
+                       widen=500.0)
+    with np.errstate(all="raise"):
+        low, high = model.bounds(np.array([2.0, 3.0]), np.array([1.0, 2.0]))
+    assert np.all(np.isfinite(low)) and np.all(np.isfinite(high))
+    assert np.all(low > 0) and np.all(low < 2.0) and np.all(high > 1e300)
 
 
 def test_robust_sd_ignores_an_outlier_and_counts_fitted_parameters():

@@ -22,7 +22,7 @@ from scaleguard.errors import FitError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
 from scaleguard.laws._data import as_frame, points_matrix, scale_columns
 from scaleguard.laws._extrapolation import decades_beyond
-from scaleguard.laws._intervals import ErrorModel, fit_error_model, robust_sd
+from scaleguard.laws._intervals import ErrorModel, fit_error_model, interval_ends, robust_sd
 from scaleguard.laws._validation import scale_column
 
 if TYPE_CHECKING:
@@ -122,7 +122,6 @@ def ensemble(fit: LawFit, frame: Any, points: Any, level: float = 0.9) -> Ensemb
     share = np.array(list(weights.values()))[:, None]
     mu = np.sum(share * np.array(means), axis=0)
     var = np.sum(share * (np.array(variances) + (np.array(means) - mu) ** 2), axis=0)
-    half = float(norm.ppf(0.5 + level / 2.0)) * np.sqrt(var)
-    return EnsemblePrediction(estimate=np.exp(mu), lower=np.exp(mu - half),
-                              upper=np.exp(mu + half), level=float(level),
-                              weights=dict(weights), members=members)
+    lower, upper = interval_ends(mu, float(norm.ppf(0.5 + level / 2.0)) * np.sqrt(var))
+    return EnsemblePrediction(estimate=np.exp(mu), lower=lower, upper=upper,
+                              level=float(level), weights=dict(weights), members=members)

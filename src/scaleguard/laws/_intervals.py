@@ -32,13 +32,28 @@ from scipy.stats import norm
 from scaleguard.errors import InputError
 
 __all__ = ["COVERAGE_TOLERANCE", "ErrorModel", "conformal_quantile", "fit_error_model",
-           "robust_sd"]
+           "interval_ends", "robust_sd"]
 
 # The issue's target: empirical coverage within 10 points of nominal; further off, widen/warn.
 COVERAGE_TOLERANCE: Final = 0.10
 _MAX_GROWTH: Final = 5.0  # log-error sd per decade: beyond e^5 per decade nothing is predicted
 _MAD_TO_SD: Final = 1.4826  # MAD of a normal sample times this estimates its sd
 _SD_FLOOR: Final = 1e-18  # a noise-free model must not divide a residual by zero
+# Logs just inside the smallest and largest normal floats (2.2e-308, 1.8e308): an interval
+# wider than that says "anything" and is stated within them, finite (JSON has no infinity).
+_LOG_RANGE: Final = (-708.0, 709.0)
+
+
+def interval_ends(log_center: np.ndarray | float, half: np.ndarray | float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``exp(log_center -+ half)``, kept within the positive floats.
+
+    >>> [float(f"{v:.3g}") for v in interval_ends(0.0, 1e4)]   # e^-1e4, e^1e4 overflow
+    [3.31e-308, 8.22e+307]
+    """
+    center, width = np.asarray(log_center, float), np.asarray(half, float)
+    return (np.exp(np.clip(center - width, *_LOG_RANGE)),
+            np.exp(np.clip(center + width, *_LOG_RANGE)))
 
 
 def robust_sd(residuals: np.ndarray, n_params: int = 0) -> float:
@@ -105,8 +120,7 @@ class ErrorModel:
         ``spread`` is a further log-scale sd added in quadrature (disagreement between laws)."""
         z = float(norm.ppf(0.5 + self.level / 2.0))
         half = z * np.sqrt(self.sd(decades) ** 2 + np.asarray(spread, float) ** 2)
-        est = np.asarray(estimate, float)
-        return est * np.exp(-half), est * np.exp(half)
+        return interval_ends(np.log(np.asarray(estimate, float)), half)
 
     @property
     def warning(self) -> str | None:

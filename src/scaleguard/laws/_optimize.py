@@ -12,7 +12,7 @@ L-BFGS-B run from every start.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -22,7 +22,7 @@ from scaleguard.errors import InputError
 from scaleguard.laws._families import Law
 
 __all__ = ["LOSSES", "SCREEN_ITER", "SCREEN_KEEP", "Objective", "GridOutcome", "batched_lbfgs",
-           "fit_from_starts", "polish"]
+           "fit_from_starts", "fit_replicates", "polish"]
 
 LOSSES: Final = ("huber", "squared")
 _MEMORY: Final = 10  # L-BFGS history pairs (scipy's default maxcor is 10)
@@ -61,7 +61,9 @@ class Objective:
 
     law: Law
     X: np.ndarray  # [k, n] inputs
-    target: np.ndarray  # [n] metric in fit space (its log for log laws)
+    # [n] metric in fit space (its log for log laws), or [S, n]: one data set per start (a
+    # parametric bootstrap's simulated replicates fit as one batch, like weighted resamples)
+    target: np.ndarray
     loss: str = "huber"
     delta: float = 1e-3
     # Optional row weights: [S, n], one row per start (a bootstrap resample is the data with
@@ -83,7 +85,8 @@ class Objective:
         """Objective ``[S]`` and gradient ``[S, P]``; ``rows`` picks the weight rows of a
         subset of starts."""
         fitted, backward = self.law.forward(theta.astype(self.X.dtype, copy=False), self.X)
-        r = fitted - self.target
+        r = fitted - (self.target if rows is None or self.target.ndim == 1
+                      else self.target[rows])
         if self.loss == "squared":
             rho, slope = 0.5 * r * r, r
         else:
@@ -310,3 +313,37 @@ def fit_from_starts(objective: Objective, starts: np.ndarray, lower: np.ndarray,
                        converged=bool(final.converged[order[0]]), n_starts=n_starts,
                        candidates=cands, candidate_values=cvals, screen_iterations=iters,
                        evaluations=evals + final.evaluations)
+
+
+def fit_replicates(objective: Objective, starts: np.ndarray, lower: np.ndarray,
+                   upper: np.ndarray, *, keep: int = SCREEN_MIN_KEEP,
+                   max_iter: int = POLISH_MAX_ITER) -> tuple[np.ndarray, np.ndarray]:
+    """Fit every data set of ``objective`` (its target ``[R, n]``) from every start: raw
+    parameters ``[R, P]`` and objective values ``[R]`` of each replicate's best end point.
+
+    A parametric bootstrap's replicates share the law, the inputs and the starts; they differ
+    in the target only, so all ``R x S`` fits advance as one batched L-BFGS. When ``keep`` is
+    below the number of starts, :data:`SCREEN_ITER` float32 steps rank each replicate's starts
+    (as :func:`fit_from_starts` screens one data set's) and its best ``keep`` run on to tight
+    tolerances.
+    """
+    if objective.weights is not None and objective.weights.ndim != 1:
+        raise InputError("fit_replicates: row weights must be shared by every replicate ([n])")
+    targets = np.atleast_2d(objective.target)
+    starts = np.atleast_2d(np.asarray(starts, dtype=float))
+    r, s = targets.shape[0], starts.shape[0]
+    theta0 = np.tile(starts, (r, 1))
+    rows = np.repeat(targets, s, axis=0)
+    batch = replace(objective, target=rows)
+    if keep < s:
+        first = batched_lbfgs(batch.single_precision(), theta0, lower, upper,
+                              max_iter=SCREEN_ITER)
+        ranked = np.argsort(np.where(np.isfinite(first.value), first.value, np.inf).reshape(r, s),
+                            axis=1, kind="stable")[:, :keep]
+        picked = (ranked + s * np.arange(r)[:, None]).ravel()
+        theta0, batch, s = first.theta[picked], replace(batch, target=rows[picked]), keep
+    final = batched_lbfgs(batch, theta0, lower, upper, max_iter=max_iter, ftol=POLISH_FTOL,
+                          gtol=POLISH_GTOL)
+    value = np.where(np.isfinite(final.value), final.value, np.inf).reshape(r, s)
+    best = np.argmin(value, axis=1)
+    return final.theta.reshape(r, s, -1)[np.arange(r), best], value[np.arange(r), best]
