@@ -259,6 +259,21 @@ def test_points_read_back_as_written_whatever_the_grouping(store_url, groups):
             {run_id: sum(r == run_id for r, _, _ in kept) for run_id in runs.values()}
 
 
+def test_forgotten_series_codes_are_looked_up_again(store, monkeypatch):
+    """The store remembers a bounded number of series codes; past it, it forgets them, and a
+    later batch of a forgotten series still lands under that series' one code."""
+    import scaleguard.monitor._sqlstore as sqlstore
+
+    monkeypatch.setattr(sqlstore, "_SERIES_REMEMBERED", 2)
+    store.open_run(RunInfo("r", "x", "running", 0.0))
+    for k in range(2):
+        for name in ("a", "b", "c", "d", "e"):
+            store.write(_batch("r", 3, start=3 * k, name=name))
+    assert len(store._series_ids) <= 2
+    assert store.metrics("r") == ["a", "b", "c", "d", "e"]
+    assert [v.points for v in store.latest("r")] == [6] * 5
+
+
 def test_two_processes_on_one_postgres_store_each_key_once(pg_url):
     """Two stores on one database (two replicas) racing to store the same keyed batches."""
     stores = [PostgresStore(pg_url), PostgresStore(pg_url)]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -43,6 +44,8 @@ __all__ = ["NameCodes", "PointColumns", "SQLStore", "Tx"]
 
 # Keys per INSERT into batch_keys: 6 parameters each, far below PostgreSQL's 65,535.
 _CLAIMS_PER_STATEMENT = 1_000
+# Series codes a store remembers (runs x metrics; then it forgets them and asks again)
+_SERIES_REMEMBERED = 100_000
 _RUN_COLUMNS = "r.run_id, r.name, r.status, r.started_at, r.finished_at, r.config"
 _ALERT_COLUMNS = ("run_id, time, severity, title, message, metric, step, value, detector, "
                   "action, extra, alert_id, state")
@@ -95,7 +98,7 @@ class PointColumns:
     table as it is; PostgreSQL takes it through binary ``COPY``."""
 
     def __init__(self, batches: Sequence[Batch], names: NameCodes,
-                 series: dict[tuple[str, str], int]) -> None:
+                 series: Mapping[tuple[str, str], int]) -> None:
         import pyarrow as pa
 
         ids = [np.asarray([series[(b.run_id, n)] for n in distinct], np.int32)[codes]
@@ -212,7 +215,8 @@ class SQLStore(RolloutTables, ABC):
                 # in one order, so that two replicas adding the same series never deadlock
                 for pair in sorted(names.pairs(with_points) - known.keys()):
                     added[pair] = self._series_id(tx, *pair)
-                self._insert_points(tx, PointColumns(with_points, names, {**known, **added}))
+                self._insert_points(tx, PointColumns(with_points, names,
+                                                     ChainMap(added, known)))
             events = [[e.run_id if e.run_id is not None else b.run_id, e.step, e.time, e.kind,
                        e.source, json.dumps(e.payload, default=str)]
                       for b in stored for e in b.events]
@@ -224,6 +228,8 @@ class SQLStore(RolloutTables, ABC):
             if alerts:
                 tx.many("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                         "nextval('alert_ids'), 'open', NULL)", alerts)
+        if len(known) + len(added) > _SERIES_REMEMBERED:
+            known.clear()  # a bounded memory: forgotten codes are looked up again
         known.update(added)  # committed: from now on the codes are the database's
         return fresh
 
