@@ -1,11 +1,20 @@
 """Ingest of 1M metric points, in one run: each store written directly, then the service on it.
 
-Five ways, the same 1,000,000 points (4 metrics x 250,000 steps, one run):
+Five ways, the same 1,000,000 points (4 metrics x 250,000 steps, one run), and DuckDB's own
+ceiling beside them (``DuckDB bare insert``: the points table's columns from ready Arrow
+tables, no store):
 
-- ``sqlite3 executemany``: the reference, a plain table and one prepared INSERT per batch;
-- ``DuckDB direct``: :meth:`DuckDBStore.write_many` (one Arrow insert per transaction);
-- ``PostgreSQL COPY``: :meth:`PostgresStore.write_many` on a throwaway cluster (initdb,
-  pg_ctl; fsync on, as a server would run);
+- ``sqlite3 executemany``: the reference, the same logical points as rows of a plain table
+  (run_id TEXT, step, time, name TEXT, value: the strings written in every row; no index, no
+  batch keys), built as Python tuples before the clock starts, one ``executemany`` of the
+  prepared INSERT per transaction;
+- ``DuckDB direct``: :meth:`DuckDBStore.write_many` from :class:`Batch` objects, all of its
+  work on the clock: the batch key claimed in ``batch_keys``, names coded, series codes looked
+  up (inserted the first time), one Arrow insert of (series_id, step, time, value) per
+  transaction;
+- ``PostgreSQL COPY``: :meth:`PostgresStore.write_many` the same way, points through binary
+  ``COPY`` into the indexed ``points`` table, on a throwaway cluster (initdb, pg_ctl; fsync
+  on, as a server would run);
 - ``service on DuckDB`` / ``service on PostgreSQL``: ``scaleguard serve`` in a subprocess,
   8 client threads posting 500-point keyed batches (pre-encoded JSON) until 1M points are in;
   p50/p99 latency per batch beside the throughput.
@@ -91,6 +100,36 @@ def sqlite_executemany(path: Path, n: int, size: int) -> float:
     return n / took
 
 
+def duckdb_floor(path: Path, n: int, size: int) -> float:
+    """What DuckDB itself takes: the points table's four numeric columns, inserted from Arrow
+    tables built before the clock starts, one transaction each, with no store around it (no
+    keys, no name coding): the ceiling of ``DuckDB direct`` on this machine."""
+    import duckdb
+    import pyarrow as pa
+
+    steps, names, values = points(n)
+    codes = {name: i for i, name in enumerate(METRICS)}
+    series = np.asarray([codes[name] for name in names], dtype=np.int32)
+    tables = [pa.table({"series_id": series[i:i + size], "step": steps[i:i + size],
+                        "time": np.full(len(steps[i:i + size]), 1.8e9),
+                        "value": values[i:i + size]}) for i in range(0, n, size)]
+    con = duckdb.connect(str(path))
+    con.execute("SET checkpoint_threshold = '256MB'")  # as DuckDBStore sets it
+    con.execute("CREATE TABLE points (series_id INTEGER NOT NULL, step BIGINT NOT NULL, "
+                "time DOUBLE NOT NULL, value DOUBLE)")
+    began = time.perf_counter()
+    for table in tables:
+        con.execute("BEGIN TRANSACTION")
+        con.register("ready", table)
+        con.execute("INSERT INTO points SELECT * FROM ready")
+        con.unregister("ready")
+        con.execute("COMMIT")
+    took = time.perf_counter() - began
+    assert con.execute("SELECT count(*) FROM points").fetchone() == (n,)
+    con.close()
+    return n / took
+
+
 def service(store_url: str, folder: Path, n: int, clients: int, size: int
             ) -> tuple[float, float, float]:
     tokens = folder / "tokens"
@@ -157,6 +196,7 @@ def main() -> None:
                 "sqlite3 executemany": sqlite_executemany(folder / "ref.sqlite", n,
                                                           args.direct_batch),
                 "DuckDB direct": direct(str(folder / "direct.duckdb"), n, args.direct_batch),
+                "DuckDB bare insert": duckdb_floor(folder / "bare.duckdb", n, args.direct_batch),
                 "PostgreSQL COPY": direct(cluster.database(), n, args.direct_batch),
                 "DuckDB direct, small": direct(str(folder / "small.duckdb"), n, args.batch),
                 "PostgreSQL COPY, small": direct(cluster.database(), n, args.batch),
@@ -173,7 +213,9 @@ def main() -> None:
                       f"p99 {p99:6.1f} ms per batch; {rate / small:.2f}x its store direct in "
                       f"the same batches, {rate / big:.2f}x in large ones")
             print(f"DuckDB direct / sqlite3: "
-                  f"{rates['DuckDB direct'] / rates['sqlite3 executemany']:.1f}x; "
+                  f"{rates['DuckDB direct'] / rates['sqlite3 executemany']:.1f}x "
+                  f"(DuckDB bare insert / sqlite3: "
+                  f"{rates['DuckDB bare insert'] / rates['sqlite3 executemany']:.1f}x); "
                   f"PostgreSQL COPY / sqlite3: "
                   f"{rates['PostgreSQL COPY'] / rates['sqlite3 executemany']:.1f}x")
     finally:

@@ -214,6 +214,66 @@ def test_any_sequence_of_resent_batches_stores_each_key_once(store_url, sends):
         assert len(store.frame("p")) - before == sum(sizes.values())
 
 
+_NAMES = ("loss", "lr", "ü/norm", "")
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.tuples(st.sampled_from(("a", "b")),
+                                   st.lists(st.integers(0, len(_NAMES) - 1), max_size=6),
+                                   st.none() | st.integers(0, 3)), max_size=4),
+                min_size=1, max_size=5))
+def test_points_read_back_as_written_whatever_the_grouping(store_url, groups):
+    """Property: batches of two runs over a few metric names (new ones appearing in any group,
+    keys repeating), written group by group, read back through frame, metrics, latest and runs
+    exactly as a plain table of the kept points says: the series codes are invisible."""
+    with open_store(":memory:" if store_url.endswith(".duckdb") else store_url) as store:
+        prefix = uuid.uuid4().hex  # the PostgreSQL database outlives examples
+        runs = {r: f"{prefix}-{r}" for r in ("a", "b")}
+        for r, run_id in runs.items():
+            store.open_run(RunInfo(run_id, r, "running", 0.0))
+        kept, keys, step = [], set(), 0
+        for group in groups:
+            batches = []
+            for r, codes, key in group:
+                steps = np.arange(step, step + len(codes))
+                step += len(codes)
+                names = [_NAMES[c] for c in codes]
+                batches.append(Batch(runs[r], steps, steps / 2.0, names, steps * 1.5,
+                                     key=None if key is None else f"k{key}"))
+                if key is None or (runs[r], key) not in keys:
+                    kept += [(runs[r], int(s), n) for s, n in zip(steps, names, strict=True)]
+                if key is not None:
+                    keys.add((runs[r], key))
+            store.write_many(batches)
+        for run_id in runs.values():
+            mine = sorted((n, s) for r, s, n in kept if r == run_id)
+            frame = store.frame(run_id)
+            assert list(zip(frame["name"], frame["step"], strict=True)) == mine
+            assert (frame["value"] == frame["step"] * 1.5).all()
+            assert store.metrics(run_id) == sorted({n for n, _ in mine})
+            assert {v.metric: (v.step, v.points) for v in store.latest(run_id)} == \
+                {n: (max(s for m, s in mine if m == n), sum(m == n for m, _ in mine))
+                 for n in {n for n, _ in mine}}
+        assert {r.run_id: r.points for r in store.runs() if r.run_id.startswith(prefix)} == \
+            {run_id: sum(r == run_id for r, _, _ in kept) for run_id in runs.values()}
+
+
+def test_forgotten_series_codes_are_looked_up_again(store, monkeypatch):
+    """The store remembers a bounded number of series codes; past it, it forgets them, and a
+    later batch of a forgotten series still lands under that series' one code."""
+    import scaleguard.monitor._sqlstore as sqlstore
+
+    monkeypatch.setattr(sqlstore, "_SERIES_REMEMBERED", 2)
+    store.open_run(RunInfo("r", "x", "running", 0.0))
+    for k in range(2):
+        for name in ("a", "b", "c", "d", "e"):
+            store.write(_batch("r", 3, start=3 * k, name=name))
+    assert len(store._series_ids) <= 2
+    assert store.metrics("r") == ["a", "b", "c", "d", "e"]
+    assert [v.points for v in store.latest("r")] == [6] * 5
+
+
 def test_two_processes_on_one_postgres_store_each_key_once(pg_url):
     """Two stores on one database (two replicas) racing to store the same keyed batches."""
     stores = [PostgresStore(pg_url), PostgresStore(pg_url)]
@@ -223,7 +283,7 @@ def test_two_processes_on_one_postgres_store_each_key_once(pg_url):
 
     def send(store: Store) -> None:
         for k in range(20):
-            fresh = store.write(Batch("r", np.arange(10), np.zeros(10), ["m"] * 10,
+            fresh = store.write(Batch("r", np.arange(10), np.zeros(10), [f"m{k % 4}"] * 10,
                                       np.ones(10), key=f"k{k}"))
             with lock:
                 outcomes.append(fresh)
@@ -234,6 +294,9 @@ def test_two_processes_on_one_postgres_store_each_key_once(pg_url):
     for t in threads:
         t.join()
     assert outcomes.count(True) == 20 and len(stores[1].frame("r")) == 200
+    # both raced to add each metric's series: one code each, every point under it
+    assert stores[0].metrics("r") == ["m0", "m1", "m2", "m3"]
+    assert [v.points for v in stores[1].latest("r")] == [50] * 4
     for s in stores:
         s.close()
 
@@ -287,6 +350,93 @@ def test_a_store_written_before_schema_versions_migrates_in_place(tmp_path):
         assert [r[0] for r in con.execute("SELECT version FROM schema_versions "
                                           "ORDER BY version").fetchall()] == \
             [m.version for m in MIGRATIONS]
+
+
+def _reads(store):
+    """What every read path of the store answers for the v4 fixture's runs, JSON-ready (the
+    dashboard, ``/metrics``, the ``monitor`` CLI and export read through these methods)."""
+    import dataclasses
+
+    out: dict = {"runs": [r.as_dict() for r in store.runs()],
+                 "finished": [r.as_dict() for r in store.runs(status="finished", limit=1)],
+                 "found": store.find_run("gpt-a", count=True).as_dict(),
+                 "latest": [dataclasses.asdict(v) for v in store.latest()],
+                 "latest_running": [dataclasses.asdict(v)
+                                    for v in store.latest(running_only=True)],
+                 "alerts": [a.as_dict() for a in store.alerts()],
+                 "alert_counts": [dataclasses.asdict(c) for c in store.alert_counts()],
+                 "events": [e.as_dict() for e in store.events()],
+                 "receipt": store.batch_receipt("r-v4-a", "key-v4")}
+    for run in ("r-v4-a", "r-v4-b"):
+        out[f"metrics {run}"] = store.metrics(run)
+        out[f"frame {run}"] = store.frame(run).to_dict("list")
+        for metric in store.metrics(run):
+            for label, kwargs in {"raw": {}, "lttb": {"max_points": 50},
+                                  "minmax": {"max_points": 40, "method": "minmax"},
+                                  "range": {"start": 490, "end": 510, "max_points": 8}
+                                  }.items():
+                out[f"series {run} {metric} {label}"] = \
+                    store.series(run, metric, **kwargs).as_dict()  # type: ignore[arg-type]
+    return out
+
+
+def _unzipped(tmp_path, name):
+    path = tmp_path / name.removesuffix(".gz")
+    with gzip.open(FIXTURES / name) as src, path.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return path
+
+
+def test_a_version_4_store_migrates_in_place_and_reads_as_before(tmp_path):
+    """``store_v4.duckdb.gz`` (fixtures/make_store_v4.py) keeps run ids and metric names as text
+    in every point; migration 5 moves them into ``series`` codes where the file lies. Every read
+    path answers exactly what the code before the migration answered
+    (``store_v4_reads.json.gz``, recorded with that code), and new points of old and new series
+    land beside the old ones."""
+    path = _unzipped(tmp_path, "store_v4.duckdb.gz")
+    expected = gzip.decompress((FIXTURES / "store_v4_reads.json.gz").read_bytes()).decode()
+    with open_store(path, read_only=True) as store:  # read-only: migrated first, then read
+        assert store.schema_version() == SCHEMA_VERSION
+        assert json.dumps(_reads(store), sort_keys=True) + "\n" == expected
+        assert store.find_run("r-v4-a", count=True).points == 3001  # type: ignore[union-attr]
+    with open_store(path) as store:
+        assert json.dumps(_reads(store), sort_keys=True) + "\n" == expected  # reopened
+        assert store.write(Batch("r-v4-a", np.array([1]), np.zeros(1), ["loss"], np.ones(1),
+                                 key="key-v4")) is False
+        store.write(Batch("r-v4-b", np.array([10, 11]), np.zeros(2), ["loss", "acc"],
+                          np.array([0.5, 0.9])))
+        assert store.metrics("r-v4-b") == ["acc", "loss"]
+        assert store.series("r-v4-b", "loss").values[-1] == 0.5
+        assert [r.points for r in store.runs()] == [12, 3001]
+
+
+def test_a_version_4_postgres_store_migrates_in_place(pg_url):
+    """The same migration on PostgreSQL: a database at schema 4 (made here with migrations 1-4
+    and points in their layout of the time) opens at the current version with every point."""
+    import psycopg
+
+    from scaleguard.monitor._migrations import statements
+
+    steps = np.arange(300)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("CREATE TABLE schema_versions (version INTEGER PRIMARY KEY, "
+                    "name VARCHAR NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+        for migration in MIGRATIONS[:4]:
+            for sql in statements(migration, "postgres"):
+                con.execute(sql)
+            con.execute("INSERT INTO schema_versions VALUES (%s, %s, 0)",
+                        [migration.version, migration.name])
+        con.execute("INSERT INTO runs VALUES ('r', 'old', 'running', 1, NULL, '{}')")
+        with con.cursor() as cur:
+            cur.executemany("INSERT INTO points VALUES ('r', %s, %s, %s, %s)",
+                            [(int(s), float(s), ("loss", "lr")[s % 2], s / 10.0)
+                             for s in steps])
+    with open_store(pg_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.resolve("old").points == 300 and store.metrics("r") == ["loss", "lr"]
+        assert store.series("r", "lr").steps.tolist() == steps[1::2].tolist()
+        store.write(Batch("r", np.array([300]), np.zeros(1), ["loss"], np.array([7.0])))
+        assert store.latest("r")[0].value == 7.0 and store.frame("r").shape == (301, 4)
 
 
 def test_a_newer_schema_is_refused(tmp_path):

@@ -89,6 +89,46 @@ def test_close_commits_what_is_queued():
         committer.submit(points("a", 999))
 
 
+def test_a_request_that_goes_away_neither_cancels_its_batch_nor_stops_the_writer():
+    """A request awaits its batch on the event loop; cancelling that wait (a client gone)
+    leaves the batch to be committed and the writer serving the next ones."""
+    import asyncio
+
+    store = GatedStore()
+    store.open_run(RunInfo("a", "a", "running", 0.0))
+    committer = GroupCommitter(store)
+    first = committer.submit(points("a", 0))
+    assert store.entered.wait(10)
+    queued = committer.submit(points("a", 10))
+
+    async def gone() -> None:
+        waiting = asyncio.ensure_future(asyncio.wrap_future(queued))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:  # an event loop of its own (another test's may be running here)
+        try:
+            asyncio.run(gone())
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert outcome == [None]
+    assert not queued.cancelled()
+    store.gate.set()
+    assert first.result(timeout=10) and queued.result(timeout=10)
+    assert committer.write(points("a", 20)) is True  # the writer is still there
+    committer.close()
+    assert len(store.series("a", "loss").steps) == 30
+
+
 def test_concurrent_retries_of_one_key_store_it_once(settings, auth):
     store = GatedStore()
     with TestClient(create_app(settings(), store=store)) as client:

@@ -81,6 +81,7 @@ class DuckDBStore(SQLStore):
         self.path = str(path)
         self.read_only = read_only
         self._lock = threading.RLock()
+        self._series_ids = {}
         if self.path != ":memory:" and read_only and not Path(self.path).is_file():
             raise InputError(f"store {self.path}: no such file")
         self._con: Any = None

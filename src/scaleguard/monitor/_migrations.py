@@ -124,6 +124,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             rollout_id VARCHAR NOT NULL, cell VARCHAR NOT NULL, totals VARCHAR NOT NULL,
             PRIMARY KEY (rollout_id, cell))""",
     )),
+    Migration(5, "points keyed by series codes", (
+        # A point carried its run id and metric name as text: two strings per point were most
+        # of an insert's bytes and time (DuckDB 1.2M points/s against 3-4M for four numeric
+        # columns). Each (run, metric) pair is now one row of `series`, and a point holds its
+        # code. A series row is written in the transaction of its first points and never
+        # alone, so every series has points (metrics() reads the series table only).
+        "CREATE SEQUENCE series_ids START 1",
+        """CREATE TABLE series (
+            series_id INTEGER PRIMARY KEY, run_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+            UNIQUE (run_id, name))""",
+        """INSERT INTO series SELECT nextval('series_ids'), run_id, name
+            FROM (SELECT DISTINCT run_id, name FROM points ORDER BY run_id, name) AS pairs""",
+        """CREATE TABLE points_v5 (
+            series_id INTEGER NOT NULL, step BIGINT NOT NULL, time DOUBLE NOT NULL,
+            value DOUBLE)""",
+        """INSERT INTO points_v5 SELECT s.series_id, p.step, p.time, p.value
+            FROM points p JOIN series s ON s.run_id = p.run_id AND s.name = p.name""",
+        "DROP TABLE points",  # PostgreSQL drops its index points_run_name with it
+        "ALTER TABLE points_v5 RENAME TO points",
+        {"postgres": "CREATE INDEX points_series ON points (series_id, step)"},
+    )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

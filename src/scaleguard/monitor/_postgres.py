@@ -1,8 +1,8 @@
 """The team backend: a PostgreSQL database that several processes (service replicas) share.
 
 psycopg 3 (the ``postgres`` extra) with a small connection pool: each transaction takes a
-connection, so a replica's readers do not wait for its writer. Points go in with ``COPY``
-(psycopg's C row writer), the fastest way PostgreSQL takes rows. Two processes may open the
+connection, so a replica's readers do not wait for its writer. Points go in with binary
+``COPY``, the fastest way PostgreSQL takes rows. Two processes may open the
 same database at once: migrations run under a transaction-scoped advisory lock, so only the
 first applies them, and a keyed batch claims its key under the table's primary key, so two
 replicas never store the same batch twice.
@@ -10,23 +10,57 @@ replicas never store the same batch twice.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from scaleguard.errors import InputError
 from scaleguard.monitor._sqlstore import PointColumns, SQLStore, Tx
 
-__all__ = ["MIGRATION_LOCK", "PostgresStore", "redacted"]
+__all__ = ["MIGRATION_LOCK", "PostgresStore", "binary_rows", "redacted"]
 
 # pg_advisory_xact_lock key of "migrate this database" (any fixed 64-bit number: ours reads
 # "scaleguard" in ASCII, first 8 bytes).
 MIGRATION_LOCK = 0x7363616C65677561
 POOL_SIZE = 8  # connections per process: the group writer, request threads, the scheduler
 _CONNECT_TIMEOUT_S = 10.0
-_COPY_CHUNK_ROWS = 50_000  # ~2.5 MB of CSV per write to COPY
+_COPY_CHUNK_ROWS = 50_000  # 2.3 MB (46 bytes a point) per write to COPY
+
+
+# PostgreSQL's binary COPY format (documented with COPY): a signature, flags and header
+# extension length, then per row a field count and each field as length + big-endian bytes,
+# then -1. A point is four fixed-size fields, so numpy writes all rows in one structured
+# array (10 ms per 100,000 points against 45 ms for Arrow's CSV writer), and the server
+# parses no text (a COPY of 2,000 or 100,000 points took 15-35% less time than as CSV).
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+_POINT_ROW = np.dtype([("fields", ">i2"), ("n1", ">i4"), ("series_id", ">i4"), ("n2", ">i4"),
+                       ("step", ">i8"), ("n3", ">i4"), ("time", ">f8"), ("n4", ">i4"),
+                       ("value", ">f8")])
+
+
+def binary_rows(series_id: np.ndarray, step: np.ndarray, time: np.ndarray,
+                value: np.ndarray) -> bytes:
+    """Rows of ``points`` in PostgreSQL's binary COPY format (NaN and ±inf as they are).
+
+    Examples
+    --------
+    >>> row = binary_rows(np.array([7]), np.array([1]), np.array([0.5]), np.array([np.nan]))
+    >>> len(row), row[:6].hex()
+    (46, '000400000004')
+    """
+    rows = np.empty(len(series_id), _POINT_ROW)
+    rows["fields"] = 4
+    rows["n1"] = 4
+    rows["n2"] = rows["n3"] = rows["n4"] = 8
+    rows["series_id"] = series_id
+    rows["step"] = step
+    rows["time"] = time
+    rows["value"] = value
+    return rows.tobytes()
 
 
 def _placeholders(sql: str) -> str:
@@ -82,6 +116,7 @@ class PostgresStore(SQLStore):
         self.url = url
         self.path = redacted(url)
         self.read_only = read_only
+        self._series_ids = {}
         options = "-c default_transaction_read_only=on" if read_only else ""
         self._pool: Any = None
         try:  # one plain connection first: a wrong URL fails now, with libpq's own reason
@@ -113,18 +148,13 @@ class PostgresStore(SQLStore):
         tx.rows("SELECT rollout_id FROM rollouts WHERE rollout_id = ? FOR UPDATE", [rollout_id])
 
     def _insert_points(self, tx: Tx, columns: PointColumns) -> None:
-        import pyarrow.csv as csv
-
         assert isinstance(tx, _PgTx)
-        # Arrow's C++ CSV writer quotes strings and spells nan/inf as PostgreSQL reads them;
-        # several times faster than psycopg's row-by-row writer. One chunk of CSV at a time
-        # (the memory of a chunk, not of the transaction).
-        with tx.conn.cursor() as cur, cur.copy("COPY points (run_id, step, time, name, value) "
-                                               "FROM STDIN (FORMAT csv)") as copy:
+        with tx.conn.cursor() as cur, cur.copy("COPY points (series_id, step, time, value) "
+                                               "FROM STDIN (FORMAT binary)") as copy:
+            copy.write(_COPY_HEADER)
             for chunk in columns.table.to_batches(max_chunksize=_COPY_CHUNK_ROWS):
-                out = io.BytesIO()
-                csv.write_csv(chunk, out, csv.WriteOptions(include_header=False))
-                copy.write(out.getvalue())
+                copy.write(binary_rows(*(chunk.column(i).to_numpy() for i in range(4))))
+            copy.write(_COPY_TRAILER)
 
     def close(self) -> None:
         """Close the pool (idempotent)."""

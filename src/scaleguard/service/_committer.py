@@ -43,6 +43,10 @@ class GroupCommitter:
         """Queue ``batch``; the future completes when it is committed (True; False when its key
         was stored before) or fails with the store's error."""
         done: Future[bool] = Future()
+        # Running from the start: a request that goes away (its asyncio task cancelled, and
+        # with it a wrapped future) must not cancel a batch the writer may be committing;
+        # set_result on a cancelled future would raise in the writer thread and stop it.
+        done.set_running_or_notify_cancel()
         if not self._thread.is_alive():
             raise RuntimeError("the group committer is closed")
         self._queue.put((batch, done))
