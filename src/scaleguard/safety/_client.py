@@ -17,6 +17,7 @@ httpx (the ``client`` extra); it imports neither pandas nor FastAPI.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -41,6 +42,49 @@ DEFAULT_TIMEOUT_S = 2.0  # per request; the caller's path never waits on one aft
 MAX_ROWS_PER_POST = 5_000  # half the service's MAX_OBSERVATION_ROWS per request
 MAX_PENDING_POSTS = 1_000  # unsent windows kept while the service is away (oldest dropped)
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# An assignment is a few kilobytes; an answer larger than this is not from a scaleguard
+# service (a misrouted URL, a hostile proxy) and is not read further: no unbounded buffer.
+MAX_ANSWER_BYTES = 1 << 20
+
+
+def _parsed(status: int, body: bytes | None) -> Any:
+    """The JSON of a 200 answer's ``body``, or None: cut short, not JSON, too deeply nested
+    (RecursionError, which is no ValueError) all read as a malformed assignment."""
+    if status != 200 or body is None:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+class _Reading:
+    """Bounds one answer's body: at most MAX_ANSWER_BYTES, within ``timeout`` seconds in all
+    (httpx's timeout is per read: a server trickling a byte a second never trips it)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.until = time.monotonic() + timeout
+
+    def take(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; False once the answer is too large or too slow (stop reading)."""
+        self.size += len(chunk)
+        if self.size > MAX_ANSWER_BYTES or time.monotonic() > self.until:
+            self.chunks = []
+            return False
+        self.chunks.append(chunk)
+        return True
+
+    async def take_all(self, response: Any) -> bool:
+        """Read an httpx async streamed ``response``; whether it ended within the bounds."""
+        async for chunk in response.aiter_bytes():
+            if not self.take(chunk):
+                return False
+        return True
+
+    def body(self, complete: bool) -> bytes | None:
+        return b"".join(self.chunks) if complete else None
 
 
 class _Core:
@@ -125,7 +169,10 @@ class _Core:
             self.fresh_at = time.monotonic()
         elif status == 200:
             self.assignment = Assignment.from_dict(body, f"{self.url}{self.path}/assignment")
-            self.etag = etag
+            # Sent back as If-None-Match: one httpx cannot encode (not ASCII) failed every
+            # later refresh, and the client served control for good.
+            self.etag = etag if etag is not None and etag.isascii() and etag.isprintable() \
+                else None
             self.fresh_at = time.monotonic()
         elif status in (401, 403, 404):
             # Not this client's rollout (or not allowed to read it): serve control at once.
@@ -275,20 +322,23 @@ class RolloutClient(_Face):
 
         headers = {"If-None-Match": self._core.etag} if self._core.etag else {}
         try:
-            response = self._http.get(f"{self._core.path}/assignment", headers=headers)
+            status, etag, body = self._get(f"{self._core.path}/assignment", headers)
         except httpx.HTTPError as exc:
             log.warning("%s: assignment not refreshed (%s)", self._core.url, exc)
             return
         finally:
             self._first.set()
         try:
-            body = response.json() if response.status_code == 200 else None
-        except ValueError:
-            body = None
-        try:
-            self._core.fetched(response.status_code, response.headers.get("etag"), body)
+            self._core.fetched(status, etag, _parsed(status, body))
         except InputError as exc:
             log.error("%s", exc)
+
+    def _get(self, path: str, headers: dict[str, str]) -> tuple[int, str | None, bytes | None]:
+        """Status, ETag and body (None: too large or too slow) of a GET."""
+        reading = _Reading(self._timeout)
+        with self._http.stream("GET", path, headers=headers) as response:
+            complete = all(reading.take(chunk) for chunk in response.iter_bytes())
+            return response.status_code, response.headers.get("etag"), reading.body(complete)
 
     def close(self) -> None:
         """Stop the background thread, flush what was recorded, close the connections."""
@@ -310,12 +360,18 @@ class RolloutClient(_Face):
     def _post(self, rows: list[dict[str, Any]]) -> tuple[int | None, str]:
         import httpx
 
+        reading = _Reading(self._timeout)
         try:
-            response = self._http.post(f"{self._core.path}/observations", json={"rows": rows})
+            with self._http.stream("POST", f"{self._core.path}/observations",
+                                   json={"rows": rows}) as response:
+                complete = all(reading.take(chunk) for chunk in response.iter_bytes())
+                status = response.status_code
         except httpx.HTTPError as exc:
             log.warning("%s: windows not sent yet (%s)", self._core.url, exc)
             return None, ""
-        return response.status_code, response.text
+        if not complete:  # the answer never ended in time: as if none came (sent again)
+            return None, ""
+        return status, (reading.body(True) or b"").decode("utf-8", "replace")
 
     def _loop(self) -> None:
         refresh_at = flush_at = time.monotonic()
@@ -368,11 +424,14 @@ class AsyncRolloutClient(_Face):
         import httpx
 
         headers = {"If-None-Match": self._core.etag} if self._core.etag else {}
+        reading = _Reading(self._timeout)
         try:
-            response = await self._http.get(f"{self._core.path}/assignment", headers=headers)
-            body = response.json() if response.status_code == 200 else None
-            self._core.fetched(response.status_code, response.headers.get("etag"), body)
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self._http.stream("GET", f"{self._core.path}/assignment",
+                                         headers=headers) as response:
+                complete = await reading.take_all(response)
+                status, etag = response.status_code, response.headers.get("etag")
+            self._core.fetched(status, etag, _parsed(status, reading.body(complete)))
+        except (httpx.HTTPError, InputError) as exc:
             log.warning("%s: assignment not refreshed (%s)", self._core.url, exc)
 
     async def flush(self) -> bool:
@@ -382,13 +441,17 @@ class AsyncRolloutClient(_Face):
         self._core.cut()
         async with self._send:
             while (rows := self._core.next_post()) is not None:
+                reading = _Reading(self._timeout)
+                outcome: tuple[int | None, str] = (None, "")
                 try:
-                    response = await self._http.post(f"{self._core.path}/observations",
-                                                     json={"rows": rows})
-                    outcome: tuple[int | None, str] = (response.status_code, response.text)
+                    async with self._http.stream("POST", f"{self._core.path}/observations",
+                                                 json={"rows": rows}) as response:
+                        complete = await reading.take_all(response)
+                        if complete:  # else: as if no answer came; sent again
+                            outcome = (response.status_code, (reading.body(True) or b"")
+                                       .decode("utf-8", "replace"))
                 except httpx.HTTPError as exc:
                     log.warning("%s: windows not sent yet (%s)", self._core.url, exc)
-                    outcome = (None, "")
                 if not self._core.posted(rows, *outcome):
                     return False
                 self._wake.set()
