@@ -125,6 +125,10 @@ CASES = [
     ("POST", "/api/v1/argo/rollouts/ro", b'{"stage": "pilot", "stage": "all"}', "'stage'"),
     ("POST", "/api/v1/flagger/rollback",
      b'{"name": "ro", "namespace": "default", "name": "other"}', "'name'"),
+    # A key holding a newline made the 422's one line two (the field path quoted it raw).
+    ("POST", "/api/v1/flagger/confirm-rollout",
+     json.dumps({"name": "ro", "namespace": "x", "metadata": {"\n": None}}).encode(),
+     "body.metadata.'\\n'"),
     # A path id of 30,000 characters was echoed whole in the 404's message.
     ("GET", "/api/v1/rollouts/" + "x" * 30_000, b"", "no such rollout"),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -123,10 +124,18 @@ def test_the_async_client_starts_and_serves_control_on_any_such_answer():
                                       transport=httpx.MockTransport(_answers(answer))) as sdk:
             return sdk.assign("u1")
 
-    for answer in (lambda: httpx.Response(200, content=DEEP),
-                   lambda: httpx.Response(200, content=AsyncCounted(Counted(chunks=128))),
-                   lambda: httpx.Response(200, content=b"\xff\xfe not json")):
-        assert asyncio.run(run(answer)) == "control"
+    served: list[str] = []
+
+    def in_a_thread() -> None:  # a loop of its own: another test's may be running here
+        for answer in (lambda: httpx.Response(200, content=DEEP),
+                       lambda: httpx.Response(200, content=AsyncCounted(Counted(chunks=128))),
+                       lambda: httpx.Response(200, content=b"\xff\xfe not json")):
+            served.append(asyncio.run(run(answer)))
+
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join(timeout=60)
+    assert served == ["control"] * 3
 
 
 def test_a_huge_answer_to_a_post_keeps_the_windows_for_a_retry():

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scaleguard.errors import ScaleguardError, StateConflict
+from scaleguard.io import shown
 
 __all__ = ["NotFound", "install_error_handlers", "validation_message"]
 
@@ -36,8 +37,10 @@ def validation_message(errors: list[dict]) -> str:
         if error.get("type") == "json_invalid":  # loc is ("body", character position)
             where, msg = "body", f"not valid JSON (at character {loc[-1] if loc else 0})"
         else:
-            where = ".".join(str(part) for part in loc) or "body"
-        parts.append(f"{where}: {msg}")
+            # A key of the client's may hold a newline: shown escaped, the answer one line.
+            where = ".".join(str(part) if str(part).isprintable() else shown(str(part))
+                             for part in loc) or "body"
+        parts.append(f"{where}: {msg}" if msg.isprintable() else f"{where}: {shown(msg, 200)}")
     more = len(errors) - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
