@@ -129,6 +129,9 @@ CASES = [
     ("POST", "/api/v1/flagger/confirm-rollout",
      json.dumps({"name": "ro", "namespace": "x", "metadata": {"\n": None}}).encode(),
      "body.metadata.'\\n'"),
+    # Run lookups (the dashboard's run pages, alert filters) hit the same PostgreSQL refusal.
+    ("GET", "/api/v1/runs/r%00o", b"", "contains a NUL"),
+    ("GET", "/api/v1/alerts?run=a%00", b"", "contains a NUL"),
     # A path id of 30,000 characters was echoed whole in the 404's message.
     ("GET", "/api/v1/rollouts/" + "x" * 30_000, b"", "no such rollout"),
 ]

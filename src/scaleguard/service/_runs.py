@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from scaleguard.errors import InputError
+from scaleguard.io import shown, text_problem
 from scaleguard.monitor import ALERT_STATES, Alert, Batch, RunInfo, Store, StoredEvent
 from scaleguard.monitor._downsample import DOWNSAMPLE_METHODS
 from scaleguard.monitor._events import SEVERITIES
@@ -80,6 +81,9 @@ def find_run(store: Store, run: str, *, count: bool = False) -> RunInfo:
 
     Its points are counted only when ``count`` is true: a batch must not pay for a scan.
     """
+    problem = text_problem(run)  # a NUL in the lookup was a PostgreSQL error: a 500
+    if problem is not None:
+        raise InputError(f"run {shown(run)}: {problem}")
     info = store.find_run(run, count=count)
     if info is None:
         raise NotFound(f"run {run!r}: no run with this id or name")
