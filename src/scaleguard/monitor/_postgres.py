@@ -26,7 +26,10 @@ __all__ = ["MIGRATION_LOCK", "PostgresStore", "binary_rows", "redacted"]
 # "scaleguard" in ASCII, first 8 bytes).
 MIGRATION_LOCK = 0x7363616C65677561
 POOL_SIZE = 8  # connections per process: the group writer, request threads, the scheduler
-_CONNECT_TIMEOUT_S = 10.0
+_CONNECT_TIMEOUT_S = 10.0  # the first, plain connection: a wrong URL or host fails in 10 s
+# Waiting for a pooled connection is not a wrong URL: psycopg_pool's own default, since on a
+# loaded host a new backend can take seconds to start while other requests hold the others.
+_POOL_WAIT_S = 30.0
 _COPY_CHUNK_ROWS = 50_000  # 2.3 MB (46 bytes a point) per write to COPY
 
 
@@ -126,7 +129,7 @@ class PostgresStore(SQLStore):
             raise InputError(f"store {self.path}: cannot connect to PostgreSQL ({reason})"
                              ) from None
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
-                                    timeout=_CONNECT_TIMEOUT_S, name="scaleguard",
+                                    timeout=_POOL_WAIT_S, name="scaleguard",
                                     kwargs={"autocommit": True, "options": options})
         if not read_only:
             self._migrate()
