@@ -234,6 +234,17 @@ def test_bad_observation_rows_are_refused_by_row(change, message):
         check_observations(pd.DataFrame([record]), plan)
 
 
+@pytest.mark.parametrize(("column", "value"), [("mean", 1e300), ("mean", -1e101),
+                                              ("var", 1e250)])
+def test_a_mean_or_variance_too_large_to_pool_is_refused(column, value):
+    # n x mean^2 of a cell would overflow to inf and leave its gate NaN for good
+    plan = make_plan(metrics=[{"name": "score", "kind": "mean", "margin": 1.0}])
+    record = {"stage": "pilot", "arm": "treatment", "metric": "score", "region": "us",
+              "n": 1e15, "mean": 2.0, "var": 1.0, column: value}
+    with pytest.raises(TableError, match=f"column '{column}' is .*at most"):
+        check_observations(pd.DataFrame([record]), plan)
+
+
 def test_missing_count_column_is_refused():
     plan = make_plan()
     with pytest.raises(TableError, match="missing column 'events'"):

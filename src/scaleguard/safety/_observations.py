@@ -44,6 +44,10 @@ MAX_COUNT = float(2**53)
 # A window may be dated this far ahead of the decision's clock (NTP keeps servers within
 # milliseconds; five minutes covers a badly synchronised client) before it counts as misdated.
 CLOCK_SKEW = 300.0
+# A mean or variance this large cannot be pooled: cell totals keep n x mean^2 and (n - 1) x var,
+# which for n up to 2^53 must stay finite (2^53 x (1e100)^2 = 9e215); no metric in its natural
+# unit comes near, so a larger one is a corrupt row (or a metric to state in another unit).
+MAX_MEAN, MAX_VAR = 1e100, 1e200
 _COUNT_COLUMNS = ("exposures", "events", "n")
 _COLUMNS = {"rate": ("exposures", "events"), "quantile": ("exposures", "events"),
             "mean": ("n", "mean", "var")}
@@ -106,6 +110,11 @@ def check_observations(frame: pd.DataFrame, plan: RolloutPlan) -> pd.DataFrame:
             if column in _COUNT_COLUMNS:
                 _first_bad(out, rows & (values > MAX_COUNT), column,
                            f"expected a count of at most 2^53 ({MAX_COUNT:.4g})")
+            if column in ("mean", "var"):
+                bound = MAX_MEAN if column == "mean" else MAX_VAR
+                _first_bad(out, rows & (np.abs(values) > bound), column,
+                           f"expected a {column} of at most {bound:g} in magnitude (state the "
+                           "metric in a larger unit)")
             out[column] = values
         if kind in ("rate", "quantile"):
             _first_bad(out, rows & (out["events"].to_numpy() > out["exposures"].to_numpy()),
