@@ -76,8 +76,12 @@ class _Reading:
         self.chunks.append(chunk)
         return True
 
+    def read(self, response: Any) -> bool:
+        """Read an httpx streamed ``response``; whether it ended within the bounds."""
+        return all(self.take(chunk) for chunk in response.iter_bytes())
+
     async def take_all(self, response: Any) -> bool:
-        """Read an httpx async streamed ``response``; whether it ended within the bounds."""
+        """:meth:`read` for an httpx async streamed ``response``."""
         async for chunk in response.aiter_bytes():
             if not self.take(chunk):
                 return False
@@ -85,6 +89,10 @@ class _Reading:
 
     def body(self, complete: bool) -> bytes | None:
         return b"".join(self.chunks) if complete else None
+
+    def text(self) -> str:
+        """A complete answer's body as text (a post's answer, for the log)."""
+        return b"".join(self.chunks).decode("utf-8", "replace")
 
 
 class _Core:
@@ -152,8 +160,9 @@ class _Core:
                 self.stats["outside"] += 1
             return
         values = tuple(str(segments[d]) for d in assignment.segments)
+        key = FirstSeen.key(info.name, unit_id)  # the hash outside the lock: threads overlap
         with self.lock:
-            new_unit = self.seen.first(assignment.stage, info.name, unit_id)
+            new_unit = self.seen.mark(assignment.stage, key)
             self.recorder.add(assignment.stage, arm, info, number, values, new_unit)
             self.stats["recorded"] += 1
 
@@ -337,7 +346,7 @@ class RolloutClient(_Face):
         """Status, ETag and body (None: too large or too slow) of a GET."""
         reading = _Reading(self._timeout)
         with self._http.stream("GET", path, headers=headers) as response:
-            complete = all(reading.take(chunk) for chunk in response.iter_bytes())
+            complete = reading.read(response)
             return response.status_code, response.headers.get("etag"), reading.body(complete)
 
     def close(self) -> None:
@@ -364,14 +373,14 @@ class RolloutClient(_Face):
         try:
             with self._http.stream("POST", f"{self._core.path}/observations",
                                    json={"rows": rows}) as response:
-                complete = all(reading.take(chunk) for chunk in response.iter_bytes())
+                complete = reading.read(response)
                 status = response.status_code
         except httpx.HTTPError as exc:
             log.warning("%s: windows not sent yet (%s)", self._core.url, exc)
             return None, ""
         if not complete:  # the answer never ended in time: as if none came (sent again)
             return None, ""
-        return status, (reading.body(True) or b"").decode("utf-8", "replace")
+        return status, reading.text()
 
     def _loop(self) -> None:
         refresh_at = flush_at = time.monotonic()
@@ -448,8 +457,7 @@ class AsyncRolloutClient(_Face):
                                                  json={"rows": rows}) as response:
                         complete = await reading.take_all(response)
                         if complete:  # else: as if no answer came; sent again
-                            outcome = (response.status_code, (reading.body(True) or b"")
-                                       .decode("utf-8", "replace"))
+                            outcome = (response.status_code, reading.text())
                 except httpx.HTTPError as exc:
                     log.warning("%s: windows not sent yet (%s)", self._core.url, exc)
                 if not self._core.posted(rows, *outcome):

@@ -38,6 +38,7 @@ import pandas as pd
 
 from scaleguard.safety._plan import RolloutPlan
 from scaleguard.safety._sequential import beta_binomial_log_mixture
+from scaleguard.safety._totals import window_sums
 
 __all__ = ["SRMCheck", "SRMResult", "srm_check", "srm_metrics", "srm_p_values"]
 
@@ -135,10 +136,16 @@ def srm_check(plan: RolloutPlan, index: int,
     spec = plan.srm
     if not spec.enabled or not len(rows) or "stage" not in rows:
         return None
-    column = {c: np.asarray(rows[c]) for c in ("stage", "arm", "metric", "exposures", "n",
-                                                "units", "windows", "unit_windows",
-                                                *plan.segments) if c in rows}
-    units, uncounted = _unit_counts(column)
+    column = {c: np.asarray(rows[c]) for c in ("stage", "arm", "metric", *plan.segments)
+              if c in rows}
+    # Counts as cell sums: a table of windows is summed per window (each a cell of one), so
+    # "every window counted units" has one definition, window_sums', for both inputs.
+    sums = rows if "windows" in rows else window_sums(rows)
+    column |= {c: np.asarray(sums[c], dtype=float) for c in
+               ("exposures", "n", "units", "windows", "unit_windows") if c in sums}
+    size = column["stage"].size
+    units = column.get("units", np.zeros(size))
+    uncounted = column.get("unit_windows", np.zeros(size)) < column.get("windows", np.ones(size))
     in_stage = column["stage"] == plan.stages[index].name
     arms = column["arm"]
     treated, controls = in_stage & (arms == "treatment"), in_stage & (arms == "control")
@@ -168,13 +175,3 @@ def srm_check(plan: RolloutPlan, index: int,
                                    float(srm_p_values(t, c, spec.treatment_share)), what))
     return SRMResult(spec.alpha, tuple(checks))
 
-
-def _unit_counts(column: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Units per row, and which rows hold windows that did not count units."""
-    size = column["stage"].size
-    if "units" not in column:
-        return np.zeros(size), np.ones(size, dtype=bool)
-    units = column["units"].astype(float)
-    if "unit_windows" in column and "windows" in column:  # cell totals
-        return units, column["unit_windows"].astype(float) < column["windows"].astype(float)
-    return np.nan_to_num(units, nan=0.0), np.isnan(units)  # windows

@@ -55,12 +55,20 @@ class FirstSeen:
 
     def first(self, stage: str, metric: str, unit_id: object) -> bool:
         """Whether (``metric``, ``unit_id``) is new in ``stage``; it is marked seen either way."""
+        return self.mark(stage, self.key(metric, unit_id))
+
+    @staticmethod
+    def key(metric: str, unit_id: object) -> int:
+        """The pair's 128-bit digest: the costly half of :meth:`first`, which needs no lock."""
+        return int.from_bytes(hashlib.blake2b(f"{metric}\x00{unit_id}".encode(),
+                                              digest_size=16).digest(), "big")
+
+    def mark(self, stage: str, h: int) -> bool:
+        """:meth:`first` for a :meth:`key` already computed (the caller holds its lock)."""
         if stage != self._stage or not self._bits:
             self._bits = bytearray(self.size_bytes)
             self._stage = stage
-        h = int.from_bytes(hashlib.blake2b(f"{metric}\x00{unit_id}".encode(),
-                                           digest_size=16).digest(), "big")
-        # Unrolled on purpose: record() pays this on the application's path (about 2 us).
+        # Unrolled on purpose: record() pays this on the application's path.
         mask, bits = self._mask, self._bits
         p1, p2 = h & mask, (h >> _POSITION_BITS) & mask
         p3, p4 = (h >> 2 * _POSITION_BITS) & mask, (h >> 3 * _POSITION_BITS) & mask
