@@ -13,7 +13,9 @@ from scaleguard.laws._selection import (
     _floored_choice,
     _guards,
     _one_se_choice,
+    _overruled,
     _rejections,
+    candidate_forms,
     guard,
     nested_p_value,
     nested_rejection,
@@ -154,12 +156,12 @@ def test_a_strong_bend_overrules_the_broken_laws_break_guards_and_a_straight_cur
             for form in ("saturating", "broken")}
     assert guard(fits["broken"]) == "log_f1 on a bound"
     assert nested_p_value(fits["saturating"], fits["broken"]) < BEND_OVERRIDE_P["on_bound"]
-    assert _guards(fits) == {}
+    assert _guards(fits)[0] == {}
     straight = (1.5 + 30.0 * x**-0.3) * np.exp(rng.normal(0, 0.003, x.size))
     plain = {form: LawFit(form=form, x="x", y="y").fit(pd.DataFrame({"x": x, "y": straight}))
              for form in ("saturating", "broken")}
     assert guard(plain["broken"]) == "log_f1 on a bound"  # and no bend to overrule it
-    assert _guards(plain) == {"broken": "log_f1 on a bound"}
+    assert _guards(plain) == ({"broken": "log_f1 on a bound"}, set())  # a break never yields
 
 
 def test_a_special_case_of_a_rejected_law_is_rejected_with_it(monkeypatch):
@@ -181,3 +183,59 @@ def test_a_special_case_of_a_rejected_law_is_rejected_with_it(monkeypatch):
     assert _rejections(fits, {}) == {}
     p_values["saturating", "broken"] = 1e-4  # a guarded broken law rejects nothing
     assert _rejections(fits, {"broken": "its break lies outside the data"}) == {}
+
+
+def _training_curves(seed: int, sizes: int = 6) -> pd.DataFrame:
+    """A ladder of training curves: checkpoints of each run on a Chinchilla law, with a
+    learning-rate-schedule excess mid-run that vanishes at the run's end."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, n in enumerate(np.geomspace(2e7, 2e9, sizes)):
+        tokens = np.geomspace(0.02, 1.0, 16) * 20 * n
+        share = tokens / tokens[-1]
+        loss = (1.8 + 400 / n**0.34 + 1500 / tokens**0.3) * \
+            (1 + 0.03 * np.sin(np.pi * share) ** 2 * (1 - share))
+        rows.append(pd.DataFrame({"run": f"r{i}", "params": n, "tokens": tokens,
+                                  "flops": 6 * n * tokens,
+                                  "loss": loss * np.exp(rng.normal(0, 0.003, tokens.size))}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_ladder_of_training_curves_is_backtested_by_model_and_not_by_compute_alone():
+    ladder = _training_curves(0)
+    # Kaplan et al. 2020: a loss of compute alone is the frontier, not any run's checkpoint.
+    assert candidate_forms(ladder, None) == ("chinchilla",)
+    assert candidate_forms(ladder.groupby("run").tail(1), None) == \
+        ("chinchilla", "power", "saturating")  # final points only: the frontier laws compete
+    assert candidate_forms(ladder, "flops") == ("power", "saturating", "broken")
+    fit = LawFit(form="auto").fit(ladder[ladder["params"] < 2e9])
+    selection = fit.result_.selection
+    assert selection.best == "chinchilla"
+    # Each origin holds out the largest models' whole runs, as --holdout-above params= does.
+    assert selection.origins[0] == f"params > {ladder['params'].unique()[-3]:g}"
+    assert all(o.startswith("params > ") for o in selection.origins)
+    # Given compute laws as candidates explicitly, auto still rolls over models and they lose.
+    explicit = LawFit(form="auto", forms=("chinchilla", "power", "saturating")).fit(ladder)
+    assert explicit.result_.selection.best == "chinchilla"
+    held = holdout_split(ladder, "params", float(ladder["params"].unique()[-2]))
+    scores = {form: validate(LawFit(form=form), ladder, held).mare
+              for form in ("chinchilla", "saturating", "auto")}
+    assert scores["auto"] == scores["chinchilla"] < scores["saturating"] / 2
+
+
+def test_the_backtest_overrules_a_bound_guard_only_for_a_law_that_beats_every_rival():
+    # A chinchilla fit whose beta ends on its bound (every run saw the same tokens) still
+    # predicted the next model 4-10x better than the laws of compute alone at every origin.
+    excluded = {"chinchilla": "beta on a bound", "broken": "log_f1 on a bound"}
+    chinchilla = _backtest("chinchilla", 5, [0.013, 0.016, 0.013, 0.016])
+    rivals = [_backtest("power", 2, [0.068, 0.116, 0.186, 0.271]),
+              _backtest("saturating", 3, [0.068, 0.116, 0.183, 0.264])]
+    backtests = {b.form: b for b in [chinchilla, *rivals]}
+    backtests["broken"] = _backtest("broken", 6, [0.001, 0.001, 0.001, 0.001])
+    assert _overruled({"chinchilla"}, excluded, backtests, rivals, "mare") == \
+        {"chinchilla": "beta on a bound"}
+    # Not when one rival is as good at some origins; never without a rival to beat.
+    mixed = [rivals[0], _backtest("saturating", 3, [0.010, 0.020, 0.012, 0.018])]
+    assert _overruled({"chinchilla"}, excluded, backtests, mixed, "mare") == {}
+    assert _overruled({"chinchilla"}, excluded, backtests, [], "mare") == {}
+    assert _overruled(set(), excluded, backtests, rivals, "mare") == {}  # broken never yields

@@ -23,7 +23,7 @@ from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origi
 from scaleguard.laws._data import as_frame, points_matrix, scale_columns
 from scaleguard.laws._extrapolation import decades_beyond
 from scaleguard.laws._intervals import ErrorModel, fit_error_model, interval_ends, robust_sd
-from scaleguard.laws._validation import scale_column
+from scaleguard.laws._validation import origin_column
 
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
@@ -36,7 +36,8 @@ def law_backtest(fit: LawFit, frame: pd.DataFrame) -> FormBacktest:
     if fit.selection_ is not None and fit.law_.name in fit.selection_.backtests:
         return fit.selection_.backtests[fit.law_.name]
     fixed = replace(fit, form=fit.law_.name)
-    origins = rolling_origins(frame, scale_column(frame, scale_columns(fit.law_)),
+    x = () if fit.x is None else scale_columns(fit.law_)
+    origins = rolling_origins(frame, origin_column(frame, x, fit.run),
                               min_train_rows=fit.law_.n_params + 1)
     return backtest_form(fixed, frame, origins)
 

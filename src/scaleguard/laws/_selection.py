@@ -16,7 +16,15 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
    parameter on its bound) give way when the same F test rejects the saturating law far more
    strongly (:data:`BEND_OVERRIDE_P`): then a bend is in the data, and a law that cannot bend
    misses by more than a break placed with uncertainty does (issue #17's dev seeds: long bent
-   curves where auto kept a straight law and erred 2-3 times more than ``broken``).
+   curves where auto kept a straight law and erred 2-3 times more than ``broken``). The
+   on-a-bound guard of any other law gives way to the backtest: a law that beats every
+   eligible law consistently across origins (rule 3's test) extrapolates on the evidence of
+   every origin whatever its degenerate parameter (``SelectionResult.overruled``). A chinchilla fit
+   to a ladder whose runs all saw the same tokens has no data axis to place ``beta`` or ``E``
+   by, yet it still predicts the next model several times better than any law of compute
+   alone, which cannot tell a small model late in training from a large one early; without
+   this, such ladders lost the only two-input law. The broken law's break is the exception
+   (its guards yield to the F test only): its early origins end before the bend.
 2. **Rolling-origin error.** Each eligible law's held-out error at every origin, compared on
    the log scale (a geometric mean over origins): the earliest origins extrapolate furthest
    and err by several times more than the latest, so arithmetic means would let them decide
@@ -55,7 +63,7 @@ import pandas as pd
 from scaleguard.errors import FitError, InputError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
 from scaleguard.laws._data import as_frame
-from scaleguard.laws._validation import Split, default_split, scale_column
+from scaleguard.laws._validation import Split, default_split, origin_column
 
 if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
@@ -111,6 +119,9 @@ class SelectionResult:
     rule: str = "lowest"  # "lowest", "simpler" (one-standard-error rule), "floor" or "fallback"
     weights: dict[str, float] = field(default_factory=dict)
     runner_up: str | None = None  # the lower-error law the simpler one was preferred to
+    # form -> the guard it failed, for laws made eligible again because they beat every
+    # eligible law consistently across origins (module rule 1)
+    overruled: dict[str, str] = field(default_factory=dict)
 
     @property
     def reason(self) -> str:
@@ -131,6 +142,10 @@ class SelectionResult:
             text += "; every candidate failed a guard, so the lowest error among all was taken"
         else:
             text += f"; {self.best} had the lowest"
+        if self.overruled:
+            text += "; eligible although " + "; ".join(
+                f"{k} failed a guard ({v}), because it beat every eligible law consistently "
+                "across origins" for k, v in self.overruled.items())
         if self.excluded:
             text += "; not eligible: " + "; ".join(f"{k} ({v})" for k, v in self.excluded.items())
         return text
@@ -139,7 +154,8 @@ class SelectionResult:
         return {"best": self.best, "criterion": self.criterion, "rule": self.rule,
                 "reason": self.reason, "origins": list(self.origins),
                 "scores": [s.as_dict() for s in self.scores], "failed": dict(self.failed),
-                "excluded": dict(self.excluded), "weights": dict(self.weights)}
+                "excluded": dict(self.excluded), "overruled": dict(self.overruled),
+                "weights": dict(self.weights)}
 
     def __repr__(self) -> str:
         table = ", ".join(f"{s.form}={s.mean(self.criterion):.4g}" for s in self.scores)
@@ -156,13 +172,26 @@ class Selection:
     backtests: dict[str, FormBacktest]
 
 
-def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None) -> tuple[str, ...]:
-    """The families ``auto`` compares: 1-D ones along ``x``, or the ladder laws."""
+def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None, run: str = "run"
+                    ) -> tuple[str, ...]:
+    """The families ``auto`` compares: 1-D ones along ``x``, or the ladder laws.
+
+    A ladder's laws of compute alone (``power`` and ``saturating`` along ``flops``) are
+    candidates only when no run holds several checkpoints. A loss that depends on compute
+    alone describes the compute-efficient frontier, the envelope of the training curves
+    (Kaplan et al. 2020, fig. 2 and sec. 6; Hoffmann et al. 2022), not a checkpoint of an
+    arbitrary run: a small model late in training and a large one early share a compute and
+    differ in loss. Among training curves such a law can only be a misspecified rival, and a
+    backtest with the one to three origins a ladder of a few sizes affords cannot always show it
+    (issue #17's training-curve ladders: 5.1-7.8% where the chinchilla law erred 1.2-1.7%).
+    """
     if x is not None:
         return ("power", "saturating", "broken")
     forms = ["chinchilla"]
     if "unique_tokens" in frame.columns:
         forms.append("data_constrained")
+    if run in frame.columns and frame[run].astype(str).duplicated().any():
+        return tuple(forms)
     return (*forms, "power", "saturating")
 
 
@@ -234,15 +263,18 @@ def nested_rejection(simple: LawFit, general: LawFit, level: float = NESTED_P_VA
     return f"rejected in sample by the {general.law_.name} law (F test p = {p_value:.2g})"
 
 
-def _guards(fits: dict[str, LawFit]) -> dict[str, str]:
+def _guards(fits: dict[str, LawFit]) -> tuple[dict[str, str], set[str]]:
     """Each fitted law's failed guard, except a broken law's break guards where the data reject
-    the saturating law against it beyond :data:`BEND_OVERRIDE_P` (module rule 1)."""
-    excluded = {}
+    the saturating law against it beyond :data:`BEND_OVERRIDE_P` (module rule 1); and the laws
+    whose failed guard the backtest may overrule (on a bound, and not the broken law)."""
+    excluded, yielding = {}, set()
     for form, fit in fits.items():
         verdict = _guard_verdict(fit)
         if verdict is None:
             continue
         kind, why = verdict
+        if kind == "on_bound" and form != "broken":
+            yielding.add(form)
         straight = fits.get("saturating")
         if form == "broken" and kind in BEND_OVERRIDE_P and straight is not None and \
                 straight.law_.inputs == fit.law_.inputs:
@@ -250,7 +282,21 @@ def _guards(fits: dict[str, LawFit]) -> dict[str, str]:
             if p_value is not None and p_value < BEND_OVERRIDE_P[kind]:
                 continue
         excluded[form] = why
-    return excluded
+    return excluded, yielding
+
+
+def _overruled(yielding: set[str], excluded: dict[str, str],
+               backtests: dict[str, FormBacktest], scored: list[FormBacktest], criterion: str
+               ) -> dict[str, str]:
+    """The guarded laws that beat every eligible, scored law consistently across origins
+    (module rule 1), with the guard each failed; none when no law is eligible to beat."""
+    out = {}
+    for form in sorted(yielding & excluded.keys()):
+        law = backtests[form]
+        if scored and math.isfinite(law.geometric_mean(criterion)) and \
+                all(beats(law, rival, criterion) for rival in scored):
+            out[form] = excluded[form]
+    return out
 
 
 def _rejections(fits: dict[str, LawFit], excluded: dict[str, str]) -> dict[str, str]:
@@ -317,7 +363,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         raise InputError(f"criterion: expected one of {', '.join(SELECTION_CRITERIA)}, "
                          f"got {criterion!r}")
     frame = as_frame(table)
-    forms = tuple(forms) if forms else candidate_forms(frame, fitter.x)
+    forms = tuple(forms) if forms else candidate_forms(frame, fitter.x, fitter.run)
     if "auto" in forms:
         raise InputError("forms: 'auto' cannot be one of its own candidates")
     fits: dict[str, LawFit] = {}
@@ -330,21 +376,29 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
     if not fits:
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
                        + "; ".join(f"{k}: {v}" for k, v in failed.items()))
-    excluded = _guards(fits)
-    excluded.update(_rejections(fits, excluded))
+    excluded, yielding = _guards(fits)
+    rejected = _rejections(fits, excluded)
+    excluded.update(rejected)
+    yielding -= rejected.keys()
     pool = [f for f in fits if f not in excluded] or list(fits)
     x_cols = () if fitter.x is None else ((fitter.x,) if isinstance(fitter.x, str)
                                           else tuple(fitter.x))
     if split is not None:
         origins: tuple[Split, ...] = (split,)
     else:
-        need = max(fits[f].law_.n_params for f in pool) + 1
-        origins = rolling_origins(frame, scale_column(frame, x_cols), min_train_rows=need)
+        need = max(fits[f].law_.n_params for f in {*pool, *yielding}) + 1
+        origins = rolling_origins(frame, origin_column(frame, x_cols, fitter.run),
+                                  min_train_rows=need)
         if not origins:
             origins = (default_split(frame, x_cols),)
     backtests = {f: backtest_form(fits[f], frame, origins) for f in fits}
     scored = [backtests[f] for f in pool if math.isfinite(backtests[f].geometric_mean(criterion))]
     rule = "fallback" if len(excluded) == len(fits) else "lowest"
+    overruled = _overruled(yielding, excluded, backtests, scored if rule != "fallback" else [],
+                           criterion)
+    if overruled:
+        excluded = {k: v for k, v in excluded.items() if k not in overruled}
+        scored += [backtests[f] for f in overruled]
     if not scored:  # the guards' survivors all failed somewhere: try the others
         scored = [b for b in backtests.values() if math.isfinite(b.geometric_mean(criterion))]
         rule = "fallback"
@@ -363,7 +417,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
     result = SelectionResult(
         best=best.form, criterion=criterion, scores=tuple(backtests.values()), failed=failed,
         excluded=excluded, origins=tuple(s.description for s in origins), rule=rule,
-        weights=_weights(scored, criterion), runner_up=runner_up)
+        weights=_weights(scored, criterion), runner_up=runner_up, overruled=overruled)
     return Selection(result=result, fits=fits, backtests=backtests)
 
 

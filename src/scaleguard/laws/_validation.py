@@ -24,11 +24,13 @@ if TYPE_CHECKING:
     from scaleguard.laws._fit import LawFit
 
 __all__ = ["ValidationScores", "Split", "score_predictions", "parse_holdout", "holdout_split",
-           "largest_group_split", "default_split", "validate", "scale_column"]
+           "largest_group_split", "default_split", "validate", "scale_column", "origin_column"]
 
 # With no split asked for, the largest 20% of runs by scale are held out (at least one row).
 DEFAULT_HOLDOUT_SHARE: Final = 0.2
 MIN_GROUPS: Final = 3  # leave-largest-group-out needs at least two groups left to fit on
+# A ladder is backtested by model size once an origin can hold out one size and keep three.
+MIN_LADDER_SIZES: Final = 4
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,24 @@ def scale_column(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> str:
         if name in frame.columns:
             return name
     raise InputError("validation: no scale column (flops, params or x) to order runs by")
+
+
+def origin_column(frame: pd.DataFrame, x: Sequence[str] = (), run: str = "run") -> str:
+    """The column a rolling-origin backtest orders runs by (see :func:`scale_column`).
+
+    A ladder of training curves (several runs in ``run``, ``params`` with at least
+    :data:`MIN_LADDER_SIZES` sizes, no 1-D scale ``x`` asked for) is backtested by model size:
+    each origin holds out the largest models' whole runs, which is what a ladder is for (the
+    next model). Ordered by compute, an origin would hold out the late checkpoints of every
+    run instead, and a law of compute alone, which cannot tell a small model late in training
+    from a large one early, could score as well as the two-input law there and then miss the
+    next model by several times more (issue #17's synthetic training-curve ladders).
+    """
+    if not x and run in frame.columns and "params" in frame.columns and \
+            frame[run].nunique() > 1 and \
+            pd.to_numeric(frame["params"], errors="coerce").nunique() >= MIN_LADDER_SIZES:
+        return "params"
+    return scale_column(frame, x)
 
 
 def default_split(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> Split:
