@@ -13,6 +13,11 @@ any of them; the synthetic draws use their own seeds):
 - ``short`` / ``short+bend`` / ``long`` / ``long+bend``: synthetic curves, 8-12 or 30-40
   points over 2.5-4 decades, 0.2-1% log-normal noise, the truth a saturating law
   ``E + A x^-alpha`` or a broken law with one bend inside the data.
+- ``short+plateau`` / ``long+plateau``: error-rate curves that fall from a plateau near chance
+  (0.5-0.95) towards a floor, drawn from Alabdulmohsin, Neyshabur & Zhai 2022's M4 law
+  ``(y - E)/(U - y)^a = (x/x_m)^-c`` with ``a`` in 0.5-2 (1 is the ``bounded`` law's case;
+  other values are not a law auto has), the midpoint from below the data to mid-way through
+  it, and the 0.5-2% noise of a downstream metric.
 - ``published laws``: loss curves regenerated from published fits with 0.5% noise: Chinchilla's
   Approach 3 law (Hoffmann et al. 2022, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28) along
   its compute-optimal frontier, Kaplan et al. 2020's L(N) = (N/8.8e13)^-0.076 and
@@ -58,7 +63,7 @@ from scaleguard.laws._forecast import ensemble, error_model, law_interval  # noq
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_svg_extracted.csv"
 HOLDOUT_SHARE = 0.2
 LEVEL = 0.9
-ONE_D_FORMS = ("power", "saturating", "broken")
+ONE_D_FORMS = ("power", "saturating", "bounded", "broken")
 LADDER_FORMS = ("chinchilla", "power", "saturating")
 
 
@@ -113,6 +118,35 @@ def synthetic_curves(n_curves: int, seed: int) -> list[Curve]:
                 y = floor + scale * x**-alpha
             curves.append(Curve(group, f"{group}-{i}", pd.DataFrame(
                 {"x": x, "y": _noisy(rng, y, rng.uniform(0.002, 0.01))}), "x", "y"))
+    return curves
+
+
+def _m4(x: np.ndarray, floor: float, top: float, a: float, c: float, x_mid: float
+        ) -> np.ndarray:
+    """Alabdulmohsin et al. 2022's M4 curve, solved for y by bisection (its left side grows
+    with y between the floor and the top)."""
+    target = (x / x_mid) ** -c
+    low, high = np.full(x.shape, floor), np.full(x.shape, top)
+    for _ in range(200):  # 200 halvings of a gap below 1 reach the floats' resolution
+        y = 0.5 * (low + high)
+        above = (y - floor) / (top - y) ** a > target
+        high, low = np.where(above, y, high), np.where(above, low, y)
+    return 0.5 * (low + high)
+
+
+def plateau_curves(n_curves: int, seed: int) -> list[Curve]:
+    rng = np.random.default_rng(seed + 3)  # its own stream: the other groups' draws stay put
+    curves = []
+    for group, sizes in (("short+plateau", (8, 12)), ("long+plateau", (30, 40))):
+        for i in range(n_curves):
+            n = int(rng.integers(sizes[0], sizes[1] + 1))
+            x = np.geomspace(1e6, 1e6 * 10 ** rng.uniform(2.5, 4.0), n)
+            top = rng.uniform(0.5, 0.95)
+            floor = top * rng.uniform(0.05, 0.4)
+            x_mid = float(np.exp(rng.uniform(np.log(x[0]) - 2.0, np.quantile(np.log(x), 0.5))))
+            y = _m4(x, floor, top, rng.uniform(0.5, 2.0), rng.uniform(0.2, 1.0), x_mid)
+            curves.append(Curve(group, f"{group}-{i}", pd.DataFrame(
+                {"x": x, "y": _noisy(rng, y, rng.uniform(0.005, 0.02))}), "x", "y"))
     return curves
 
 
@@ -229,8 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--groups", default="", help="only the groups whose name contains "
                         "this text (e.g. ladder); every group by default")
     args = parser.parse_args(argv)
-    curves = synthetic_curves(args.curves, args.seed) + published_curves(args.seed) + \
-        ladder_curves(args.curves, args.seed) + chinchilla_curve()
+    curves = synthetic_curves(args.curves, args.seed) + plateau_curves(args.curves, args.seed) \
+        + published_curves(args.seed) + ladder_curves(args.curves, args.seed) + \
+        chinchilla_curve()
     curves = [c for c in curves if args.groups in c.group]
     groups: dict[str, GroupScores] = {}
     start = time.perf_counter()

@@ -53,6 +53,7 @@ def test_recovers_known_chinchilla_law_from_noisy_synthetic_ladder(coarse_grid):
     ("saturating", {"E": 2.0, "A": 8.0, "alpha": 0.4}, np.geomspace(10, 1e5, 15)),
     ("broken", {"E": 0.05, "B": 3.0, "c0": 0.1, "c1": 0.6, "d1": 300.0, "f1": 0.3},
      np.geomspace(1, 1e5, 25)),
+    ("bounded", {"E": 0.12, "U": 0.85, "x0": 2e3, "alpha": 0.7}, np.geomspace(10, 1e6, 14)),
 ])
 def test_recovers_one_dimensional_laws(form, truth, x):
     law = get_law(form, "x")
@@ -209,3 +210,31 @@ def test_a_law_that_cannot_follow_its_data_says_so(coarse_grid):
     hump = pd.DataFrame({"x": x, "y": 2.0 + np.sin(np.log(x))})
     assert any("misses its own points" in w
                for w in LawFit(form="power", x="x", y="y").fit(hump).warnings_)
+
+
+@pytest.mark.parametrize("form", ["power", "saturating", "broken", "bounded"])
+def test_each_laws_gradient_matches_finite_differences(form):
+    law = get_law(form, "x")
+    X = np.geomspace(1.0, 1e6, 30)[None, :]
+    y = np.geomspace(2.0, 0.5, 30)
+    lower, upper = law.bounds(X, y)
+    rng = np.random.default_rng(1)
+    starts = law.starts(X, y)
+    theta = np.clip(starts[rng.choice(len(starts), 3, replace=False)], lower, upper)
+    values, backward = law.forward(theta, X)
+    w = rng.normal(size=values.shape)
+    step = 1e-6
+    numeric = np.column_stack([
+        ((law.value(theta + step * np.eye(law.n_params)[j], X) - values) * w).sum(axis=1) / step
+        for j in range(law.n_params)])
+    assert backward(w) == pytest.approx(numeric, rel=1e-3, abs=1e-4)
+
+
+def test_the_bounded_law_is_the_broken_law_with_no_slope_before_a_break_of_unit_strength():
+    bounded = {"E": 0.1, "U": 0.9, "x0": 1e3, "alpha": 0.6}
+    broken = {"E": 0.1, "B": 0.8, "c0": 0.0, "c1": 0.6, "d1": 1e3, "f1": 1 / 0.6}
+    x = np.geomspace(1.0, 1e7, 20)[None, :]
+    assert get_law("bounded").predict(bounded, x) == \
+        pytest.approx(get_law("broken").predict(broken, x), rel=1e-12)
+    with pytest.raises(InputError, match="U > E > 0"):
+        get_law("bounded").to_raw({"E": 0.5, "U": 0.4, "x0": 1.0, "alpha": 1.0})

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 # The law families for --form's help, spelled here because importing scaleguard.laws (numpy,
 # scipy) would make every --help slow; tests/cli/test_app.py checks it equals laws.FORMS.
-FORM_NAMES = ("chinchilla", "saturating", "power", "data_constrained", "broken", "sigmoid")
+FORM_NAMES = ("chinchilla", "saturating", "power", "data_constrained", "broken", "bounded",
+              "sigmoid")
 _DIMENSION_OF = {"params": "count", "tokens": "count", "unique_tokens": "count", "flops": "flop"}
 _NOT_A_COLUMN = ("estimate", "lower", "upper", "level", "elasticity", "best_dimension",
                  "decades_beyond_data", "interval", "ensemble")

@@ -30,6 +30,7 @@ __all__ = [
     "AdditiveLaw",
     "DataConstrainedLaw",
     "BrokenLaw",
+    "BoundedLaw",
     "SigmoidLaw",
     "get_law",
     "CHINCHILLA_GRID",
@@ -523,6 +524,90 @@ class BrokenLaw(Law):
         return np.array(raw)
 
 
+class BoundedLaw(Law):
+    """A learning curve between two plateaus: ``y = E + (U - E) / (1 + (x/x0)^alpha)``.
+
+    The metric falls from ``U`` at small scale (an error rate at chance level, a loss before
+    learning starts) to the floor ``E``, fastest around the midpoint ``x0``; far above ``x0`` it
+    is the saturating law ``E + (U - E) x0^alpha x^-alpha``. It is the Morgan-Mercer-Flodin
+    learning curve (Gu, Hu & Liu 2001; among the best of the curve families in Viering & Loog
+    2022's survey) and Alabdulmohsin, Neyshabur & Zhai 2022's M4 estimator
+    ``(y - E)/(U - y)^a = b x^-c`` with ``a = 1``, the case that has a closed form. A saturating
+    law cannot bend back to a plateau at the small end, so on curves that start there it
+    fits the early runs with a wrong slope and extrapolates with it. It is also the broken law
+    with ``c0 = 0`` and ``c1 = 1/f1``: a special case of it.
+
+    >>> law = BoundedLaw()
+    >>> p = {"E": 0.1, "U": 0.9, "x0": 1e3, "alpha": 1.0}
+    >>> law.predict(p, [[1.0, 1e3, 1e6]]).round(4).tolist()   # chance, midway, near the floor
+    [0.8992, 0.5, 0.1008]
+    """
+
+    name = "bounded"
+    log_target = True
+
+    def __init__(self, inputs: Sequence[str] = ("x",)) -> None:
+        if len(inputs) != 1:
+            raise InputError(f"bounded law: expected one scale column, got {len(inputs)}")
+        self.inputs = tuple(inputs)
+        self.param_names = ("E", "U", "x0", "alpha")
+        # u is the log of the drop U - E, so that U > E holds everywhere in the box.
+        self.raw_names = ("e", "log_drop", "log_x0", "alpha")
+
+    @property
+    def formula(self) -> str:
+        x = self.inputs[0]
+        return f"y = E + (U - E) / (1 + ({x}/x0)^alpha)"
+
+    def forward(self, theta: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, Backward]:
+        lx = np.log(X[0])[None, :]  # [1, n]
+        alpha, centred = theta[:, 3:4], lx - theta[:, 2:3]
+        z = alpha * centred
+        sp, sg = _softplus(z), _sigmoid(z)
+        body = theta[:, 1:2] - sp  # log of (U - E) / (1 + (x/x0)^alpha)
+        f, p = _lse([np.broadcast_to(theta[:, :1], body.shape), body])
+
+        def backward(w: np.ndarray) -> np.ndarray:
+            we, wb = w * p[0], w * p[1]
+            return np.column_stack([we.sum(1), wb.sum(1), (wb * sg * alpha).sum(1),
+                                    -(wb * sg * centred).sum(1)])
+
+        return f, backward
+
+    def starts(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        lx = np.log(X[0])
+        rows = []
+        for frac in (0.01, 0.5, 0.9, 0.97):
+            floor = frac * float(y.min())
+            for top in (1.02, 1.3, 3.0):
+                drop = np.log(top * float(y.max()) - floor)
+                for g in np.quantile(lx, (0.0, 0.25, 0.5, 0.75, 1.0)):
+                    for alpha in (0.2, 0.5, 1.0, 2.0):
+                        rows.append([np.log(floor), drop, g, alpha])
+        return np.array(rows)
+
+    def bounds(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lx = np.log(X[0])
+        span = max(float(lx.max() - lx.min()), 1e-9)
+        # The midpoint within a span of the data either side, as the broken law's break.
+        lo = [_LOG_FLOOR_BOUNDS[0], _LOG_COEF_BOUNDS[0], float(lx.min()) - span,
+              _EXPONENT_BOUNDS[0]]
+        hi = [_LOG_FLOOR_BOUNDS[1], _LOG_FLOOR_BOUNDS[1], float(lx.max()) + span,
+              _EXPONENT_BOUNDS[1]]
+        return np.array(lo), np.array(hi)
+
+    def to_public(self, theta: np.ndarray) -> dict[str, float]:
+        floor = np.exp(theta[0])
+        return self._public_dict([floor, floor + np.exp(theta[1]), np.exp(theta[2]), theta[3]])
+
+    def to_raw(self, params: Mapping[str, float]) -> np.ndarray:
+        floor, top, x0, alpha = self._require(params)
+        if not top > floor > 0 or not x0 > 0:
+            raise InputError(f"bounded law: expected U > E > 0 and x0 > 0, got U={top}, "
+                             f"E={floor}, x0={x0}")
+        return np.array([np.log(floor), np.log(top - floor), np.log(x0), alpha])
+
+
 class SigmoidLaw(Law):
     """Accuracy from loss: ``y = floor + (ceiling - floor) / (1 + exp(slope (x - midpoint)))``.
 
@@ -598,7 +683,8 @@ class SigmoidLaw(Law):
         return np.array(self._require(params))
 
 
-FORMS: Final = ("chinchilla", "saturating", "power", "data_constrained", "broken", "sigmoid")
+FORMS: Final = ("chinchilla", "saturating", "power", "data_constrained", "broken", "bounded",
+                 "sigmoid")
 
 
 def get_law(form: str, inputs: Sequence[str] | str | None = None, *, breaks: int = 1) -> Law:
@@ -630,6 +716,8 @@ def get_law(form: str, inputs: Sequence[str] | str | None = None, *, breaks: int
         return PowerLaw(cols or ("x",))
     if form == "broken":
         return BrokenLaw(cols or ("x",), breaks=breaks)
+    if form == "bounded":
+        return BoundedLaw(cols or ("x",))
     if form == "sigmoid":
         return SigmoidLaw(cols or ("loss",))
     raise InputError(f"--form: unknown law {form!r}; expected one of {', '.join(FORMS)} or auto")

@@ -5,10 +5,11 @@ A law earns the prediction by extrapolating well at every origin of a rolling-or
 
 1. **Guards.** A law is not eligible when it has more parameters than the points can pin down
    (:data:`POINTS_PER_PARAM` per parameter), when its fitted break lies outside the data (the
-   break is then a guess beyond the runs), when a parameter sits on its bound (the data do
-   not determine it), or when the data reject it in sample against an eligible law it is
-   nested in (``power`` is ``saturating`` with no floor, ``saturating`` is ``broken`` with no
-   bend; an F test on the log residuals at :data:`NESTED_P_VALUE`, :data:`BREAK_P_VALUE`
+   break is then a guess beyond the runs; likewise the bounded law's midpoint), when a
+   parameter sits on its bound (the data do not determine it), or when the data reject it in
+   sample against an eligible law it is nested in (``power`` is ``saturating`` with no floor,
+   ``saturating`` is ``broken`` with no bend, ``bounded`` is ``broken`` with ``c0 = 0`` and
+   ``c1 = 1/f1``; an F test on the log residuals at :data:`NESTED_P_VALUE`, :data:`BREAK_P_VALUE`
    against the broken law; a special case of a law so rejected is rejected with it): a
    backtest can miss the curvature a floor or a bend makes, the whole table does not (its
    early origins fit on data that stop before the bend, where the broken law has nothing to
@@ -95,7 +96,8 @@ BEND_OVERRIDE_P: Final = {"break_outside": BREAK_P_VALUE / 100, "on_bound": BREA
 # the in-sample test against each: power is saturating with E -> 0, saturating is broken with
 # c1 = 0 (and power broken with both).
 NESTED_IN: Final = {"power": {"saturating": NESTED_P_VALUE, "broken": BREAK_P_VALUE},
-                    "saturating": {"broken": BREAK_P_VALUE}}
+                    "saturating": {"broken": BREAK_P_VALUE},
+                    "bounded": {"broken": BREAK_P_VALUE}}
 # law -> the law with a floor that it lacks: the lopsided-loss pair of the module's rule 3.
 FLOORED: Final = {"power": "saturating"}
 _WEIGHT_FLOOR: Final = 1e-12  # a perfect backtest (error 0) must not divide by zero
@@ -186,6 +188,9 @@ def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None, run: str
     (issue #17's training-curve ladders: 5.1-7.8% where the chinchilla law erred 1.2-1.7%).
     """
     if x is not None:
+        # ``bounded`` is not among them by default: on issue #17's dev seeds it displaced
+        # ``broken`` on bent curves (long+bend 1.08x -> 1.36x the best fixed form); pass
+        # ``forms`` to compare it.
         return ("power", "saturating", "broken")
     forms = ["chinchilla"]
     if "unique_tokens" in frame.columns:
@@ -203,7 +208,8 @@ def guard(fit: LawFit) -> str | None:
 
 def _guard_verdict(fit: LawFit) -> tuple[str, str] | None:
     """The guard that fails ``fit`` as (kind, why): kind is ``points``, ``break_outside`` or
-    ``on_bound``; None when every guard passes."""
+    ``on_bound`` (or ``midpoint_outside`` for the bounded law); None when every guard
+    passes."""
     law, n = fit.law_, fit.n_points_
     if n < POINTS_PER_PARAM * law.n_params:
         return "points", (f"{law.n_params} parameters for {n} points; needs at least "
@@ -214,6 +220,12 @@ def _guard_verdict(fit: LawFit) -> tuple[str, str] | None:
             d = fit.params_[f"d{i}"]
             if not x.min() <= d <= x.max():
                 return "break_outside", f"its break d{i} = {d:.3g} lies outside the data"
+    if law.name == "bounded":
+        # Beyond the data the upper plateau is not seen: the fit is a saturating law with one
+        # parameter the data do not determine (only U - E and x0 together).
+        x, x0 = fit.X_[0], fit.params_["x0"]
+        if not x.min() <= x0 <= x.max():
+            return "midpoint_outside", f"its midpoint x0 = {x0:.3g} lies outside the data"
     on_bound = [w.split(" = ")[0] for w in fit.warnings_ if "bound" in w]
     if on_bound:
         return "on_bound", f"{', '.join(on_bound)} on a bound"
