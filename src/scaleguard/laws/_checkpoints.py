@@ -23,7 +23,8 @@ import pandas as pd
 
 from scaleguard.errors import InputError
 
-__all__ = ["EARLY_FRACTION", "CheckpointInfo", "prepare_checkpoints", "seed_noise"]
+__all__ = ["EARLY_FRACTION", "CheckpointInfo", "has_checkpoints", "prepare_checkpoints",
+           "seed_noise"]
 
 # Choshen et al. 2024: drop checkpoints from the first 10% of a run's training tokens.
 EARLY_FRACTION: Final = 0.1
@@ -48,6 +49,11 @@ class CheckpointInfo:
                 "n_kept": self.n_kept, "drop_early": self.drop_early,
                 "progress_column": self.progress_column, "seed_noise_log_sd": self.seed_noise,
                 "n_replicated_configurations": self.n_replicated}
+
+
+def has_checkpoints(frame: pd.DataFrame, run: str = "run") -> bool:
+    """True when some run in ``run`` holds several rows: a table of training curves."""
+    return run in frame.columns and bool(frame[run].astype(str).duplicated().any())
 
 
 def seed_noise(frame: pd.DataFrame, scales: Sequence[str], y: str) -> tuple[float | None, int]:

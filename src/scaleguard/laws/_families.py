@@ -87,6 +87,14 @@ def _lse(terms: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     return total, weights
 
 
+def _place_bounds(X: np.ndarray) -> tuple[float, float]:
+    """Bounds on the log of a place along the scale (a break, a midpoint): within a span of the
+    data either side, beyond which the data cannot identify it."""
+    lx = np.log(X[0])
+    span = max(float(lx.max() - lx.min()), 1e-9)
+    return float(lx.min()) - span, float(lx.max()) + span
+
+
 def _softplus(z: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, z)
 
@@ -498,14 +506,12 @@ class BrokenLaw(Law):
         return np.array(rows)
 
     def bounds(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lx = np.log(X[0])
-        span = max(float(lx.max() - lx.min()), 1e-9)
+        low, high = _place_bounds(X)
         lo = [_LOG_FLOOR_BOUNDS[0], _LOG_COEF_BOUNDS[0], -_EXPONENT_BOUNDS[1]]
         hi = [_LOG_FLOOR_BOUNDS[1], _LOG_COEF_BOUNDS[1], _EXPONENT_BOUNDS[1]]
         for _ in range(self.breaks):
-            # A break must sit within a span of the data either side to be identifiable.
-            lo += [-_EXPONENT_BOUNDS[1], float(lx.min()) - span, np.log(1e-2)]
-            hi += [_EXPONENT_BOUNDS[1], float(lx.max()) + span, np.log(1e2)]
+            lo += [-_EXPONENT_BOUNDS[1], low, np.log(1e-2)]
+            hi += [_EXPONENT_BOUNDS[1], high, np.log(1e2)]
         return np.array(lo), np.array(hi)
 
     def to_public(self, theta: np.ndarray) -> dict[str, float]:
@@ -587,13 +593,9 @@ class BoundedLaw(Law):
         return np.array(rows)
 
     def bounds(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lx = np.log(X[0])
-        span = max(float(lx.max() - lx.min()), 1e-9)
-        # The midpoint within a span of the data either side, as the broken law's break.
-        lo = [_LOG_FLOOR_BOUNDS[0], _LOG_COEF_BOUNDS[0], float(lx.min()) - span,
-              _EXPONENT_BOUNDS[0]]
-        hi = [_LOG_FLOOR_BOUNDS[1], _LOG_FLOOR_BOUNDS[1], float(lx.max()) + span,
-              _EXPONENT_BOUNDS[1]]
+        low, high = _place_bounds(X)
+        lo = [_LOG_FLOOR_BOUNDS[0], _LOG_COEF_BOUNDS[0], low, _EXPONENT_BOUNDS[0]]
+        hi = [_LOG_FLOOR_BOUNDS[1], _LOG_FLOOR_BOUNDS[1], high, _EXPONENT_BOUNDS[1]]
         return np.array(lo), np.array(hi)
 
     def to_public(self, theta: np.ndarray) -> dict[str, float]:

@@ -63,6 +63,7 @@ import pandas as pd
 
 from scaleguard.errors import FitError, InputError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
+from scaleguard.laws._checkpoints import has_checkpoints
 from scaleguard.laws._data import as_frame
 from scaleguard.laws._validation import Split, default_split, origin_column
 
@@ -195,7 +196,7 @@ def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None, run: str
     forms = ["chinchilla"]
     if "unique_tokens" in frame.columns:
         forms.append("data_constrained")
-    if run in frame.columns and frame[run].astype(str).duplicated().any():
+    if has_checkpoints(frame, run):
         return tuple(forms)
     return (*forms, "power", "saturating")
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scaleguard.errors import FitError, InputError
+from scaleguard.laws._checkpoints import has_checkpoints
 from scaleguard.laws._data import as_frame
 from scaleguard.units import parse_quantity
 
@@ -138,7 +139,7 @@ def scale_column(frame: pd.DataFrame, inputs: Sequence[str] = ()) -> str:
 def origin_column(frame: pd.DataFrame, x: Sequence[str] = (), run: str = "run") -> str:
     """The column a rolling-origin backtest orders runs by (see :func:`scale_column`).
 
-    A ladder of training curves (several runs in ``run``, ``params`` with at least
+    A ladder of training curves (a run in ``run`` with several checkpoints, ``params`` with at least
     :data:`MIN_LADDER_SIZES` sizes, no 1-D scale ``x`` asked for) is backtested by model size:
     each origin holds out the largest models' whole runs, which is what a ladder is for (the
     next model). Ordered by compute, an origin would hold out the late checkpoints of every
@@ -146,8 +147,7 @@ def origin_column(frame: pd.DataFrame, x: Sequence[str] = (), run: str = "run") 
     from a large one early, could score as well as the two-input law there and then miss the
     next model by several times more (issue #17's synthetic training-curve ladders).
     """
-    if not x and run in frame.columns and "params" in frame.columns and \
-            frame[run].nunique() > 1 and \
+    if not x and has_checkpoints(frame, run) and "params" in frame.columns and \
             pd.to_numeric(frame["params"], errors="coerce").nunique() >= MIN_LADDER_SIZES:
         return "params"
     return scale_column(frame, x)
