@@ -17,6 +17,7 @@ from scaleguard.laws._selection import (
     _rejections,
     candidate_forms,
     guard,
+    left_out_forms,
     nested_p_value,
     nested_rejection,
 )
@@ -207,16 +208,22 @@ def test_a_ladder_of_training_curves_is_backtested_by_model_and_not_by_compute_a
     assert candidate_forms(ladder, None) == ("chinchilla",)
     assert candidate_forms(ladder.groupby("run").tail(1), None) == \
         ("chinchilla", "power", "saturating")  # final points only: the frontier laws compete
+    assert left_out_forms(ladder.groupby("run").tail(1), None) == {}
     assert candidate_forms(ladder, "flops") == ("power", "saturating", "broken")
     fit = LawFit(form="auto").fit(ladder[ladder["params"] < 2e9])
     selection = fit.result_.selection
     assert selection.best == "chinchilla"
+    # The reason does not hide the laws it never fitted (and explicit forms leave none out).
+    assert set(selection.left_out) == {"power", "saturating"}
+    assert "not compared: power (a law of compute alone" in selection.reason
+    assert selection.as_dict()["left_out"] == selection.left_out
     # Each origin holds out the largest models' whole runs, as --holdout-above params= does.
     assert selection.origins[0] == f"params > {ladder['params'].unique()[-3]:g}"
     assert all(o.startswith("params > ") for o in selection.origins)
     # Given compute laws as candidates explicitly, auto still rolls over models and they lose.
     explicit = LawFit(form="auto", forms=("chinchilla", "power", "saturating")).fit(ladder)
     assert explicit.result_.selection.best == "chinchilla"
+    assert explicit.result_.selection.left_out == {}
     held = holdout_split(ladder, "params", float(ladder["params"].unique()[-2]))
     scores = {form: validate(LawFit(form=form), ladder, held).mare
               for form in ("chinchilla", "saturating", "auto")}

@@ -194,6 +194,8 @@ def _print_candidates(selection: SelectionResult) -> None:
                  "verdict"], rows)
     for form, why in selection.failed.items():
         console.print(f"  {form} could not be fitted: {why}")
+    for form, why in selection.left_out.items():
+        console.print(f"  {form} not compared: {why}")
 
 
 @app.command("fit")

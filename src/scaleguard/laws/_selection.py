@@ -72,7 +72,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BEND_OVERRIDE_P", "BREAK_P_VALUE", "NESTED_IN", "NESTED_P_VALUE",
            "POINTS_PER_PARAM", "SELECTION_CRITERIA", "SelectionResult", "Selection",
-           "candidate_forms", "guard", "nested_p_value", "run_selection", "select_form"]
+           "candidate_forms", "guard", "left_out_forms", "nested_p_value", "run_selection",
+           "select_form"]
 
 # At least two runs per parameter before a law may extrapolate: a 6-parameter broken law on
 # 9-10 points interpolates its noise (issue #17 measured 16-31% errors where 3 parameters
@@ -125,6 +126,8 @@ class SelectionResult:
     # form -> the guard it failed, for laws made eligible again because they beat every
     # eligible law consistently across origins (module rule 1)
     overruled: dict[str, str] = field(default_factory=dict)
+    # form -> why auto did not make it a candidate on this table (see ``left_out_forms``)
+    left_out: dict[str, str] = field(default_factory=dict)
 
     @property
     def reason(self) -> str:
@@ -151,6 +154,8 @@ class SelectionResult:
                 "across origins" for k, v in self.overruled.items())
         if self.excluded:
             text += "; not eligible: " + "; ".join(f"{k} ({v})" for k, v in self.excluded.items())
+        if self.left_out:
+            text += "; not compared: " + "; ".join(f"{k} ({v})" for k, v in self.left_out.items())
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,7 +163,7 @@ class SelectionResult:
                 "reason": self.reason, "origins": list(self.origins),
                 "scores": [s.as_dict() for s in self.scores], "failed": dict(self.failed),
                 "excluded": dict(self.excluded), "overruled": dict(self.overruled),
-                "weights": dict(self.weights)}
+                "left_out": dict(self.left_out), "weights": dict(self.weights)}
 
     def __repr__(self) -> str:
         table = ", ".join(f"{s.form}={s.mean(self.criterion):.4g}" for s in self.scores)
@@ -198,7 +203,21 @@ def candidate_forms(frame: pd.DataFrame, x: str | Sequence[str] | None, run: str
         forms.append("data_constrained")
     if has_checkpoints(frame, run):
         return tuple(forms)
-    return (*forms, "power", "saturating")
+    return (*forms, *_FRONTIER_LAWS)
+
+
+_FRONTIER_LAWS: Final = ("power", "saturating")  # a ladder's laws of compute alone
+
+
+def left_out_forms(frame: pd.DataFrame, x: str | Sequence[str] | None, run: str = "run"
+                   ) -> dict[str, str]:
+    """The ladder laws ``auto`` does not compare on this table, with why (see
+    :func:`candidate_forms`): the reason a user reads must not hide a law it never fitted."""
+    if x is not None or not has_checkpoints(frame, run):
+        return {}
+    why = (f"a law of compute alone describes the frontier of training curves, not a "
+           f"checkpoint of one run; the table's {run!r} column holds several checkpoints a run")
+    return dict.fromkeys(_FRONTIER_LAWS, why)
 
 
 def guard(fit: LawFit) -> str | None:
@@ -376,6 +395,7 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         raise InputError(f"criterion: expected one of {', '.join(SELECTION_CRITERIA)}, "
                          f"got {criterion!r}")
     frame = as_frame(table)
+    left_out = {} if forms else left_out_forms(frame, fitter.x, fitter.run)
     forms = tuple(forms) if forms else candidate_forms(frame, fitter.x, fitter.run)
     if "auto" in forms:
         raise InputError("forms: 'auto' cannot be one of its own candidates")
@@ -430,7 +450,8 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
     result = SelectionResult(
         best=best.form, criterion=criterion, scores=tuple(backtests.values()), failed=failed,
         excluded=excluded, origins=tuple(s.description for s in origins), rule=rule,
-        weights=_weights(scored, criterion), runner_up=runner_up, overruled=overruled)
+        weights=_weights(scored, criterion), runner_up=runner_up, overruled=overruled,
+        left_out=left_out)
     return Selection(result=result, fits=fits, backtests=backtests)
 
 
