@@ -59,11 +59,11 @@ from scaleguard.errors import ScaleguardError  # noqa: E402
 from scaleguard.io import read_ladder  # noqa: E402
 from scaleguard.laws import LawFit, get_law, holdout_split  # noqa: E402
 from scaleguard.laws._forecast import ensemble, error_model, law_interval  # noqa: E402
+from scaleguard.laws._selection import ONE_D_FORMS  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_svg_extracted.csv"
 HOLDOUT_SHARE = 0.2
 LEVEL = 0.9
-ONE_D_FORMS = ("power", "saturating", "bounded", "broken")
 LADDER_FORMS = ("chinchilla", "power", "saturating")
 
 

@@ -77,7 +77,8 @@ def test_fit_auto_on_a_scale_table_with_plot(curve_csv, tmp_path, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["form"] == out["selection"]["best"]
-    assert {s["form"] for s in out["selection"]["scores"]} <= {"power", "saturating", "broken"}
+    assert {s["form"] for s in out["selection"]["scores"]} <= {"power", "saturating", "bounded",
+                                                               "broken"}
     assert out["predictions"][0]["users"] == 1e6
     html = plot.read_text(encoding="utf-8")
     assert "plotly" in html and '<script src="http' not in html  # plotly.js inlined: offline

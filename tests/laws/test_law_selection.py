@@ -10,6 +10,7 @@ from scaleguard.examples import synthetic_ladder
 from scaleguard.laws import FormBacktest, LawFit, get_law, holdout_split, rolling_origins, validate
 from scaleguard.laws._selection import (
     BEND_OVERRIDE_P,
+    ONE_D_FORMS,
     _floored_choice,
     _guards,
     _one_se_choice,
@@ -41,9 +42,10 @@ def test_issue_reproduction_auto_errs_no_more_than_saturating_and_says_why():
     assert "6 parameters for 10 points; needs at least 12" in selection.excluded["broken"]
     assert fit.result_.form == selection.best != "broken"
     assert len(selection.origins) == 4 and selection.origins[0] == f"x > {1.28e8:g}"
-    assert "not eligible: broken" in selection.reason
+    assert "not eligible: " in selection.reason
+    assert "broken (6 parameters for 10 points" in selection.reason
     every = selection.as_dict()
-    assert {s["form"] for s in every["scores"]} == {"power", "saturating", "broken"}
+    assert {s["form"] for s in every["scores"]} == set(ONE_D_FORMS)
     assert all(len(s["origin_mare"]) == 4 for s in every["scores"])
     assert sum(every["weights"].values()) == pytest.approx(1.0)
     assert "broken" not in every["weights"]
@@ -209,7 +211,7 @@ def test_a_ladder_of_training_curves_is_backtested_by_model_and_not_by_compute_a
     assert candidate_forms(ladder.groupby("run").tail(1), None) == \
         ("chinchilla", "power", "saturating")  # final points only: the frontier laws compete
     assert left_out_forms(ladder.groupby("run").tail(1), None) == {}
-    assert candidate_forms(ladder, "flops") == ("power", "saturating", "broken")
+    assert candidate_forms(ladder, "flops") == ("power", "saturating", "bounded", "broken")
     fit = LawFit(form="auto").fit(ladder[ladder["params"] < 2e9])
     selection = fit.result_.selection
     assert selection.best == "chinchilla"
