@@ -10,7 +10,10 @@ from scaleguard.examples import synthetic_ladder
 from scaleguard.laws import FormBacktest, LawFit, get_law, holdout_split, rolling_origins, validate
 from scaleguard.laws._selection import (
     BEND_OVERRIDE_P,
+    BOUNDED_P_VALUE,
+    BREAK_P_VALUE,
     ONE_D_FORMS,
+    PLATEAU_OVERRIDE_P,
     _floored_choice,
     _guards,
     _one_se_choice,
@@ -248,3 +251,52 @@ def test_the_backtest_overrules_a_bound_guard_only_for_a_law_that_beats_every_ri
     assert _overruled({"chinchilla"}, excluded, backtests, mixed, "mare") == {}
     assert _overruled({"chinchilla"}, excluded, backtests, [], "mare") == {}
     assert _overruled(set(), excluded, backtests, rivals, "mare") == {}  # broken never yields
+
+
+def _bounded_curve(n: int, seed: int, noise: float = 0.005) -> pd.DataFrame:
+    """An error rate falling from a plateau near chance (U = 0.8) to a floor (E = 0.1)."""
+    rng = np.random.default_rng(seed)
+    x = np.geomspace(1e6, 1e9, n)
+    truth = {"E": 0.1, "U": 0.8, "x0": 2e7, "alpha": 0.9}
+    y = get_law("bounded").predict(truth, x[None, :]) * np.exp(rng.normal(0, noise, n))
+    return pd.DataFrame({"x": x, "y": y})
+
+
+def _fits(table: pd.DataFrame, forms: tuple[str, ...]) -> dict:
+    return {form: LawFit(form=form, x="x", y="y").fit(table) for form in forms}
+
+
+def test_the_plateau_a_short_curve_starts_on_lifts_the_bounded_laws_points_guard():
+    # Seven points, four parameters: the points guard alone would leave the bounded law out,
+    # and the saturating law would fit the plateau with the wrong slope.
+    fits = _fits(_bounded_curve(7, 0), ("saturating", "bounded"))
+    assert guard(fits["bounded"]).startswith("4 parameters for 7 points")
+    assert nested_p_value(fits["saturating"], fits["bounded"]) < PLATEAU_OVERRIDE_P
+    excluded = _guards(fits)[0]
+    assert "bounded" not in excluded
+    assert "rejected in sample by the bounded law" in _rejections(fits, excluded)["saturating"]
+    # Without a plateau in the data the guard stands.
+    x = np.geomspace(1e6, 1e9, 7)
+    straight = pd.DataFrame({"x": x, "y": (0.1 + 30.0 * x**-0.3) * np.exp(
+        np.random.default_rng(1).normal(0, 0.005, 7))})
+    plain = _fits(straight, ("saturating", "bounded"))
+    assert _guards(plain)[0]["bounded"].startswith("4 parameters for 7 points")
+
+
+def test_auto_takes_the_bounded_law_on_a_plateau_and_not_where_the_curve_falls_before_its_bend():
+    fit = LawFit(form="auto", x="x", y="y").fit(_bounded_curve(30, 2))
+    selection = fit.result_.selection
+    assert selection.excluded["saturating"].startswith("rejected in sample by the b")
+    assert fit.result_.form == "bounded" and "bounded" not in selection.excluded
+    # A broken law that already falls (c0 = 0.05) before it steepens: the bounded law forces
+    # that early part flat. The evidence is moderate (0.6% noise): the strict level of a law
+    # without a bend would keep the bounded law, the conventional 5% rejects it.
+    rng = np.random.default_rng(4)
+    x = np.geomspace(1e6, 1e9, 30)
+    truth = {"E": 1.0, "B": 1.0, "c0": 0.05, "c1": 0.3, "d1": 3e7, "f1": 0.5}
+    law = get_law("broken")
+    truth["B"] = 0.8 / (law.predict(truth, x[None, :1])[0] - 1.0)
+    bent = law.predict(truth, x[None, :]) * np.exp(rng.normal(0, 0.006, x.size))
+    fits = _fits(pd.DataFrame({"x": x, "y": bent}), ("bounded", "broken"))
+    assert BREAK_P_VALUE < nested_p_value(fits["bounded"], fits["broken"]) < BOUNDED_P_VALUE
+    assert "rejected in sample by the broken law" in _rejections(fits, {})["bounded"]
