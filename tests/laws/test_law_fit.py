@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -238,3 +240,15 @@ def test_the_bounded_law_is_the_broken_law_with_no_slope_before_a_break_of_unit_
         pytest.approx(get_law("broken").predict(broken, x), rel=1e-12)
     with pytest.raises(InputError, match="U > E > 0"):
         get_law("bounded").to_raw({"E": 0.5, "U": 0.4, "x0": 1.0, "alpha": 1.0})
+
+
+@pytest.mark.parametrize("form", ["broken", "bounded"])
+def test_a_place_along_the_scale_stays_within_the_floats(form):
+    # Scales near the largest float: a break or midpoint a span beyond the data would be
+    # e^805, reported as infinite (and an overflow warning) before its bound was capped.
+    x = np.geomspace(1e250, 1e300, 10)
+    table = pd.DataFrame({"x": x, "y": 1e250 * np.geomspace(10, 1, 10)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = LawFit(form=form, x="x", y="y").fit(table)
+    assert all(np.isfinite(v) for v in fit.params_.values())

@@ -87,12 +87,18 @@ def _lse(terms: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     return total, weights
 
 
+_LOG_FLOAT_MAX: Final = float(np.log(np.finfo(np.float64).max))
+_LOG_FLOAT_TINY: Final = float(np.log(np.finfo(np.float64).tiny))
+
+
 def _place_bounds(X: np.ndarray) -> tuple[float, float]:
     """Bounds on the log of a place along the scale (a break, a midpoint): within a span of the
-    data either side, beyond which the data cannot identify it."""
+    data either side, beyond which the data cannot identify it, and within the floats (a place
+    past the largest float would be reported as infinite, one below the smallest as 0)."""
     lx = np.log(X[0])
     span = max(float(lx.max() - lx.min()), 1e-9)
-    return float(lx.min()) - span, float(lx.max()) + span
+    return (max(float(lx.min()) - span, _LOG_FLOAT_TINY),
+            min(float(lx.max()) + span, _LOG_FLOAT_MAX))
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
