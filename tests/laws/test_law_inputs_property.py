@@ -18,7 +18,7 @@ _cells = st.one_of(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(xs=st.lists(_cells, min_size=1, max_size=8), ys=st.lists(_cells, min_size=1, max_size=8),
-       form=st.sampled_from(["power", "saturating"]))
+       form=st.sampled_from(["power", "saturating", "bounded", "broken", "auto"]))
 def test_any_table_fits_or_is_refused_in_one_line(xs, ys, form):
     n = min(len(xs), len(ys))
     frame = pd.DataFrame({"x": xs[:n], "y": ys[:n]})
@@ -35,6 +35,23 @@ def test_any_table_fits_or_is_refused_in_one_line(xs, ys, form):
     assert not bad_cell
     assert np.all(np.isfinite(fit.predict({"x": frame["x"].to_numpy()})))
 
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(points=st.lists(st.tuples(st.floats(min_value=1e-3, max_value=1e12),
+                                 st.floats(min_value=1e-6, max_value=1e6)),
+                       min_size=2, max_size=14))
+def test_auto_on_any_valid_curve_picks_a_candidate_or_refuses_in_one_line(points):
+    # Every cell is valid, so only the laws can fail: too few points, a single scale, no fit.
+    frame = pd.DataFrame(points, columns=["x", "y"])
+    try:
+        fit = LawFit(form="auto", x="x", y="y").fit(frame)
+    except FitError as exc:
+        assert "\n" not in str(exc)
+        return
+    selection = fit.result_.selection
+    assert fit.result_.form == selection.best in {s.form for s in selection.scores}
+    assert np.all(np.isfinite(fit.predict({"x": frame["x"].to_numpy() * 10})))
 
 
 def test_inputs_beyond_float32_range_are_screened_in_float64():

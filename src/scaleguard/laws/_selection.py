@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from scaleguard.errors import FitError, InputError
+from scaleguard.errors import FitError, InputError, TableError
 from scaleguard.laws._backtest import FormBacktest, backtest_form, rolling_origins
 from scaleguard.laws._checkpoints import has_checkpoints
 from scaleguard.laws._data import as_frame
@@ -432,11 +432,16 @@ def run_selection(table: Any, fitter: LawFit, *, forms: Sequence[str] | None = N
         raise InputError("forms: 'auto' cannot be one of its own candidates")
     fits: dict[str, LawFit] = {}
     failed: dict[str, str] = {}
+    bad_table: list[TableError] = []
     for form in forms:
         try:
             fits[form] = replace(fitter, form=form).fit(frame)
         except (FitError, InputError) as exc:
             failed[form] = str(exc)
+            if isinstance(exc, TableError):
+                bad_table.append(exc)
+    if not fits and len(bad_table) == len(forms):
+        raise bad_table[0]  # the table, not a law, is at fault: its one line, not one per law
     if not fits:
         raise FitError(f"--form auto: no candidate ({', '.join(forms)}) could be fitted: "
                        + "; ".join(f"{k}: {v}" for k, v in failed.items()))
