@@ -37,7 +37,7 @@ def test_any_table_fits_or_is_refused_in_one_line(xs, ys, form):
 
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(points=st.lists(st.tuples(st.floats(min_value=1e-3, max_value=1e12),
                                  st.floats(min_value=1e-6, max_value=1e6)),
                        min_size=2, max_size=14))
