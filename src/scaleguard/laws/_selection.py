@@ -107,8 +107,8 @@ BEND_OVERRIDE_P: Final = {"break_outside": BREAK_P_VALUE / 100, "on_bound": BREA
 BOUNDED_P_VALUE: Final = 0.05
 # The bounded law's points guard gives way when the data reject the saturating law against it
 # this strongly: a plateau the curve starts on is then in the data, and the saturating law fits
-# the early runs with the wrong slope (short plateau curves of 6-7 points where it erred 2-4x
-# more). As strict as BREAK_P_VALUE, since on so few points each parameter is costly.
+# the early runs with the wrong slope (dev short plateau curves of 6-7 points where it erred
+# several times more). As strict as BREAK_P_VALUE: on so few points each parameter is costly.
 PLATEAU_OVERRIDE_P: Final = BREAK_P_VALUE
 # law -> the laws it is a special case of (same inputs, parameters pinned, or in the limit),
 # with the level of the in-sample test against each: power is saturating with E -> 0,
