@@ -319,33 +319,31 @@ def _guards(fits: dict[str, LawFit]) -> tuple[dict[str, str], set[str]]:
     excluded, yielding = {}, set()
     for form, fit in fits.items():
         verdict = _guard_verdict(fit)
-        if verdict is not None and verdict[0] == "points" and _plateau_shown(fits, form):
+        # A plateau shown on at least two residual degrees of freedom lifts the points guard.
+        if verdict is not None and verdict[0] == "points" and form == "bounded" and \
+                fit.n_points_ >= fit.law_.n_params + 2 and \
+                _rejects_saturating(fits, fit, PLATEAU_OVERRIDE_P):
             verdict = _guard_verdict(fit, points=False)
         if verdict is None:
             continue
         kind, why = verdict
         if kind == "on_bound" and form != "broken":
             yielding.add(form)
-        straight = fits.get("saturating")
-        if form == "broken" and kind in BEND_OVERRIDE_P and straight is not None and \
-                straight.law_.inputs == fit.law_.inputs:
-            p_value = nested_p_value(straight, fit)
-            if p_value is not None and p_value < BEND_OVERRIDE_P[kind]:
-                continue
+        if form == "broken" and kind in BEND_OVERRIDE_P and \
+                _rejects_saturating(fits, fit, BEND_OVERRIDE_P[kind]):
+            continue
         excluded[form] = why
     return excluded, yielding
 
 
-def _plateau_shown(fits: dict[str, LawFit], form: str) -> bool:
-    """True when ``form`` is the bounded law and the data reject the saturating law against it
-    beyond :data:`PLATEAU_OVERRIDE_P`, on at least two residual degrees of freedom (module
-    rule 1: its points guard then gives way)."""
-    straight, fit = fits.get("saturating"), fits[form]
-    if form != "bounded" or straight is None or straight.law_.inputs != fit.law_.inputs or \
-            fit.n_points_ < fit.law_.n_params + 2:
+def _rejects_saturating(fits: dict[str, LawFit], fit: LawFit, level: float) -> bool:
+    """True when the data reject the saturating law (fitted along the same inputs) against
+    ``fit``, a law it is nested in, beyond ``level``: the evidence that lets a guard give way."""
+    straight = fits.get("saturating")
+    if straight is None or straight.law_.inputs != fit.law_.inputs:
         return False
     p_value = nested_p_value(straight, fit)
-    return p_value is not None and p_value < PLATEAU_OVERRIDE_P
+    return p_value is not None and p_value < level
 
 
 def _overruled(yielding: set[str], excluded: dict[str, str],
